@@ -1,0 +1,3 @@
+from kuledger.cli.main import main
+
+main()

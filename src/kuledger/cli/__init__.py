@@ -1,0 +1,1 @@
+"""The `kuledger` command line."""

@@ -1,0 +1,217 @@
+"""kuledger init | verify | users ... | keys ..."""
+
+from __future__ import annotations
+
+import click
+
+from kuledger.cli.context import container, print_json, reports_errors
+from kuledger.domain.users import Permission, parse_networks
+from kuledger.services import keys as key_service
+from kuledger.services import users as user_service
+from kuledger.services.verify import verify as verify_ledger
+from kuledger.storage import migrate
+from kuledger.storage.secretbox import create_key_file
+
+
+@click.command()
+@reports_errors
+def init() -> None:
+    """Create or upgrade the database schema, and the secret key file."""
+    c = container()
+    before, after = migrate.upgrade(c.engine)
+    state = (
+        "created"
+        if before is None
+        else ("upgraded" if before != after else "up to date")
+    )
+    click.echo(f"schema {state} (revision {after})")
+    if not c.settings.secret_key and create_key_file(c.settings.key_file):
+        click.echo(
+            f"secret key file created: {c.settings.key_file} (mode 0600; back it up)"
+        )
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@reports_errors
+def verify(as_json: bool) -> None:
+    """Recompute every account from its entries; exit 1 on any mismatch."""
+    c = container()
+    report = verify_ledger(c.reader.all_accounts(), c.reader.entry_trail())
+    if as_json:
+        print_json(
+            {
+                "ok": report.ok,
+                "accounts": report.accounts,
+                "entries": report.entries,
+                "problems": report.problems,
+                "problem_count": report.problem_count,
+            }
+        )
+    else:
+        for problem in report.problems:
+            click.echo(f"MISMATCH {problem}")
+        if report.problem_count > len(report.problems):
+            click.echo(f"... and {report.problem_count - len(report.problems)} more")
+        verdict = "OK" if report.ok else f"FAILED: {report.problem_count} problem(s)"
+        click.echo(
+            f"{verdict}: {report.accounts} accounts, {report.entries} entries checked"
+        )
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@click.group()
+def users() -> None:
+    """Create users and change their VIP level or HF mode."""
+
+
+@users.command("create")
+@click.option("--uid", help="The user id (default: a random 12-digit number).")
+@click.option("--parent", "parent_uid", help="Make this a sub-account of PARENT.")
+@click.option(
+    "--vip", "vip_level", type=click.IntRange(0, 12), default=0, show_default=True
+)
+@click.option(
+    "--hf", is_flag=True, help="Trade from trade_hf accounts (KuCoin HF mode)."
+)
+@click.option("--json", "as_json", is_flag=True, help='Print {"uid": ...} as JSON.')
+@reports_errors
+def users_create(
+    uid: str | None, parent_uid: str | None, vip_level: int, hf: bool, as_json: bool
+) -> None:
+    """Create a user (classic, not HF, unless --hf)."""
+    c = container()
+    user = user_service.create_user(
+        c.uow, c.clock, uid=uid, parent_uid=parent_uid, vip_level=vip_level, hf=hf
+    )
+    if as_json:
+        print_json(
+            {
+                "uid": user.uid,
+                "parent": user.parent_uid,
+                "vip": user.vip_level,
+                "hf": user.hf,
+            }
+        )
+    else:
+        click.echo(f"created user {user.uid}")
+
+
+@users.command("set-hf")
+@click.argument("uid")
+@click.option("--off", is_flag=True, help="Switch the user back to classic mode.")
+@reports_errors
+def users_set_hf(uid: str, off: bool) -> None:
+    """Switch a user to HF mode (or back with --off)."""
+    user = user_service.update_user(container().uow, uid, hf=not off)
+    click.echo(f"user {user.uid} is now {'HF' if user.hf else 'classic'}")
+
+
+@users.command("set-vip")
+@click.argument("uid")
+@click.argument("level", type=click.IntRange(0, 12))
+@reports_errors
+def users_set_vip(uid: str, level: int) -> None:
+    """Set a user's VIP level (0-12), which sets their rate-limit quotas."""
+    user = user_service.update_user(container().uow, uid, vip_level=level)
+    click.echo(f"user {user.uid} is now VIP {user.vip_level}")
+
+
+@click.group()
+def keys() -> None:
+    """Issue, list and revoke API keys."""
+
+
+@keys.command("create")
+@click.option("--uid", required=True)
+@click.option(
+    "--permissions",
+    default="General",
+    show_default=True,
+    help="Comma-separated: General,Spot,Margin,Futures,FlexTransfers.",
+)
+@click.option(
+    "--ip", default="", help="Comma-separated CIDRs the key may be used from."
+)
+@click.option(
+    "--key-version", type=click.Choice(["1", "2", "3"]), default="3", show_default=True
+)
+@click.option("--passphrase", help="The key's passphrase (default: a random one).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print key, secret and passphrase as JSON."
+)
+@reports_errors
+def keys_create(
+    uid: str,
+    permissions: str,
+    ip: str,
+    key_version: str,
+    passphrase: str | None,
+    as_json: bool,
+) -> None:
+    """Issue a key. Its secret and passphrase are printed this once only."""
+    c = container()
+    api_key = key_service.create_key(
+        c.uow,
+        c.box,
+        c.clock,
+        uid=uid,
+        permissions=Permission.parse_list(permissions),
+        ip_whitelist=parse_networks(ip),
+        key_version=int(key_version),
+        passphrase=passphrase,
+    )
+    if as_json:
+        print_json(
+            {
+                "key": api_key.key,
+                "secret": api_key.secret,
+                "passphrase": api_key.passphrase,
+                "uid": uid,
+                "keyVersion": api_key.key_version,
+            }
+        )
+        return
+    click.echo(f"key:        {api_key.key}")
+    click.echo(f"secret:     {api_key.secret}")
+    click.echo(f"passphrase: {api_key.passphrase}")
+    click.echo("Store the secret and passphrase now: they are not shown again.")
+
+
+@keys.command("revoke")
+@click.argument("key")
+@reports_errors
+def keys_revoke(key: str) -> None:
+    """Revoke a key; it stops working at once."""
+    c = container()
+    key_service.revoke_key(c.uow, c.clock, key)
+    click.echo(f"revoked {key}")
+
+
+@keys.command("list")
+@click.option("--uid", required=True)
+@click.option("--json", "as_json", is_flag=True)
+@reports_errors
+def keys_list(uid: str, as_json: bool) -> None:
+    """List a user's keys (never their secrets)."""
+    rows = [
+        {
+            "key": k.key,
+            "permissions": k.permissions,
+            "ip": k.ip_whitelist,
+            "keyVersion": k.key_version,
+            "createdAt": k.created_at,
+            "revokedAt": k.revoked_at,
+        }
+        for k in key_service.list_keys(container().uow, uid)
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        state = "revoked" if row["revokedAt"] else "active"
+        click.echo(
+            f"{row['key']}  v{row['keyVersion']}  {row['permissions']}  "
+            f"ip={row['ip'] or 'any'}  {state}"
+        )

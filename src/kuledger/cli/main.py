@@ -1,0 +1,38 @@
+"""The `kuledger` command group."""
+
+from __future__ import annotations
+
+import click
+
+from kuledger import __version__
+from kuledger.cli import admin, ops, reports, seeding
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kuledger")
+def cli() -> None:
+    """kuledger: an auditable account ledger that speaks KuCoin's REST API.
+
+    The database comes from KULEDGER_DATABASE_URL (default: sqlite:///kuledger.db).
+    """
+
+
+for command in (
+    admin.init,
+    admin.verify,
+    admin.users,
+    admin.keys,
+    ops.post,
+    ops.deposit,
+    ops.withdraw,
+    ops.transfer,
+    ops.trade,
+    reports.accounts,
+    reports.ledger,
+    seeding.seed,
+):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli()

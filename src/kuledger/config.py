@@ -1,0 +1,154 @@
+"""Settings, declared once each, read once from the environment (or a dict in tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str  # field of Settings
+    env: str
+    default: str
+    help: str
+    cast: Callable[[str], Any] = str
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def cast(text: str) -> str:
+        if text not in allowed:
+            raise ValueError(f"one of {', '.join(allowed)}, got {text!r}")
+        return text
+
+    return cast
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "database_url",
+        "KULEDGER_DATABASE_URL",
+        "sqlite:///kuledger.db",
+        "SQLAlchemy URL: sqlite:///path.db or postgresql://user@host/db",
+    ),
+    Setting(
+        "secret_key",
+        "KULEDGER_SECRET_KEY",
+        "",
+        "key that seals API secrets at rest (a Fernet key or any long random "
+        "string); if empty, the key file is used",
+    ),
+    Setting(
+        "secret_key_file",
+        "KULEDGER_SECRET_KEY_FILE",
+        "",
+        "key file created by `kuledger init` (mode 0600); default: the SQLite "
+        "database path plus .key, or ./kuledger.key for PostgreSQL",
+    ),
+    Setting(
+        "retention_days",
+        "KULEDGER_RETENTION_DAYS",
+        "365",
+        "how far back ledger queries may reach, in days",
+        int,
+    ),
+    Setting(
+        "biz_type_style",
+        "KULEDGER_BIZ_TYPE_STYLE",
+        "code",
+        "spelling of bizType in spot ledger responses: code (TRADE_EXCHANGE) "
+        "or display (Trade_Exchange)",
+        _choice("code", "display"),
+    ),
+    Setting(
+        "timestamp_tolerance_ms",
+        "KULEDGER_TIMESTAMP_TOLERANCE_MS",
+        "5000",
+        "how far KC-API-TIMESTAMP may be from server time, either way",
+        int,
+    ),
+    Setting(
+        "trusted_proxies",
+        "KULEDGER_TRUSTED_PROXIES",
+        "",
+        "comma-separated CIDRs whose X-Forwarded-For is believed",
+        str,
+    ),
+    Setting(
+        "pool_size",
+        "KULEDGER_POOL_SIZE",
+        "5",
+        "database connections per API worker (PostgreSQL)",
+        int,
+    ),
+    Setting(
+        "log_level",
+        "KULEDGER_LOG_LEVEL",
+        "info",
+        "log level: debug, info, warning, error",
+        _choice("debug", "info", "warning", "error"),
+    ),
+)
+
+
+class ConfigError(Exception):
+    """Raised when an environment variable has a value its setting cannot take."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str
+    secret_key: str
+    secret_key_file: str
+    retention_days: int
+    biz_type_style: str
+    timestamp_tolerance_ms: int
+    trusted_proxies: str
+    pool_size: int
+    log_level: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            raw = environ.get(setting.env, setting.default)
+            try:
+                values[setting.name] = setting.cast(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{setting.env}: {exc}") from None
+        values.update(overrides)
+        return cls(**values)
+
+    def __repr__(self) -> str:  # never show the secret key
+        def show(name: str) -> str:
+            hidden = name == "secret_key" and self.secret_key
+            return "'***'" if hidden else repr(getattr(self, name))
+
+        shown = ", ".join(f"{f.name}={show(f.name)}" for f in fields(self))
+        return f"Settings({shown})"
+
+    @property
+    def key_file(self) -> Path:
+        if self.secret_key_file:
+            return Path(self.secret_key_file)
+        db = sqlite_file(self.database_url)
+        return db.with_name(db.name + ".key") if db else Path("kuledger.key")
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a sqlite:///path URL; None for other engines and memory."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url[len("sqlite:///") :].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None

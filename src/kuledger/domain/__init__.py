@@ -1,0 +1,1 @@
+"""The ledger's rules: money, accounts, entries, operations. Standard library only."""

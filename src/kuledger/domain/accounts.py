@@ -1,0 +1,127 @@
+"""Account types, the ledgers that show them, and an account's balances."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from kuledger.domain.errors import InsufficientBalance, UnknownAccountType
+from kuledger.domain.money import ZERO
+
+
+class AccountType(enum.StrEnum):
+    """KuCoin account types; the value is the lowercase spelling of /api/v1/accounts."""
+
+    MAIN = "main"
+    TRADE = "trade"
+    MARGIN = "margin"
+    ISOLATED = "isolated"
+    TRADE_HF = "trade_hf"
+    MARGIN_V2 = "margin_v2"
+    ISOLATED_V2 = "isolated_v2"
+    CONTRACT = "contract"
+    OPTION = "option"
+
+    @property
+    def wire(self) -> str:
+        """The uppercase spelling used by ledger items and universal transfers."""
+        return self.value.upper()
+
+    @classmethod
+    def parse(cls, value: object, field: str = "account") -> AccountType:
+        """The type named by lowercase `value`, or raise UnknownAccountType."""
+        try:
+            return cls(str(value))
+        except ValueError:
+            names = ", ".join(t.value for t in cls)
+            raise UnknownAccountType(
+                field, f"{field} not in the given range: {value!r} (one of {names})"
+            ) from None
+
+
+class Book(enum.StrEnum):
+    """Which ledger endpoint shows an entry."""
+
+    SPOT = "spot"  # GET /api/v1/accounts/ledgers
+    HF = "hf"  # GET /api/v1/hf/accounts/ledgers
+    MARGIN_HF = "margin_hf"  # GET /api/v3/hf/margin/account/ledgers
+    FUTURES = "futures"  # GET /api/v1/transaction-history only
+
+
+_BOOK_OF_TYPE = {
+    AccountType.TRADE_HF: Book.HF,
+    AccountType.MARGIN_V2: Book.MARGIN_HF,
+    AccountType.ISOLATED_V2: Book.MARGIN_HF,
+    AccountType.CONTRACT: Book.FUTURES,
+}
+TRANSFER_CODES = frozenset({"TRANSFER", "SUB_TRANSFER"})
+
+
+def book_of(account_type: AccountType, biz_code: str) -> Book:
+    """The ledger that shows an entry; contract transfer legs also show in spot."""
+    if account_type is AccountType.CONTRACT and biz_code in TRANSFER_CODES:
+        return Book.SPOT
+    return _BOOK_OF_TYPE.get(account_type, Book.SPOT)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountKey:
+    """What identifies an account: one per user, type and currency."""
+
+    uid: str
+    type: AccountType
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """An account's state. balance = available + holds; none is ever negative."""
+
+    id: str
+    key: AccountKey
+    balance: Decimal = ZERO
+    available: Decimal = ZERO
+    holds: Decimal = ZERO
+    seq: int = 0  # sequence number of the latest entry; entries count 1, 2, 3...
+    last_entry_at: int = 0  # createdAt of the latest entry, in ms
+
+    def credited(self, amount: Decimal) -> Account:
+        return replace(
+            self, balance=self.balance + amount, available=self.available + amount
+        )
+
+    def debited(self, amount: Decimal) -> Account:
+        self._require_available(amount)
+        return replace(
+            self, balance=self.balance - amount, available=self.available - amount
+        )
+
+    def held(self, amount: Decimal) -> Account:
+        self._require_available(amount)
+        return replace(
+            self, available=self.available - amount, holds=self.holds + amount
+        )
+
+    def released(self, amount: Decimal) -> Account:
+        if amount > self.holds:
+            raise InsufficientBalance(
+                self.key.uid,
+                f"{self.key.type.value} holds",
+                self.key.currency,
+                amount,
+                self.holds,
+            )
+        return replace(
+            self, available=self.available + amount, holds=self.holds - amount
+        )
+
+    def _require_available(self, amount: Decimal) -> None:
+        if amount > self.available:
+            raise InsufficientBalance(
+                self.key.uid,
+                self.key.type.value,
+                self.key.currency,
+                amount,
+                self.available,
+            )

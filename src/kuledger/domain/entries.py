@@ -1,0 +1,57 @@
+"""Ledger entries: immutable, append-only records of every balance movement."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from decimal import Decimal
+
+from kuledger.domain.accounts import AccountKey, AccountType, Book
+from kuledger.domain.biztypes import BizType
+
+
+class Direction(enum.StrEnum):
+    IN = "in"
+    OUT = "out"
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    """One entry an operation will write: `amount` moves, `fee` is the part of it
+    that was a fee. The balance changes by exactly `amount` (KuCoin's convention)."""
+
+    key: AccountKey
+    direction: Direction
+    amount: Decimal
+    biz: BizType
+    fee: Decimal = Decimal(0)
+    context: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HoldChange:
+    """Move `amount` between available and holds (release=True: back to available)."""
+
+    key: AccountKey
+    amount: Decimal
+    release: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A written ledger entry. `balance` is the account's total right after it."""
+
+    id: int
+    uid: str
+    account_id: str
+    account_type: AccountType
+    currency: str
+    amount: Decimal
+    fee: Decimal
+    balance: Decimal
+    direction: Direction
+    biz_code: str
+    created_at: int
+    context: str
+    seq: int
+    book: Book

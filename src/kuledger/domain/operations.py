@@ -1,0 +1,519 @@
+"""Operations: the only way balances change. Each is parsed from a JSON-like
+payload, validated against the currency catalogue, and planned into postings
+(entries to write) and hold changes. Applying a plan is `posting.apply_plan`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any, ClassVar
+
+from kuledger.domain import biztypes
+from kuledger.domain.accounts import AccountKey, AccountType
+from kuledger.domain.entries import Direction, HoldChange, Posting
+from kuledger.domain.errors import InvalidInput, UnknownCurrency, UnknownOperation
+from kuledger.domain.money import ZERO, Currency, parse_amount, to_wire
+
+Currencies = Mapping[str, Currency]
+
+MAX_ID_LENGTH = 128
+_PRICE = Currency("PRICE", 18, "price")
+
+_TRADE_CODE = {
+    AccountType.TRADE: "TRADE_EXCHANGE",
+    AccountType.TRADE_HF: "TRADE_EXCHANGE",
+    AccountType.MARGIN: "MARGIN_EXCHANGE",
+    AccountType.MARGIN_V2: "MARGIN_EXCHANGE",
+    AccountType.ISOLATED: "ISOLATED_EXCHANGE",
+    AccountType.ISOLATED_V2: "ISOLATED_EXCHANGE",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What an operation does: entries to write and holds to move, in order.
+
+    `sub_accounts` lists (parent, sub) pairs the service must confirm exist.
+    """
+
+    postings: tuple[Posting, ...] = ()
+    holds: tuple[HoldChange, ...] = ()
+    sub_accounts: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def keys(self) -> set[AccountKey]:
+        return {p.key for p in self.postings} | {h.key for h in self.holds}
+
+    @property
+    def uids(self) -> set[str]:
+        return {k.uid for k in self.keys}
+
+
+class _Fields:
+    """Reads typed fields from a payload, naming the field in every error."""
+
+    def __init__(self, payload: Mapping[str, Any], currencies: Currencies) -> None:
+        self.payload = payload
+        self.currencies = currencies
+
+    def text(self, name: str, default: str | None = None, max_len: int = 128) -> str:
+        value = self.payload.get(name, default)
+        if value is None:
+            raise InvalidInput(name, f"{name} is required")
+        if not isinstance(value, str) or not value or len(value) > max_len:
+            raise InvalidInput(
+                name, f"{name} must be a non-empty string of at most {max_len} chars"
+            )
+        return value
+
+    def choice(
+        self, name: str, allowed: tuple[str, ...], default: str | None = None
+    ) -> str:
+        value = self.text(name, default)
+        if value not in allowed:
+            raise InvalidInput(
+                name, f"{name} not in the given range: {value!r} (one of {allowed})"
+            )
+        return value
+
+    def currency(self, name: str = "currency", default: str | None = None) -> Currency:
+        code = self.text(name, default, max_len=32)
+        found = self.currencies.get(code)
+        if found is None:
+            raise UnknownCurrency(code, name)
+        return found
+
+    def account(self, name: str, default: str | None = None) -> AccountType:
+        return AccountType.parse(self.text(name, default, max_len=32), name)
+
+    def amount(self, name: str, currency: Currency) -> Decimal:
+        if name not in self.payload:
+            raise InvalidInput(name, f"{name} is required")
+        return parse_amount(self.payload[name], currency, name)
+
+    def fee(self, currency: Currency, name: str = "fee") -> Decimal:
+        return parse_amount(
+            self.payload.get(name, "0"), currency, name, allow_zero=True
+        )
+
+    def context(self) -> str:
+        value = self.payload.get("context")
+        if value is None or value == "" or value == {}:
+            return ""
+        if isinstance(value, dict):
+            return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        if isinstance(value, str) and len(value) <= 4096:
+            return value
+        raise InvalidInput("context", "context must be a JSON object or a string")
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """Fields every operation has: `uid`, the idempotency key `id`, optional `at`."""
+
+    name: ClassVar[str]
+    allowed: ClassVar[frozenset[str]] = frozenset()
+
+    uid: str
+    id: str
+    at: int | None
+
+    def plan(self) -> Plan:
+        raise NotImplementedError
+
+    def fingerprint(self) -> str:
+        """A canonical encoding of the request, compared on idempotent replays."""
+        body: dict[str, Any] = {"op": self.name}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "at" and value is None:
+                continue
+            if isinstance(value, Currency):
+                value = value.code
+            elif isinstance(value, Decimal):
+                value = to_wire(value)
+            body[f.name] = value
+        return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+
+
+@dataclass(frozen=True, slots=True)
+class Deposit(Operation):
+    name: ClassVar[str] = "deposit"
+    allowed = frozenset({"currency", "amount", "account", "context"})
+    currency: Currency = field(default=None)  # type: ignore[assignment]
+    amount: Decimal = ZERO
+    account: AccountType = AccountType.MAIN
+    context: str = ""
+
+    @classmethod
+    def parse(cls, f: _Fields, common: dict[str, Any]) -> Deposit:
+        currency = f.currency()
+        return cls(
+            **common,
+            currency=currency,
+            amount=f.amount("amount", currency),
+            account=f.account("account", "main"),
+            context=f.context(),
+        )
+
+    def plan(self) -> Plan:
+        key = AccountKey(self.uid, self.account, self.currency.code)
+        deposit = biztypes.BY_CODE["DEPOSIT"]
+        return Plan(
+            (Posting(key, Direction.IN, self.amount, deposit, ZERO, self.context),)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawal(Operation):
+    name: ClassVar[str] = "withdrawal"
+    allowed = frozenset({"currency", "amount", "fee", "account", "context"})
+    currency: Currency = field(default=None)  # type: ignore[assignment]
+    amount: Decimal = ZERO
+    fee: Decimal = ZERO
+    account: AccountType = AccountType.MAIN
+    context: str = ""
+
+    @classmethod
+    def parse(cls, f: _Fields, common: dict[str, Any]) -> Withdrawal:
+        currency = f.currency()
+        amount, fee = f.amount("amount", currency), f.fee(currency)
+        if fee > amount:
+            raise InvalidInput(
+                "fee", "fee is included in amount, so it cannot exceed it"
+            )
+        return cls(
+            **common,
+            currency=currency,
+            amount=amount,
+            fee=fee,
+            account=f.account("account", "main"),
+            context=f.context(),
+        )
+
+    def plan(self) -> Plan:
+        key = AccountKey(self.uid, self.account, self.currency.code)
+        withdraw = biztypes.BY_CODE["WITHDRAW"]
+        out = Posting(key, Direction.OUT, self.amount, withdraw, self.fee, self.context)
+        return Plan((out,))
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer(Operation):
+    name: ClassVar[str] = "transfer"
+    allowed = frozenset({"currency", "amount", "from", "to"})
+    currency: Currency = field(default=None)  # type: ignore[assignment]
+    amount: Decimal = ZERO
+    source: AccountType = AccountType.MAIN
+    target: AccountType = AccountType.TRADE
+
+    @classmethod
+    def parse(cls, f: _Fields, common: dict[str, Any]) -> Transfer:
+        currency = f.currency()
+        source, target = f.account("from"), f.account("to")
+        if source is target:
+            raise InvalidInput("to", "from and to must be different accounts")
+        return cls(
+            **common,
+            currency=currency,
+            amount=f.amount("amount", currency),
+            source=source,
+            target=target,
+        )
+
+    def plan(self) -> Plan:
+        code = self.currency.code
+        transfer = biztypes.BY_CODE["TRANSFER"]
+        return Plan(
+            (
+                Posting(
+                    AccountKey(self.uid, self.source, code),
+                    Direction.OUT,
+                    self.amount,
+                    transfer,
+                ),
+                Posting(
+                    AccountKey(self.uid, self.target, code),
+                    Direction.IN,
+                    self.amount,
+                    transfer,
+                ),
+            )
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SubTransfer(Operation):
+    name: ClassVar[str] = "sub_transfer"
+    allowed = frozenset({"currency", "amount", "sub_uid", "direction", "from", "to"})
+    currency: Currency = field(default=None)  # type: ignore[assignment]
+    amount: Decimal = ZERO
+    sub_uid: str = ""
+    direction: str = "to_sub"
+    source: AccountType = AccountType.MAIN
+    target: AccountType = AccountType.MAIN
+
+    @classmethod
+    def parse(cls, f: _Fields, common: dict[str, Any]) -> SubTransfer:
+        currency = f.currency()
+        sub_uid = f.text("sub_uid")
+        if sub_uid == common["uid"]:
+            raise InvalidInput("sub_uid", "sub_uid must differ from uid")
+        return cls(
+            **common,
+            currency=currency,
+            amount=f.amount("amount", currency),
+            sub_uid=sub_uid,
+            direction=f.choice("direction", ("to_sub", "to_parent")),
+            source=f.account("from", "main"),
+            target=f.account("to", "main"),
+        )
+
+    def plan(self) -> Plan:
+        sender, receiver = (self.uid, self.sub_uid)
+        if self.direction == "to_parent":
+            sender, receiver = receiver, sender
+        code = self.currency.code
+        sub = biztypes.BY_CODE["SUB_TRANSFER"]
+        return Plan(
+            (
+                Posting(
+                    AccountKey(sender, self.source, code),
+                    Direction.OUT,
+                    self.amount,
+                    sub,
+                ),
+                Posting(
+                    AccountKey(receiver, self.target, code),
+                    Direction.IN,
+                    self.amount,
+                    sub,
+                ),
+            ),
+            sub_accounts=((self.uid, self.sub_uid),),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Trade(Operation):
+    """A fill: the base leg and the quote leg, plus a third leg when the fee is
+    paid in another currency (e.g. KCS). Funds = price * size, rounded to the
+    quote's precision against the user (up when buying, down when selling)."""
+
+    name: ClassVar[str] = "trade"
+    allowed = frozenset(
+        {
+            "account",
+            "symbol",
+            "side",
+            "price",
+            "size",
+            "fee",
+            "fee_currency",
+            "order_id",
+            "trade_id",
+        }
+    )
+    account: AccountType = AccountType.TRADE
+    base: Currency = field(default=None)  # type: ignore[assignment]
+    quote: Currency = field(default=None)  # type: ignore[assignment]
+    side: str = "buy"
+    price: Decimal = ZERO
+    size: Decimal = ZERO
+    fee: Decimal = ZERO
+    fee_currency: Currency = field(default=None)  # type: ignore[assignment]
+    order_id: str = ""
+    trade_id: str = ""
+
+    @classmethod
+    def parse(cls, f: _Fields, common: dict[str, Any]) -> Trade:
+        account = f.account("account", "trade")
+        if account not in _TRADE_CODE:
+            raise InvalidInput("account", f"account {account.value!r} cannot trade")
+        symbol = f.text("symbol", max_len=32)
+        base_code, sep, quote_code = symbol.partition("-")
+        if not sep or "-" in quote_code or not base_code or base_code == quote_code:
+            raise InvalidInput("symbol", f"symbol must be BASE-QUOTE, got {symbol!r}")
+        base = f.currencies.get(base_code)
+        quote = f.currencies.get(quote_code)
+        if base is None or quote is None:
+            raise UnknownCurrency(base_code if base is None else quote_code, "symbol")
+        fee_currency = f.currency("fee_currency", quote.code)
+        return cls(
+            **common,
+            account=account,
+            base=base,
+            quote=quote,
+            side=f.choice("side", ("buy", "sell")),
+            price=f.amount("price", _PRICE),
+            size=f.amount("size", base),
+            fee=f.fee(fee_currency),
+            fee_currency=fee_currency,
+            order_id=f.text("order_id", max_len=64),
+            trade_id=f.text("trade_id", max_len=64),
+        )
+
+    def plan(self) -> Plan:
+        biz = biztypes.BY_CODE[_TRADE_CODE[self.account]]
+        rounding = ROUND_CEILING if self.side == "buy" else ROUND_FLOOR
+        step = Decimal(1).scaleb(-self.quote.precision)
+        funds = (self.price * self.size).quantize(step, rounding=rounding)
+        if funds <= ZERO:
+            raise InvalidInput(
+                "size", "price × size rounds to zero in the quote currency"
+            )
+        buying = self.side == "buy"
+        gross = {
+            self.base.code: self.size if buying else -self.size,
+            self.quote.code: -funds if buying else funds,
+        }
+        fee_code = self.fee_currency.code
+        if gross.get(fee_code, ZERO) > ZERO and self.fee >= gross[fee_code]:
+            raise InvalidInput(
+                "fee", "the fee must be less than the amount it is paid from"
+            )
+        net = dict(gross)
+        net[fee_code] = net.get(fee_code, ZERO) - self.fee
+        context = json.dumps(
+            {
+                "symbol": f"{self.base.code}-{self.quote.code}",
+                "orderId": self.order_id,
+                "tradeId": self.trade_id,
+            },
+            separators=(",", ":"),
+        )
+        postings = []
+        for code, change in net.items():
+            fee = self.fee if code == fee_code else ZERO
+            if change == ZERO:
+                continue
+            direction = Direction.IN if change > ZERO else Direction.OUT
+            key = AccountKey(self.uid, self.account, code)
+            postings.append(Posting(key, direction, abs(change), biz, fee, context))
+        postings.sort(key=lambda p: p.direction is Direction.IN)  # debits first
+        return Plan(tuple(postings))
+
+
+@dataclass(frozen=True, slots=True)
+class Hold(Operation):
+    name: ClassVar[str] = "hold"
+    allowed = frozenset({"account", "currency", "amount"})
+    account: AccountType = AccountType.TRADE
+    currency: Currency = field(default=None)  # type: ignore[assignment]
+    amount: Decimal = ZERO
+
+    @classmethod
+    def parse(cls, f: _Fields, common: dict[str, Any]) -> Hold:
+        currency = f.currency()
+        return cls(
+            **common,
+            account=f.account("account"),
+            currency=currency,
+            amount=f.amount("amount", currency),
+        )
+
+    def plan(self) -> Plan:
+        key = AccountKey(self.uid, self.account, self.currency.code)
+        return Plan(
+            holds=(HoldChange(key, self.amount, release=self.name == "release"),)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Release(Hold):
+    name: ClassVar[str] = "release"
+
+
+@dataclass(frozen=True, slots=True)
+class Adjust(Operation):
+    """Any other business type (bonuses, rebates, staking, loans, ...)."""
+
+    name: ClassVar[str] = "adjust"
+    allowed = frozenset(
+        {"account", "currency", "amount", "fee", "direction", "biz_type", "context"}
+    )
+    account: AccountType = AccountType.MAIN
+    currency: Currency = field(default=None)  # type: ignore[assignment]
+    amount: Decimal = ZERO
+    fee: Decimal = ZERO
+    direction: str = "in"
+    biz_type: str = ""
+    context: str = ""
+
+    @classmethod
+    def parse(cls, f: _Fields, common: dict[str, Any]) -> Adjust:
+        currency = f.currency()
+        amount, fee = f.amount("amount", currency), f.fee(currency)
+        if fee > amount:
+            raise InvalidInput(
+                "fee", "fee is included in amount, so it cannot exceed it"
+            )
+        return cls(
+            **common,
+            account=f.account("account"),
+            currency=currency,
+            amount=amount,
+            fee=fee,
+            direction=f.choice("direction", ("in", "out")),
+            biz_type=biztypes.lookup(f.text("biz_type", max_len=64)).code,
+            context=f.context(),
+        )
+
+    def plan(self) -> Plan:
+        key = AccountKey(self.uid, self.account, self.currency.code)
+        biz = biztypes.BY_CODE[self.biz_type]
+        posting = Posting(
+            key, Direction(self.direction), self.amount, biz, self.fee, self.context
+        )
+        return Plan((posting,))
+
+
+OPERATIONS: dict[str, Callable[[_Fields, dict[str, Any]], Operation]] = {
+    "deposit": Deposit.parse,
+    "withdrawal": Withdrawal.parse,
+    "transfer": Transfer.parse,
+    "sub_transfer": SubTransfer.parse,
+    "trade": Trade.parse,
+    "hold": Hold.parse,
+    "release": Release.parse,
+    "adjust": Adjust.parse,
+}
+_CLASSES: dict[str, type[Operation]] = {
+    "deposit": Deposit,
+    "withdrawal": Withdrawal,
+    "transfer": Transfer,
+    "sub_transfer": SubTransfer,
+    "trade": Trade,
+    "hold": Hold,
+    "release": Release,
+    "adjust": Adjust,
+}
+_COMMON = frozenset({"op", "uid", "id", "at"})
+
+
+def parse_operation(payload: object, currencies: Currencies) -> Operation:
+    """Validate a payload such as {"op":"deposit","uid":"u1","id":"d1",...}."""
+    if not isinstance(payload, Mapping):
+        raise InvalidInput("op", "an operation must be a JSON object")
+    name = payload.get("op")
+    parser = OPERATIONS.get(name) if isinstance(name, str) else None
+    if parser is None:
+        raise UnknownOperation(
+            "op", f"unknown op {name!r}; one of {', '.join(OPERATIONS)}"
+        )
+    unknown = set(payload) - _COMMON - _CLASSES[str(name)].allowed
+    if unknown:
+        raise InvalidInput(
+            sorted(unknown)[0],
+            f"unknown field(s) for {name}: {', '.join(sorted(unknown))}",
+        )
+    f = _Fields(payload, currencies)
+    at = payload.get("at")
+    if at is not None and (
+        isinstance(at, bool) or not isinstance(at, int) or not 0 <= at < 10**13
+    ):
+        raise InvalidInput("at", "at must be a time in integer milliseconds")
+    common = {"uid": f.text("uid"), "id": f.text("id", max_len=MAX_ID_LENGTH), "at": at}
+    return parser(f, common)

@@ -1,0 +1,1 @@
+"""The KuCoin-compatible HTTP edge: parsing, auth, envelopes, error table."""

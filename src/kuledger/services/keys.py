@@ -1,0 +1,93 @@
+"""API keys: issuing, revoking, listing, and opening one for authentication."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+
+from kuledger.domain.errors import InvalidInput, UnknownApiKey, UnknownUser
+from kuledger.domain.users import ApiKey, Permission
+from kuledger.services.ports import Clock, SecretBox, StoredKey, UnitOfWorkFactory
+
+KEY_VERSIONS = (1, 2, 3)
+
+
+def create_key(
+    uow_factory: UnitOfWorkFactory,
+    box: SecretBox,
+    clock: Clock,
+    *,
+    uid: str,
+    permissions: frozenset[Permission] = frozenset({Permission.GENERAL}),
+    ip_whitelist: tuple[str, ...] = (),
+    key_version: int = 3,
+    passphrase: str | None = None,
+) -> ApiKey:
+    """Issue a key. The returned ApiKey is the only time the secret is seen."""
+    if key_version not in KEY_VERSIONS:
+        raise InvalidInput("key-version", "key version must be 1, 2 or 3")
+    if not permissions:
+        raise InvalidInput("permissions", "a key needs at least one permission")
+    api_key = ApiKey(
+        key=secrets.token_hex(12),
+        uid=uid,
+        secret=str(uuid.uuid4()),
+        passphrase=passphrase or secrets.token_urlsafe(12),
+        permissions=permissions,
+        ip_whitelist=ip_whitelist,
+        key_version=key_version,
+        created_at=clock(),
+    )
+    sealed = box.seal(
+        json.dumps(
+            {"secret": api_key.secret, "passphrase": api_key.passphrase}
+        ).encode()
+    )
+    with uow_factory() as uow:
+        if uid not in uow.users.get([uid]):
+            raise UnknownUser(uid)
+        uow.keys.add(
+            StoredKey(
+                api_key.key,
+                uid,
+                sealed,
+                ",".join(sorted(permissions)),
+                ",".join(ip_whitelist),
+                key_version,
+                api_key.created_at,
+                None,
+            )
+        )
+        uow.commit()
+    return api_key
+
+
+def revoke_key(uow_factory: UnitOfWorkFactory, clock: Clock, key: str) -> None:
+    with uow_factory() as uow:
+        if not uow.keys.revoke(key, clock()):
+            raise UnknownApiKey(key)
+        uow.commit()
+
+
+def list_keys(uow_factory: UnitOfWorkFactory, uid: str) -> list[StoredKey]:
+    with uow_factory() as uow:
+        if uid not in uow.users.get([uid]):
+            raise UnknownUser(uid)
+        return uow.keys.for_user(uid)
+
+
+def open_key(stored: StoredKey, box: SecretBox) -> ApiKey:
+    """Unseal a stored key's secret and passphrase for signature checks."""
+    material = json.loads(box.open(stored.sealed))
+    return ApiKey(
+        key=stored.key,
+        uid=stored.uid,
+        secret=material["secret"],
+        passphrase=material["passphrase"],
+        permissions=Permission.parse_list(stored.permissions),
+        ip_whitelist=tuple(filter(None, stored.ip_whitelist.split(","))),
+        key_version=stored.key_version,
+        created_at=stored.created_at,
+        revoked=stored.revoked_at is not None,
+    )

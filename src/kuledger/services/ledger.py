@@ -1,0 +1,196 @@
+"""Applying operations: one at a time, or many in one all-or-nothing batch."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from kuledger.domain.accounts import Account, AccountKey
+from kuledger.domain.entries import Entry
+from kuledger.domain.errors import (
+    IdempotencyConflict,
+    LedgerError,
+    NotASubAccount,
+    UnknownUser,
+)
+from kuledger.domain.operations import Operation, Plan, parse_operation
+from kuledger.domain.posting import apply_plan
+from kuledger.domain.users import User
+from kuledger.services.ports import (
+    Clock,
+    StoredOperation,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OperationResult:
+    """What applying an operation produced. A replay returns the same value."""
+
+    uid: str
+    id: str
+    op: str
+    entry_ids: tuple[int, ...]
+    created_at: int
+    replayed: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "uid": self.uid,
+                "id": self.id,
+                "op": self.op,
+                "entry_ids": list(self.entry_ids),
+                "created_at": self.created_at,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str, replayed: bool) -> OperationResult:
+        raw = json.loads(text)
+        return cls(
+            raw["uid"],
+            raw["id"],
+            raw["op"],
+            tuple(raw["entry_ids"]),
+            raw["created_at"],
+            replayed,
+        )
+
+
+class BatchError(LedgerError):
+    """Raised when one operation of a batch fails; the whole batch is rolled back.
+
+    `index` is the 0-based position of the failing operation; `cause` its error.
+    """
+
+    def __init__(self, index: int, cause: Exception) -> None:
+        super().__init__(f"operation {index + 1}: {cause}")
+        self.index = index
+        self.cause = cause
+
+
+def apply(
+    uow_factory: UnitOfWorkFactory, payload: object, clock: Clock
+) -> OperationResult:
+    """Validate and apply one operation in its own transaction."""
+    with uow_factory() as uow:
+        operation = parse_operation(payload, uow.ledger.currencies())
+        [result] = _apply_all(uow, [operation], clock)
+        uow.commit()
+    return result
+
+
+def apply_batch(
+    uow_factory: UnitOfWorkFactory, payloads: Sequence[object], clock: Clock
+) -> list[OperationResult]:
+    """Apply every payload in one transaction, or none of them (BatchError)."""
+    with uow_factory() as uow:
+        currencies = uow.ledger.currencies()
+        operations = []
+        for index, payload in enumerate(payloads):
+            try:
+                operations.append(parse_operation(payload, currencies))
+            except LedgerError as exc:
+                raise BatchError(index, exc) from exc
+        results = _apply_all(uow, operations, clock)
+        uow.commit()
+    return results
+
+
+def _apply_all(
+    uow: UnitOfWork, operations: Sequence[Operation], clock: Clock
+) -> list[OperationResult]:
+    """Apply operations in order inside `uow`; raise on the first failure.
+
+    Accounts are loaded (and locked) once for the whole batch and written back
+    once at the end, which is what makes bulk ingestion fast. A failure in a
+    batch of more than one operation is raised as BatchError naming its index.
+    """
+    single = len(operations) == 1
+    plans: list[Plan] = []
+    for index, operation in enumerate(operations):
+        with _blame(index, single):
+            plans.append(operation.plan())
+    users = uow.users.get(_uids_named(operations, plans))
+    for index, (operation, plan) in enumerate(zip(operations, plans, strict=True)):
+        with _blame(index, single):
+            _check_users(operation, plan, users)
+    known = uow.ledger.find_operations((op.uid, op.id) for op in operations)
+    accounts = uow.ledger.lock_accounts(
+        sorted({key for plan in plans for key in plan.keys}, key=_key_order)
+    )
+    fresh = sum(
+        len(plan.postings)
+        for op, plan in zip(operations, plans, strict=True)
+        if (op.uid, op.id) not in known
+    )
+    ids = uow.ledger.allocate_entry_ids(fresh)
+    touched: dict[AccountKey, Account] = {}
+    entries: list[Entry] = []
+    stored: list[StoredOperation] = []
+    results: list[OperationResult] = []
+    now = clock()
+    for index, (operation, plan) in enumerate(zip(operations, plans, strict=True)):
+        ref = (operation.uid, operation.id)
+        fingerprint = operation.fingerprint()
+        previous = known.get(ref)
+        if previous is not None:
+            with _blame(index, single):
+                if previous.fingerprint != fingerprint:
+                    raise IdempotencyConflict(*ref)
+            results.append(OperationResult.from_json(previous.result, replayed=True))
+            continue
+        at = now if operation.at is None else operation.at
+        with _blame(index, single):
+            new_entries = apply_plan(plan, accounts, at, ids)
+        touched.update((key, accounts[key]) for key in plan.keys)
+        entries.extend(new_entries)
+        result = OperationResult(
+            operation.uid,
+            operation.id,
+            operation.name,
+            tuple(e.id for e in new_entries),
+            at,
+        )
+        record = StoredOperation(*ref, fingerprint, result.to_json(), at)
+        known[ref] = record
+        stored.append(record)
+        results.append(result)
+    uow.ledger.save(touched.values(), entries, stored)
+    return results
+
+
+@contextmanager
+def _blame(index: int, single: bool) -> Iterator[None]:
+    """Re-raise a ledger error as BatchError(index) when in a batch."""
+    try:
+        yield
+    except LedgerError as exc:
+        if single:
+            raise
+        raise BatchError(index, exc) from exc
+
+
+def _uids_named(operations: Sequence[Operation], plans: Sequence[Plan]) -> set[str]:
+    uids = {op.uid for op in operations}
+    for plan in plans:
+        uids |= plan.uids | {sub for _, sub in plan.sub_accounts}
+    return uids
+
+
+def _check_users(operation: Operation, plan: Plan, users: dict[str, User]) -> None:
+    for uid in sorted({operation.uid} | plan.uids):
+        if uid not in users:
+            raise UnknownUser(uid)
+    for parent, sub in plan.sub_accounts:
+        if users[sub].parent_uid != parent:
+            raise NotASubAccount(parent, sub)
+
+
+def _key_order(key: AccountKey) -> tuple[str, str, str]:
+    return (key.uid, key.type.value, key.currency)

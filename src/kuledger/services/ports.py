@@ -1,0 +1,143 @@
+"""What the services need from storage and crypto, as Protocols."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol
+
+from kuledger.domain.accounts import Account, AccountKey, AccountType, Book
+from kuledger.domain.entries import Entry
+from kuledger.domain.money import Currency
+from kuledger.domain.users import User
+
+Clock = Callable[[], int]  # milliseconds since the epoch
+
+
+@dataclass(frozen=True, slots=True)
+class StoredOperation:
+    """An applied operation, kept so a replay of its id returns the same result."""
+
+    uid: str
+    op_id: str
+    fingerprint: str
+    result: str  # JSON of services.ledger.OperationResult
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerFilter:
+    """Which entries a ledger query selects. Bounds are inclusive, in ms."""
+
+    uid: str
+    book: Book
+    start_at: int
+    end_at: int
+    currencies: tuple[str, ...] = ()
+    direction: str | None = None
+    biz_codes: tuple[str, ...] = ()
+    account_types: tuple[AccountType, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """An API key row as stored: secret material still sealed."""
+
+    key: str
+    uid: str
+    sealed: bytes
+    permissions: str
+    ip_whitelist: str
+    key_version: int
+    created_at: int
+    revoked_at: int | None
+
+
+class SecretBox(Protocol):
+    """Seals secrets at rest (authenticated encryption)."""
+
+    def seal(self, plaintext: bytes) -> bytes: ...
+    def open(self, sealed: bytes) -> bytes: ...
+
+
+class LedgerStore(Protocol):
+    def currencies(self) -> dict[str, Currency]: ...
+    def find_operations(
+        self, refs: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], StoredOperation]: ...
+    def lock_accounts(self, keys: Iterable[AccountKey]) -> dict[AccountKey, Account]:
+        """Lock (creating where missing) the accounts, in a fixed order."""
+        ...
+
+    def allocate_entry_ids(self, count: int) -> Iterator[int]: ...
+    def save(
+        self,
+        accounts: Iterable[Account],
+        entries: Sequence[Entry],
+        operations: Sequence[StoredOperation],
+    ) -> None: ...
+
+
+class UserStore(Protocol):
+    def get(self, uids: Iterable[str]) -> dict[str, User]: ...
+    def add(self, user: User) -> None: ...
+    def update(self, user: User) -> None: ...
+
+
+class KeyStore(Protocol):
+    def add(self, key: StoredKey) -> None: ...
+    def get(self, key: str) -> StoredKey | None: ...
+    def revoke(self, key: str, at: int) -> bool: ...
+    def for_user(self, uid: str) -> list[StoredKey]: ...
+
+
+class UnitOfWork(Protocol):
+    """One write transaction: rolled back on exit unless commit() was called."""
+
+    @property
+    def ledger(self) -> LedgerStore: ...
+    @property
+    def users(self) -> UserStore: ...
+    @property
+    def keys(self) -> KeyStore: ...
+
+    def __enter__(self) -> UnitOfWork: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    def commit(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+class LedgerReader(Protocol):
+    """Read-side queries; implementations may skip domain objects for speed."""
+
+    def currencies(self) -> dict[str, Currency]: ...
+    def user(self, uid: str) -> User | None: ...
+    def accounts(
+        self, uid: str, currency: str | None = None, type_: AccountType | None = None
+    ) -> list[Account]: ...
+    def account(self, uid: str, account_id: str) -> Account | None: ...
+    def count_entries(self, query: LedgerFilter) -> int: ...
+    def entry_rows(
+        self, query: LedgerFilter, offset: int, limit: int
+    ) -> list[tuple[object, ...]]:
+        """Rows (id, currency, amount, fee, balance, account_type, biz_code,
+        direction, created_at, context), newest first, ties by id descending."""
+        ...
+
+    def entries(
+        self,
+        uid: str,
+        currency: str | None,
+        since: int | None,
+        until: int | None,
+        limit: int | None,
+    ) -> Iterator[Entry]: ...
+    def api_key(self, key: str) -> StoredKey | None: ...

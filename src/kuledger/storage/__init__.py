@@ -1,0 +1,1 @@
+"""Storage adapters: SQLAlchemy Core on SQLite (default) and PostgreSQL."""

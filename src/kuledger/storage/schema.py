@@ -1,0 +1,128 @@
+"""The tables, as SQLAlchemy Core metadata: Alembic's migrations build exactly this.
+
+Money columns are NUMERIC on PostgreSQL and TEXT on SQLite (SQLite has no exact
+decimal type; its REAL would round). Amounts are always written in canonical
+form (`domain.money.to_wire`), so what is stored is what goes on the wire.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from kuledger.domain.money import to_wire
+
+
+class Money(TypeDecorator[Decimal]):
+    """Exact decimal: NUMERIC on PostgreSQL, canonical TEXT on SQLite."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(sa.Numeric(asdecimal=True))
+        return dialect.type_descriptor(sa.Text())
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name == "postgresql":
+            return value
+        return to_wire(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+metadata = sa.MetaData()
+
+currencies = sa.Table(
+    "currencies",
+    metadata,
+    sa.Column("code", sa.Text, primary_key=True),
+    sa.Column("precision", sa.Integer, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("uid", sa.Text, primary_key=True),
+    sa.Column("parent_uid", sa.Text, sa.ForeignKey("users.uid"), nullable=True),
+    sa.Column("vip_level", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("hf", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("uid", sa.Text, sa.ForeignKey("users.uid"), nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("currency", sa.Text, sa.ForeignKey("currencies.code"), nullable=False),
+    sa.Column("balance", Money, nullable=False),
+    sa.Column("available", Money, nullable=False),
+    sa.Column("holds", Money, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("last_entry_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("uid", "type", "currency", name="uq_accounts_key"),
+)
+
+# Append-only. No foreign keys: the writer has just read the account row it
+# posts to, and a per-row FK check would cost bulk ingestion a third of its speed.
+entries = sa.Table(
+    "entries",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("uid", sa.Text, nullable=False),
+    sa.Column("account_id", sa.Text, nullable=False),
+    sa.Column("account_type", sa.Text, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("fee", Money, nullable=False),
+    sa.Column("balance", Money, nullable=False),
+    sa.Column("direction", sa.Text, nullable=False),
+    sa.Column("biz_code", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("context", sa.Text, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("book", sa.Text, nullable=False),
+    sa.Index("ix_entries_ledger", "uid", "book", "created_at", "id"),
+    sa.Index("ux_entries_account_seq", "account_id", "seq", unique=True),
+)
+
+operations = sa.Table(
+    "operations",
+    metadata,
+    sa.Column("uid", sa.Text, primary_key=True),
+    sa.Column("op_id", sa.Text, primary_key=True),
+    sa.Column("fingerprint", sa.Text, nullable=False),
+    sa.Column("result", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("uid", sa.Text, sa.ForeignKey("users.uid"), nullable=False, index=True),
+    sa.Column("sealed", sa.LargeBinary, nullable=False),
+    sa.Column("permissions", sa.Text, nullable=False),
+    sa.Column("ip_whitelist", sa.Text, nullable=False),
+    sa.Column("key_version", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("revoked_at", sa.BigInteger, nullable=True),
+)
+
+# SQLite hands out entry ids from this one-row table; PostgreSQL uses a sequence.
+id_counters = sa.Table(
+    "id_counters",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+ENTRY_ID_SEQUENCE = "entry_ids"

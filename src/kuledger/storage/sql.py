@@ -1,0 +1,334 @@
+"""The unit of work and its stores, shared by SQLite and PostgreSQL.
+
+Hot paths (locking accounts, inserting entries) use the driver's SQL through
+SQLAlchemy's connection: per-row Core compilation would cost bulk ingestion
+most of its speed. Everything else uses Core expressions.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Iterator, Sequence
+from decimal import Decimal
+from types import TracebackType
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from kuledger.domain.accounts import Account, AccountKey, AccountType
+from kuledger.domain.entries import Entry
+from kuledger.domain.money import Currency
+from kuledger.domain.users import User
+from kuledger.services.ports import StoredKey, StoredOperation
+from kuledger.storage import schema
+from kuledger.storage.dialect import SqlDialect, dialect_for
+
+_CHUNK = 300  # keys per IN (...) list: under SQLite's parameter limit
+_ACCOUNT_COLUMNS = (
+    "id, uid, type, currency, balance, available, holds, seq, last_entry_at"
+)
+
+
+def new_account_id() -> str:
+    """24 lowercase hex characters, like KuCoin's account ids."""
+    return secrets.token_hex(12)
+
+
+def account_from_row(row: Sequence[Any]) -> Account:
+    return Account(
+        id=row[0],
+        key=AccountKey(row[1], AccountType(row[2]), row[3]),
+        balance=Decimal(row[4]),
+        available=Decimal(row[5]),
+        holds=Decimal(row[6]),
+        seq=row[7],
+        last_entry_at=row[8],
+    )
+
+
+class SqlLedgerStore:
+    def __init__(self, connection: sa.Connection, dialect: SqlDialect) -> None:
+        self._conn = connection
+        self._d = dialect
+
+    def currencies(self) -> dict[str, Currency]:
+        rows = self._conn.execute(sa.select(schema.currencies)).all()
+        return {r.code: Currency(r.code, r.precision, r.name) for r in rows}
+
+    def find_operations(
+        self, refs: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], StoredOperation]:
+        found: dict[tuple[str, str], StoredOperation] = {}
+        wanted = sorted(set(refs))
+        ph = self._d.ph
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            where = " OR ".join([f"(uid = {ph} AND op_id = {ph})"] * len(chunk))
+            params = tuple(v for ref in chunk for v in ref)
+            rows = self._conn.exec_driver_sql(
+                "SELECT uid, op_id, fingerprint, result, created_at "
+                f"FROM operations WHERE {where}",
+                params,
+            )
+            for row in rows:
+                found[(row[0], row[1])] = StoredOperation(*row)
+        return found
+
+    def lock_accounts(self, keys: Iterable[AccountKey]) -> dict[AccountKey, Account]:
+        """Lock the accounts in (uid, type, currency) byte order, creating the
+        missing ones in that same order, so that concurrent writers never wait
+        for each other in a cycle."""
+        ordered = sorted(set(keys), key=lambda k: (k.uid, k.type.value, k.currency))
+        existing = self._select(ordered, lock=False)
+        if all(k in existing for k in ordered):
+            return self._select(ordered, lock=True) if self._d.for_update else existing
+        if not self._d.for_update:  # SQLite: the write lock is already ours
+            self._insert_accounts([k for k in ordered if k not in existing])
+            return self._select(ordered, lock=False)
+        locked: dict[AccountKey, Account] = {}
+        for key in ordered:
+            if key not in existing:
+                self._insert_accounts([key])
+            locked.update(self._select([key], lock=True))
+        return locked
+
+    def _select(
+        self, keys: Sequence[AccountKey], lock: bool
+    ) -> dict[AccountKey, Account]:
+        found: dict[AccountKey, Account] = {}
+        ph, c = self._d.ph, self._d.collate
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            where = " OR ".join(
+                [f"(uid = {ph} AND type = {ph} AND currency = {ph})"] * len(chunk)
+            )
+            params = tuple(v for k in chunk for v in (k.uid, k.type.value, k.currency))
+            order = f" ORDER BY uid{c}, type{c}, currency{c}" if lock else ""
+            sql = f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE {where}{order}"
+            for row in self._conn.exec_driver_sql(
+                sql + (self._d.for_update if lock else ""), params
+            ):
+                account = account_from_row(row)
+                found[account.key] = account
+        return found
+
+    def _insert_accounts(self, keys: Sequence[AccountKey]) -> None:
+        zero = self._d.money(Decimal(0))
+        self._conn.exec_driver_sql(
+            f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) "
+            f"VALUES ({self._d.placeholders(9)}) "
+            "ON CONFLICT (uid, type, currency) DO NOTHING",
+            [
+                (
+                    new_account_id(),
+                    k.uid,
+                    k.type.value,
+                    k.currency,
+                    zero,
+                    zero,
+                    zero,
+                    0,
+                    0,
+                )
+                for k in keys
+            ],
+        )
+
+    def allocate_entry_ids(self, count: int) -> Iterator[int]:
+        if count == 0:
+            return iter(())
+        if self._d.name == "postgresql":
+            rows = self._conn.exec_driver_sql(
+                f"SELECT nextval('{schema.ENTRY_ID_SEQUENCE}') "
+                "FROM generate_series(1, %s)",
+                (count,),
+            )
+            return iter(sorted(r[0] for r in rows))
+        last = self._conn.exec_driver_sql(
+            "UPDATE id_counters SET value = value + ? WHERE name = 'entries' "
+            "RETURNING value",
+            (count,),
+        ).scalar_one()
+        return iter(range(last - count + 1, last + 1))
+
+    def save(
+        self,
+        accounts: Iterable[Account],
+        entries: Sequence[Entry],
+        operations: Sequence[StoredOperation],
+    ) -> None:
+        ph, money = self._d.ph, self._d.money
+        account_rows = [
+            (
+                money(a.balance),
+                money(a.available),
+                money(a.holds),
+                a.seq,
+                a.last_entry_at,
+                a.id,
+            )
+            for a in accounts
+        ]
+        if account_rows:
+            self._conn.exec_driver_sql(
+                f"UPDATE accounts SET balance = {ph}, available = {ph}, holds = {ph}, "
+                f"seq = {ph}, last_entry_at = {ph} WHERE id = {ph}",
+                account_rows,
+            )
+        if entries:
+            self._conn.exec_driver_sql(
+                "INSERT INTO entries (id, uid, account_id, account_type, currency, "
+                "amount, fee, balance, direction, biz_code, created_at, context, seq, "
+                f"book) VALUES ({self._d.placeholders(14)})",
+                [
+                    (
+                        e.id,
+                        e.uid,
+                        e.account_id,
+                        e.account_type.value,
+                        e.currency,
+                        money(e.amount),
+                        money(e.fee),
+                        money(e.balance),
+                        e.direction.value,
+                        e.biz_code,
+                        e.created_at,
+                        e.context,
+                        e.seq,
+                        e.book.value,
+                    )
+                    for e in entries
+                ],
+            )
+        if operations:
+            self._conn.exec_driver_sql(
+                "INSERT INTO operations (uid, op_id, fingerprint, result, created_at) "
+                f"VALUES ({self._d.placeholders(5)})",
+                [
+                    (o.uid, o.op_id, o.fingerprint, o.result, o.created_at)
+                    for o in operations
+                ],
+            )
+
+
+class SqlUserStore:
+    def __init__(self, connection: sa.Connection) -> None:
+        self._conn = connection
+
+    def get(self, uids: Iterable[str]) -> dict[str, User]:
+        wanted = sorted(set(uids))
+        found: dict[str, User] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            query = sa.select(schema.users).where(schema.users.c.uid.in_(chunk))
+            for r in self._conn.execute(query):
+                found[r.uid] = User(
+                    r.uid, r.parent_uid, r.vip_level, bool(r.hf), r.created_at
+                )
+        return found
+
+    def add(self, user: User) -> None:
+        self._conn.execute(schema.users.insert().values(**_user_row(user)))
+
+    def update(self, user: User) -> None:
+        self._conn.execute(
+            schema.users.update()
+            .where(schema.users.c.uid == user.uid)
+            .values(**_user_row(user))
+        )
+
+
+def _user_row(user: User) -> dict[str, Any]:
+    return {
+        "uid": user.uid,
+        "parent_uid": user.parent_uid,
+        "vip_level": user.vip_level,
+        "hf": user.hf,
+        "created_at": user.created_at,
+    }
+
+
+class SqlKeyStore:
+    def __init__(self, connection: sa.Connection) -> None:
+        self._conn = connection
+
+    def add(self, key: StoredKey) -> None:
+        self._conn.execute(
+            schema.api_keys.insert().values(
+                key=key.key,
+                uid=key.uid,
+                sealed=key.sealed,
+                permissions=key.permissions,
+                ip_whitelist=key.ip_whitelist,
+                key_version=key.key_version,
+                created_at=key.created_at,
+                revoked_at=key.revoked_at,
+            )
+        )
+
+    def get(self, key: str) -> StoredKey | None:
+        row = self._conn.execute(
+            sa.select(schema.api_keys).where(schema.api_keys.c.key == key)
+        ).first()
+        return None if row is None else stored_key_from_row(row)
+
+    def revoke(self, key: str, at: int) -> bool:
+        result = self._conn.execute(
+            schema.api_keys.update()
+            .where(schema.api_keys.c.key == key, schema.api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+        return result.rowcount == 1
+
+    def for_user(self, uid: str) -> list[StoredKey]:
+        rows = self._conn.execute(
+            sa.select(schema.api_keys)
+            .where(schema.api_keys.c.uid == uid)
+            .order_by(schema.api_keys.c.created_at)
+        )
+        return [stored_key_from_row(r) for r in rows]
+
+
+def stored_key_from_row(row: Any) -> StoredKey:
+    return StoredKey(
+        row.key,
+        row.uid,
+        bytes(row.sealed),
+        row.permissions,
+        row.ip_whitelist,
+        row.key_version,
+        row.created_at,
+        row.revoked_at,
+    )
+
+
+class SqlUnitOfWork:
+    """A write transaction (BEGIN IMMEDIATE on SQLite) over one connection."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._dialect = dialect_for(engine.dialect.name)
+
+    def __enter__(self) -> SqlUnitOfWork:
+        self._conn = self._engine.connect()
+        self._tx = self._conn.begin()
+        self.ledger = SqlLedgerStore(self._conn, self._dialect)
+        self.users = SqlUserStore(self._conn)
+        self.keys = SqlKeyStore(self._conn)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self._tx.is_active:
+                self._tx.rollback()
+        finally:
+            self._conn.close()
+
+    def commit(self) -> None:
+        self._tx.commit()
