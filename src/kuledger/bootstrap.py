@@ -7,8 +7,12 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from sqlalchemy.engine import Engine
+from starlette.applications import Starlette
 
-from kuledger.config import Settings
+from kuledger.config import Settings, settings_from_environment
+from kuledger.http.app import create_app
+from kuledger.http.auth import Authenticator
+from kuledger.http.context import ApiServices
 from kuledger.services.ports import Clock, UnitOfWork
 from kuledger.storage.engines import create_engine
 from kuledger.storage.reader import SqlLedgerReader
@@ -47,3 +51,25 @@ class Container:
     def close(self) -> None:
         if "engine" in self.__dict__:
             self.engine.dispose()
+
+
+def build_app(container: Container) -> Starlette:
+    """The HTTP application over the container's database."""
+    services = ApiServices(
+        settings=container.settings,
+        reader=container.reader,
+        uow=container.uow,
+        clock=container.clock,
+        authenticator=Authenticator(
+            container.reader,
+            container.box,
+            container.clock,
+            container.settings.timestamp_tolerance_ms,
+        ),
+    )
+    return create_app(services)
+
+
+def asgi_app() -> Starlette:
+    """The factory uvicorn calls in each worker process (`kuledger serve`)."""
+    return build_app(Container(settings_from_environment()))

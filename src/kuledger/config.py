@@ -152,3 +152,10 @@ def sqlite_file(url: str) -> Path | None:
         return None
     path = url[len("sqlite:///") :].split("?", 1)[0]
     return Path(path) if path and path != ":memory:" else None
+
+
+def settings_from_environment(**overrides: Any) -> Settings:
+    """Settings from this process's environment: the one place it is read."""
+    import os
+
+    return Settings.from_env(os.environ, **overrides)

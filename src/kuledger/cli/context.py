@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -13,7 +12,7 @@ import click
 import sqlalchemy.exc
 
 from kuledger.bootstrap import Container
-from kuledger.config import ConfigError, Settings
+from kuledger.config import ConfigError, settings_from_environment
 from kuledger.domain.errors import LedgerError
 from kuledger.storage.secretbox import SecretKeyError
 
@@ -24,7 +23,7 @@ def container() -> Container:
     ctx = click.get_current_context()
     root = ctx.find_root()
     if root.obj is None:
-        root.obj = Container(Settings.from_env(os.environ))
+        root.obj = Container(settings_from_environment())
         root.call_on_close(root.obj.close)
     assert isinstance(root.obj, Container)
     return root.obj

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from kuledger import __version__
-from kuledger.cli import admin, ops, reports, seeding
+from kuledger.cli import admin, ops, reports, seeding, serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,6 +30,7 @@ for command in (
     reports.accounts,
     reports.ledger,
     seeding.seed,
+    serve.serve,
 ):
     cli.add_command(command)
 

@@ -1,0 +1,91 @@
+"""kuledger serve"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+
+import click
+import uvicorn
+from uvicorn.supervisors import Multiprocess
+
+from kuledger.cli.context import container, reports_errors
+from kuledger.storage import migrate
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access = logging.getLogger("kuledger.access")
+    access.handlers[:] = [handler]
+    access.propagate = False
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes sharing the port(s).",
+)
+@click.option(
+    "--futures-port",
+    type=click.IntRange(0, 65535),
+    help="Also listen here (the futures host); the main port serves "
+    "the futures paths too.",
+)
+@reports_errors
+def serve(host: str, port: int, workers: int, futures_port: int | None) -> None:
+    """Serve the KuCoin-compatible API on KULEDGER_DATABASE_URL.
+
+    SIGTERM or Ctrl-C stops accepting connections and lets in-flight requests
+    finish (up to 30 s).
+    """
+    c = container()
+    if migrate.current_revision(c.engine) != migrate.head_revision():
+        raise click.ClickException(
+            "the database schema is not current: run `kuledger init`"
+        )
+    _ = c.box  # fail now, not on the first request, if the secret key is missing
+    configure_logging(c.settings.log_level)
+    config = uvicorn.Config(
+        "kuledger.bootstrap:asgi_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=30,
+        log_level=c.settings.log_level,
+    )
+    sockets = [config.bind_socket()]
+    if futures_port is not None:
+        sockets.append(_bind(host, futures_port))
+    click.echo(
+        f"kuledger serving on http://{host}:{port}"
+        + (f" and :{futures_port}" if futures_port else "")
+        + f" with {workers} worker(s)",
+        err=True,
+    )
+    server = uvicorn.Server(config)
+    if workers > 1:
+        Multiprocess(config, sockets=sockets).run()
+    else:
+        server.run(sockets=sockets)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock

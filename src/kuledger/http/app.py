@@ -1,0 +1,140 @@
+"""create_app: the Starlette application, its routes and middleware."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from kuledger.http.access_log import AccessLogMiddleware
+from kuledger.http.auth import SignedRequest, client_ip
+from kuledger.http.context import ApiServices, Call
+from kuledger.http.endpoints import ENDPOINTS
+from kuledger.http.envelope import ok
+from kuledger.http.errors import BodyTooLarge, error_response
+from kuledger.http.openapi import openapi_document
+from kuledger.http.routing import Endpoint
+
+log = logging.getLogger("kuledger.http")
+MAX_BODY_BYTES = 64 * 1024
+
+
+def create_app(services: ApiServices) -> Starlette:
+    trusted = tuple(
+        p.strip() for p in services.settings.trusted_proxies.split(",") if p.strip()
+    )
+    routes = [
+        Route(e.path, _asgi_endpoint(e, services, trusted), methods=[e.method])
+        for e in ENDPOINTS
+    ]
+    document = openapi_document(ENDPOINTS)
+    routes.append(Route("/openapi.json", lambda _: ok_raw(document), methods=["GET"]))
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+    )
+    app.add_middleware(AccessLogMiddleware)
+    return app
+
+
+def ok_raw(document: dict[str, Any]) -> Response:
+    import orjson
+
+    return Response(orjson.dumps(document), media_type="application/json")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    response = error_response(exc)
+    request.state.kucoin_code = _code_of(response)
+    return response
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    response = error_response(exc)
+    request.state.kucoin_code = "500000"
+    return response
+
+
+def _code_of(response: Response) -> str | None:
+    import orjson
+
+    try:
+        code = orjson.loads(response.body).get("code")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return code if isinstance(code, str) else None
+
+
+def _asgi_endpoint(
+    endpoint: Endpoint, services: ApiServices, trusted: tuple[str, ...]
+) -> Any:
+    async def asgi_endpoint(request: Request) -> Response:
+        body = b""
+        if endpoint.method in ("POST", "PUT"):
+            body = await _read_body(request)
+        peer = request.client.host if request.client else None
+        call_ip = client_ip(peer, request.headers.get("x-forwarded-for"), trusted)
+        response, uid, code = await run_in_threadpool(
+            _handle, endpoint, services, request, body, call_ip
+        )
+        request.state.uid = uid
+        request.state.kucoin_code = code
+        return response
+
+    return asgi_endpoint
+
+
+async def _read_body(request: Request) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        raise BodyTooLarge(f"request body larger than {MAX_BODY_BYTES} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BodyTooLarge(f"request body larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _handle(
+    endpoint: Endpoint,
+    services: ApiServices,
+    request: Request,
+    body: bytes,
+    call_ip: str | None,
+) -> tuple[Response, str | None, str]:
+    """Authenticate and run the handler (in a worker thread: both touch the DB)."""
+    uid = None
+    try:
+        principal = None
+        if endpoint.signed:
+            signed = SignedRequest(
+                headers={k.lower(): v for k, v in request.headers.items()},
+                method=request.method,
+                raw_path=request.scope.get("raw_path", b"").decode("latin-1")
+                or request.url.path,
+                query_string=request.scope.get("query_string", b"").decode("latin-1"),
+                body=body.decode("utf-8", errors="surrogateescape"),
+                client_ip=call_ip,
+            )
+            principal = services.authenticator.authenticate(signed, endpoint.permission)
+            uid = principal.uid
+        call = Call(
+            services,
+            principal,
+            request.query_params,
+            dict(request.path_params),
+            body,
+            call_ip,
+        )
+        return ok(endpoint.handler(call)), uid, "200000"
+    except Exception as exc:  # every failure gets the envelope; see errors.py
+        response = error_response(exc)
+        return response, uid, _code_of(response) or "500000"

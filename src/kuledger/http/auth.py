@@ -1,0 +1,213 @@
+"""KuCoin's HMAC authentication: a request either yields a Principal or raises.
+
+Check order (KuCoin's gateway, kucoin-api-spec.md 5): headers present → key →
+timestamp → passphrase → signature → IP whitelist → permission. An unknown key
+costs the same HMAC work as a known one, and every comparison is constant-time.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass
+from urllib.parse import unquote, unquote_plus
+
+from kuledger.domain.users import ApiKey, Permission
+from kuledger.services.keys import open_key
+from kuledger.services.ports import Clock, LedgerReader, SecretBox
+from kuledger_client import signing
+
+REQUIRED_HEADERS = (
+    "kc-api-key",
+    "kc-api-sign",
+    "kc-api-timestamp",
+    "kc-api-passphrase",
+)
+
+
+class AuthError(Exception):
+    """Base of authentication and authorization failures at the edge."""
+
+    message = "authentication failed"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.message)
+
+
+class MissingAuthHeaders(AuthError):
+    message = (
+        "Please check the header of your request for KC-API-KEY, KC-API-SIGN, "
+        "KC-API-TIMESTAMP, KC-API-PASSPHRASE"
+    )
+
+
+class InvalidTimestamp(AuthError):
+    message = "Invalid KC-API-TIMESTAMP"
+
+
+class UnknownKey(AuthError):
+    message = "KC-API-KEY not exists"
+
+
+class InvalidPassphrase(AuthError):
+    message = "Invalid KC-API-PASSPHRASE"
+
+
+class InvalidSignature(AuthError):
+    message = "Invalid KC-API-SIGN"
+
+
+class InvalidKeyVersion(AuthError):
+    message = "Invalid KC-API-KEY-VERSION"
+
+
+class ForbiddenIp(AuthError):
+    message = "Invalid request ip, the current client IP is: {ip}"
+
+
+class PermissionDenied(AuthError):
+    message = "Access denied, requires more permission."
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the key's owner and what the key may do."""
+
+    uid: str
+    key: str
+    permissions: frozenset[Permission]
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRequest:
+    """The parts of a request the signature covers, exactly as received."""
+
+    headers: dict[str, str]  # lowercase names
+    method: str
+    raw_path: str
+    query_string: str
+    body: str
+    client_ip: str | None
+
+    def prehash_paths(self) -> tuple[str, ...]:
+        """The path+query as received, then percent-decoded: clients sign the
+        un-encoded query but may send it encoded (kucoin-clients.md 0.3)."""
+        path, query = self.raw_path, self.query_string
+        raw = f"{path}?{query}" if query else path
+        decoded = f"{unquote(path)}?{unquote(query)}" if query else unquote(path)
+        plus = f"{unquote(path)}?{unquote_plus(query)}" if query else decoded
+        return tuple(dict.fromkeys((raw, decoded, plus)))
+
+
+class Authenticator:
+    def __init__(
+        self,
+        reader: LedgerReader,
+        box: SecretBox,
+        clock: Clock,
+        tolerance_ms: int = 5000,
+        cache_size: int = 1024,
+    ) -> None:
+        self._reader = reader
+        self._box = box
+        self._clock = clock
+        self._tolerance = tolerance_ms
+        self._cache: OrderedDict[tuple[str, bytes], ApiKey] = OrderedDict()
+        self._cache_size = cache_size
+        self._decoy = ApiKey(
+            "", "", secrets.token_hex(18), secrets.token_hex(8), frozenset(), (), 3, 0
+        )
+
+    def authenticate(
+        self, request: SignedRequest, permission: Permission | None
+    ) -> Principal:
+        h = request.headers
+        if any(not h.get(name) for name in REQUIRED_HEADERS):
+            raise MissingAuthHeaders()
+        key = self._load(h["kc-api-key"])
+        checked = key or self._decoy  # same work for unknown keys
+        passphrase_ok = self._passphrase_matches(checked, h)
+        signature_ok = self._signature_matches(checked, request)
+        if key is None:
+            raise UnknownKey()
+        self._check_timestamp(h["kc-api-timestamp"])
+        if not passphrase_ok:
+            raise InvalidPassphrase()
+        if not signature_ok:
+            raise InvalidSignature()
+        if not key.allows_ip(request.client_ip):
+            raise ForbiddenIp(ForbiddenIp.message.format(ip=request.client_ip))
+        if permission is not None and permission not in key.permissions:
+            raise PermissionDenied()
+        return Principal(key.uid, key.key, key.permissions)
+
+    def forget(self, key: str) -> None:
+        for cached in [k for k in self._cache if k[0] == key]:
+            del self._cache[cached]
+
+    def _load(self, name: str) -> ApiKey | None:
+        stored = self._reader.api_key(name) if len(name) <= 64 else None
+        if stored is None or stored.revoked_at is not None:
+            return None
+        cache_key = (stored.key, stored.sealed)
+        found = self._cache.get(cache_key)
+        if found is None:
+            found = open_key(stored, self._box)
+            self._cache[cache_key] = found
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return found
+
+    def _check_timestamp(self, value: str) -> None:
+        if not value.isdigit() or len(value) > 16:
+            raise InvalidTimestamp()
+        if abs(self._clock() - int(value)) > self._tolerance:
+            raise InvalidTimestamp()
+
+    def _passphrase_matches(self, key: ApiKey, headers: dict[str, str]) -> bool:
+        version = headers.get("kc-api-key-version")
+        if version is None:
+            hashed = key.key_version != 1
+        elif version in ("2", "3"):
+            hashed = True
+        elif version == "1":
+            hashed = False
+        else:
+            raise InvalidKeyVersion()
+        expected = signing.sign_passphrase(
+            key.secret, key.passphrase, 2 if hashed else 1
+        )
+        return signing.equal(expected, headers["kc-api-passphrase"])
+
+    def _signature_matches(self, key: ApiKey, request: SignedRequest) -> bool:
+        given = request.headers["kc-api-sign"]
+        timestamp = request.headers["kc-api-timestamp"]
+        matched = False
+        for path in request.prehash_paths():
+            expected = signing.sign(
+                key.secret, timestamp, request.method, path, request.body
+            )
+            matched |= signing.equal(expected, given)
+        return matched
+
+
+def client_ip(
+    peer: str | None, forwarded_for: str | None, trusted: tuple[str, ...]
+) -> str | None:
+    """The caller's address: the peer, or, when the peer is a trusted proxy, the
+    right-most X-Forwarded-For address that is not itself a trusted proxy."""
+    if peer is None or not forwarded_for or not _in_networks(peer, trusted):
+        return peer
+    for hop in reversed([part.strip() for part in forwarded_for.split(",")]):
+        if not _in_networks(hop, trusted):
+            return hop
+    return peer
+
+
+def _in_networks(address: str, networks: tuple[str, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(net, strict=False) for net in networks)

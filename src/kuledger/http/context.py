@@ -1,0 +1,42 @@
+"""What a handler gets: the request's parts, the caller, and the services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.datastructures import QueryParams
+
+from kuledger.config import Settings
+from kuledger.http.auth import Authenticator, Principal
+from kuledger.http.params import Query
+from kuledger.services.ports import Clock, LedgerReader, UnitOfWorkFactory
+
+
+@dataclass(frozen=True, slots=True)
+class ApiServices:
+    """Everything the HTTP edge uses, injected by the composition root."""
+
+    settings: Settings
+    reader: LedgerReader
+    uow: UnitOfWorkFactory
+    clock: Clock
+    authenticator: Authenticator
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    services: ApiServices
+    principal: Principal | None
+    query_params: QueryParams
+    path_params: dict[str, str]
+    body: bytes
+    client_ip: str | None
+
+    @property
+    def query(self) -> Query:
+        return Query(self.query_params)
+
+    @property
+    def uid(self) -> str:
+        assert self.principal is not None, "handler of a public endpoint asked for uid"
+        return self.principal.uid

@@ -1,0 +1,103 @@
+"""GET /api/v1/accounts/ledgers: the classic (spot/margin) ledger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kuledger.domain import biztypes
+from kuledger.http.context import Call
+from kuledger.http.endpoints._schema import INTEGER, STRING, array, obj, query
+from kuledger.http.params import MAX_MS
+from kuledger.http.routing import Endpoint
+from kuledger.http.schemas import spot_ledger_item
+from kuledger.services.queries import SpotLedgerQuery, spot_ledger
+
+MAX_PAGE = 1_000_000_000
+
+
+def get_spot_ledger(call: Call) -> dict[str, Any]:
+    q = call.query
+    settings = call.services.settings
+    query_ = SpotLedgerQuery(
+        uid=call.uid,
+        currencies=q.codes("currency"),
+        direction=q.choice("direction", ("in", "out")),
+        biz_type=q.text("bizType"),
+        start_at=q.integer("startAt"),
+        end_at=q.integer("endAt"),
+        current_page=q.integer("currentPage", default=1, low=1, high=MAX_PAGE) or 1,
+        page_size=q.integer("pageSize", default=50, low=10, high=500) or 50,
+    )
+    page = spot_ledger(
+        call.services.reader, query_, call.services.clock(), settings.retention_days
+    )
+    style = settings.biz_type_style
+    return {
+        "currentPage": page.current_page,
+        "pageSize": page.page_size,
+        "totalNum": page.total_num,
+        "totalPage": page.total_page,
+        "items": [spot_ledger_item(row, style) for row in page.rows],
+    }
+
+
+SPOT_LEDGER_ITEM = obj(
+    id=STRING,
+    currency=STRING,
+    amount=STRING,
+    fee=STRING,
+    balance=STRING,
+    accountType=STRING,
+    bizType=STRING,
+    direction=STRING,
+    createdAt=INTEGER,
+    context=STRING,
+)
+
+ENDPOINTS = (
+    Endpoint(
+        "GET",
+        "/api/v1/accounts/ledgers",
+        get_spot_ledger,
+        "Get Account Ledgers - Spot/Margin",
+        pool="Management",
+        weight=2,
+        kucoin_doc="https://www.kucoin.com/docs-new/api-3470121",
+        params=(
+            query("currency", STRING, "currencies, comma-separated, at most 10"),
+            query("direction", {"type": "string", "enum": ["in", "out"]}, "in or out"),
+            query(
+                "bizType",
+                {"type": "string", "enum": sorted(biztypes.SPOT_FILTERS)},
+                "business type filter (case-sensitive)",
+            ),
+            query(
+                "startAt",
+                {"type": "integer", "minimum": 0, "maximum": MAX_MS},
+                "start time, ms (inclusive)",
+            ),
+            query(
+                "endAt",
+                {"type": "integer", "minimum": 0, "maximum": MAX_MS},
+                "end time, ms (inclusive); at most 24 h after startAt",
+            ),
+            query(
+                "currentPage",
+                {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+                "page number, default 1",
+            ),
+            query(
+                "pageSize",
+                {"type": "integer", "minimum": 10, "maximum": 500},
+                "page size, default 50",
+            ),
+        ),
+        response=obj(
+            currentPage=INTEGER,
+            pageSize=INTEGER,
+            totalNum=INTEGER,
+            totalPage=INTEGER,
+            items=array(SPOT_LEDGER_ITEM),
+        ),
+    ),
+)

@@ -1,0 +1,84 @@
+"""The one error table: every error class to (HTTP status, KuCoin code).
+
+The most specific class wins (the exception's MRO is walked); anything not in
+the table is a 500000 with a generic message, its traceback only in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from kuledger.domain import errors as domain
+from kuledger.http import auth
+from kuledger.http.envelope import fail
+
+log = logging.getLogger("kuledger.http")
+
+
+class UnsupportedMediaType(Exception):
+    """Raised when a body is not JSON (Content-Type must be application/json)."""
+
+
+class BodyTooLarge(Exception):
+    """Raised when a request body exceeds the configured limit."""
+
+
+KUCOIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
+    auth.MissingAuthHeaders: (400, "400001"),
+    auth.InvalidTimestamp: (400, "400002"),
+    auth.UnknownKey: (401, "400003"),
+    auth.InvalidPassphrase: (401, "400004"),
+    auth.InvalidSignature: (401, "400005"),
+    auth.ForbiddenIp: (403, "400006"),
+    auth.PermissionDenied: (403, "400007"),
+    auth.InvalidKeyVersion: (400, "400009"),
+    auth.AuthError: (401, "400003"),
+    domain.InvalidInput: (200, "400100"),
+    domain.IdempotencyConflict: (200, "400100"),
+    domain.BackdatedOperation: (200, "400100"),
+    domain.NotASubAccount: (200, "400100"),
+    domain.UnknownUser: (200, "400100"),
+    domain.UserExists: (200, "400100"),
+    domain.UnknownApiKey: (401, "400003"),
+    domain.AccountNotFound: (200, "230008"),
+    domain.InsufficientBalance: (200, "200004"),
+    domain.LedgerError: (200, "400100"),
+    UnsupportedMediaType: (415, "415000"),
+    BodyTooLarge: (413, "413000"),
+}
+
+_HTTP_STATUS_CODES = {
+    400: "400000",
+    404: "404000",
+    405: "405000",
+    413: "413000",
+    415: "415000",
+    429: "429000",
+    503: "503000",
+}
+_HTTP_MESSAGES = {404: "Url Not Found", 405: "Method Not Allowed"}
+
+
+def lookup(exc: BaseException) -> tuple[int, str] | None:
+    for cls in type(exc).__mro__:
+        if cls in KUCOIN_ERRORS:
+            return KUCOIN_ERRORS[cls]
+    return None
+
+
+def error_response(exc: BaseException) -> Response:
+    """The KuCoin envelope for any exception; unexpected ones become 500000."""
+    if isinstance(exc, HTTPException):
+        code = _HTTP_STATUS_CODES.get(exc.status_code, f"{exc.status_code}000")
+        message = _HTTP_MESSAGES.get(exc.status_code, str(exc.detail))
+        return fail(code, message, exc.status_code, exc.headers)
+    found = lookup(exc)
+    if found is None:
+        log.error("unexpected error", exc_info=exc)
+        return fail("500000", "Internal Server Error", 500)
+    status, code = found
+    message = exc.message if isinstance(exc, domain.InvalidInput) else str(exc)
+    return fail(code, message, status)
