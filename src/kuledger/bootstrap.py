@@ -13,9 +13,12 @@ from kuledger.config import Settings, settings_from_environment
 from kuledger.http.app import create_app
 from kuledger.http.auth import Authenticator
 from kuledger.http.context import ApiServices
+from kuledger.http.ratelimit import RateLimitPolicy
 from kuledger.services.ports import Clock, UnitOfWork
+from kuledger.services.ratelimit import MemoryLimiter, RateLimiter
 from kuledger.storage.engines import create_engine
 from kuledger.storage.reader import SqlLedgerReader
+from kuledger.storage.redis_limiter import RedisLimiter
 from kuledger.storage.secretbox import FernetBox, load_box
 from kuledger.storage.sql import SqlUnitOfWork
 
@@ -53,6 +56,23 @@ class Container:
             self.engine.dispose()
 
 
+def build_rate_limit_policy(settings: Settings) -> RateLimitPolicy | None:
+    """The in-process limiter, or the shared Redis one if KULEDGER_REDIS_URL is set."""
+    if not settings.ratelimit:
+        return None
+    limiter: RateLimiter
+    if settings.redis_url:
+        limiter = RedisLimiter(settings.redis_url, settings.ratelimit_window_ms)
+    else:
+        limiter = MemoryLimiter(settings.ratelimit_window_ms)
+    return RateLimitPolicy(
+        limiter,
+        settings.ratelimit_quotas,
+        settings.ratelimit_weights,
+        fail_open=settings.ratelimit_on_redis_error == "open",
+    )
+
+
 def build_app(container: Container) -> Starlette:
     """The HTTP application over the container's database."""
     services = ApiServices(
@@ -66,6 +86,7 @@ def build_app(container: Container) -> Starlette:
             container.clock,
             container.settings.timestamp_tolerance_ms,
         ),
+        ratelimit=build_rate_limit_policy(container.settings),
     )
     return create_app(services)
 

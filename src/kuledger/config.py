@@ -35,6 +35,17 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return cast
 
 
+def _pairs(text: str) -> dict[str, int]:
+    """Parse 'name=int,name=int' (names may contain spaces and slashes)."""
+    pairs: dict[str, int] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = item.rpartition("=")
+        if not sep or not name.strip() or not value.strip().isdigit():
+            raise ValueError(f"expected name=integer, got {item!r}")
+        pairs[name.strip()] = int(value)
+    return pairs
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "database_url",
@@ -93,6 +104,48 @@ SETTINGS: tuple[Setting, ...] = (
         int,
     ),
     Setting(
+        "ratelimit",
+        "KULEDGER_RATELIMIT",
+        "on",
+        "KuCoin rate-limit pools: on or off",
+        _bool,
+    ),
+    Setting(
+        "ratelimit_quotas",
+        "KULEDGER_RATELIMIT_QUOTAS",
+        "",
+        "quota overrides for every VIP level, e.g. Management=100000,Spot=50000",
+        _pairs,
+    ),
+    Setting(
+        "ratelimit_weights",
+        "KULEDGER_RATELIMIT_WEIGHTS",
+        "",
+        "weight overrides, e.g. 'GET /api/v1/accounts/ledgers=1'",
+        _pairs,
+    ),
+    Setting(
+        "ratelimit_window_ms",
+        "KULEDGER_RATELIMIT_WINDOW_MS",
+        "30000",
+        "length of a rate-limit window",
+        int,
+    ),
+    Setting(
+        "redis_url",
+        "KULEDGER_REDIS_URL",
+        "",
+        "Redis for the shared rate limiter; empty: an in-process limiter, "
+        "right for one worker",
+    ),
+    Setting(
+        "ratelimit_on_redis_error",
+        "KULEDGER_RATELIMIT_ON_REDIS_ERROR",
+        "closed",
+        "when Redis is unreachable: closed (answer 503000) or open (admit)",
+        _choice("closed", "open"),
+    ),
+    Setting(
         "log_level",
         "KULEDGER_LOG_LEVEL",
         "info",
@@ -116,6 +169,12 @@ class Settings:
     timestamp_tolerance_ms: int
     trusted_proxies: str
     pool_size: int
+    ratelimit: bool
+    ratelimit_quotas: dict[str, int]
+    ratelimit_weights: dict[str, int]
+    ratelimit_window_ms: int
+    redis_url: str
+    ratelimit_on_redis_error: str
     log_level: str
 
     @classmethod

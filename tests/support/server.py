@@ -74,6 +74,7 @@ class LiveServer:
     process: subprocess.Popen[bytes]
     log_path: Path
     users: dict[str, ApiUser] = field(default_factory=dict)
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
 
     def add_user(
         self,
@@ -146,12 +147,11 @@ class LiveServer:
         )
         all_headers["Content-Type"] = "application/json"
         all_headers.update(headers or {})
-        return httpx.request(
+        return self.http.request(
             method,
             self.base_url + path_and_query,
             headers=all_headers,
             content=body.encode() if body else None,
-            timeout=30,
         )
 
     def log(self) -> str:
@@ -199,6 +199,7 @@ def live_server(
         _wait_until_up(server)
         yield server
     finally:
+        server.http.close()
         stop(process)
 
 

@@ -110,22 +110,26 @@ def _handle(
     body: bytes,
     call_ip: str | None,
 ) -> tuple[Response, str | None, str]:
-    """Authenticate and run the handler (in a worker thread: both touch the DB)."""
+    """Authenticate, charge the rate-limit pool and run the handler, in a worker
+    thread (all three may touch the database or Redis)."""
     uid = None
+    limit_headers: dict[str, str] = {}
     try:
         principal = None
+        policy = services.ratelimit
         if endpoint.signed:
-            signed = SignedRequest(
-                headers={k.lower(): v for k, v in request.headers.items()},
-                method=request.method,
-                raw_path=request.scope.get("raw_path", b"").decode("latin-1")
-                or request.url.path,
-                query_string=request.scope.get("query_string", b"").decode("latin-1"),
-                body=body.decode("utf-8", errors="surrogateescape"),
-                client_ip=call_ip,
+            principal = services.authenticator.authenticate(
+                _signed_parts(request, body, call_ip), endpoint.permission
             )
-            principal = services.authenticator.authenticate(signed, endpoint.permission)
             uid = principal.uid
+            if policy is not None:
+                limit_headers = policy.charge(
+                    endpoint, principal.uid, principal.vip_level, services.clock()
+                )
+        elif policy is not None:
+            limit_headers = policy.charge(
+                endpoint, f"ip:{call_ip}", 0, services.clock()
+            )
         call = Call(
             services,
             principal,
@@ -134,7 +138,21 @@ def _handle(
             body,
             call_ip,
         )
-        return ok(endpoint.handler(call)), uid, "200000"
+        return ok(endpoint.handler(call), limit_headers), uid, "200000"
     except Exception as exc:  # every failure gets the envelope; see errors.py
         response = error_response(exc)
+        for name, value in limit_headers.items():
+            response.headers.setdefault(name, value)
         return response, uid, _code_of(response) or "500000"
+
+
+def _signed_parts(request: Request, body: bytes, call_ip: str | None) -> SignedRequest:
+    return SignedRequest(
+        headers={k.lower(): v for k, v in request.headers.items()},
+        method=request.method,
+        raw_path=request.scope.get("raw_path", b"").decode("latin-1")
+        or request.url.path,
+        query_string=request.scope.get("query_string", b"").decode("latin-1"),
+        body=body.decode("utf-8", errors="surrogateescape"),
+        client_ip=call_ip,
+    )

@@ -77,6 +77,7 @@ class Principal:
     uid: str
     key: str
     permissions: frozenset[Permission]
+    vip_level: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,7 @@ class Authenticator:
         self._tolerance = tolerance_ms
         self._cache: OrderedDict[tuple[str, bytes], ApiKey] = OrderedDict()
         self._cache_size = cache_size
+        self._vip_levels: dict[str, int] = {}
         self._decoy = ApiKey(
             "", "", secrets.token_hex(18), secrets.token_hex(8), frozenset(), (), 3, 0
         )
@@ -140,7 +142,9 @@ class Authenticator:
             raise ForbiddenIp(ForbiddenIp.message.format(ip=request.client_ip))
         if permission is not None and permission not in key.permissions:
             raise PermissionDenied()
-        return Principal(key.uid, key.key, key.permissions)
+        return Principal(
+            key.uid, key.key, key.permissions, self._vip_levels.get(key.key, 0)
+        )
 
     def forget(self, key: str) -> None:
         for cached in [k for k in self._cache if k[0] == key]:
@@ -150,6 +154,7 @@ class Authenticator:
         stored = self._reader.api_key(name) if len(name) <= 64 else None
         if stored is None or stored.revoked_at is not None:
             return None
+        self._vip_levels[stored.key] = stored.vip_level
         cache_key = (stored.key, stored.sealed)
         found = self._cache.get(cache_key)
         if found is None:

@@ -9,6 +9,7 @@ from starlette.datastructures import QueryParams
 from kuledger.config import Settings
 from kuledger.http.auth import Authenticator, Principal
 from kuledger.http.params import Query
+from kuledger.http.ratelimit import RateLimitPolicy
 from kuledger.services.ports import Clock, LedgerReader, UnitOfWorkFactory
 
 
@@ -21,6 +22,7 @@ class ApiServices:
     uow: UnitOfWorkFactory
     clock: Clock
     authenticator: Authenticator
+    ratelimit: RateLimitPolicy | None = None
 
 
 @dataclass(frozen=True, slots=True)

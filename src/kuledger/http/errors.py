@@ -14,6 +14,7 @@ from starlette.responses import Response
 from kuledger.domain import errors as domain
 from kuledger.http import auth
 from kuledger.http.envelope import fail
+from kuledger.http.ratelimit import LimiterDown, RateLimited
 
 log = logging.getLogger("kuledger.http")
 
@@ -46,6 +47,8 @@ KUCOIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
     domain.AccountNotFound: (200, "230008"),
     domain.InsufficientBalance: (200, "200004"),
     domain.LedgerError: (200, "400100"),
+    RateLimited: (429, "429000"),
+    LimiterDown: (503, "503000"),
     UnsupportedMediaType: (415, "415000"),
     BodyTooLarge: (413, "413000"),
 }
@@ -81,4 +84,4 @@ def error_response(exc: BaseException) -> Response:
         return fail("500000", "Internal Server Error", 500)
     status, code = found
     message = exc.message if isinstance(exc, domain.InvalidInput) else str(exc)
-    return fail(code, message, status)
+    return fail(code, message, status, getattr(exc, "headers", None))

@@ -52,6 +52,7 @@ class StoredKey:
     key_version: int
     created_at: int
     revoked_at: int | None
+    vip_level: int = 0  # the owner's, when read with the key
 
 
 class SecretBox(Protocol):

@@ -152,10 +152,14 @@ class SqlLedgerReader:
                 )
 
     def api_key(self, key: str) -> StoredKey | None:
+        keys, users = schema.api_keys, schema.users
+        query = (
+            sa.select(keys, users.c.vip_level)
+            .join(users, users.c.uid == keys.c.uid)
+            .where(keys.c.key == key)
+        )
         with self._connect() as conn:
-            row = conn.execute(
-                sa.select(schema.api_keys).where(schema.api_keys.c.key == key)
-            ).first()
+            row = conn.execute(query).first()
         return None if row is None else stored_key_from_row(row)
 
     def all_accounts(self) -> Iterator[Account]:

@@ -300,6 +300,7 @@ def stored_key_from_row(row: Any) -> StoredKey:
         row.key_version,
         row.created_at,
         row.revoked_at,
+        getattr(row, "vip_level", 0),
     )
 
 
