@@ -48,6 +48,8 @@ def reports_errors(func: F) -> F:
                 f"database error: {exc.orig}. Check KULEDGER_DATABASE_URL and run "
                 "`kuledger init` first."
             )
+        except sqlalchemy.exc.IntegrityError as exc:
+            fail(f"database refused the write: {exc.orig}")
         except sqlalchemy.exc.ProgrammingError as exc:
             fail(f"database error: {exc.orig}. Has `kuledger init` been run?")
 

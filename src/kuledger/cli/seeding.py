@@ -14,7 +14,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from kuledger.cli.context import container, reports_errors
+from kuledger.cli.context import container, fail, reports_errors
 from kuledger.domain.users import User
 from kuledger.services import ledger
 from kuledger.services.seed import SeedPlan, generate
@@ -45,6 +45,11 @@ def seed(
     """
     c = container()
     plan = SeedPlan(user_count, entries, days, seed, end_at or c.clock())
+    if any(True for _ in c.reader.entries(plan.uid(0), limit=1)):
+        fail(
+            f"this database already holds history of --seed {seed}; seed a fresh "
+            "database or choose another --seed"
+        )
     _create_users(c, plan)
     batch: list[dict[str, Any]] = []
     written = 0

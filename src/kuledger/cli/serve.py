@@ -10,7 +10,7 @@ import click
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from kuledger.cli.context import container, reports_errors
+from kuledger.cli.context import container, fail, reports_errors
 from kuledger.storage import migrate
 
 
@@ -50,9 +50,7 @@ def serve(host: str, port: int, workers: int, futures_port: int | None) -> None:
     """
     c = container()
     if migrate.current_revision(c.engine) != migrate.head_revision():
-        raise click.ClickException(
-            "the database schema is not current: run `kuledger init`"
-        )
+        fail("the database schema is not current: run `kuledger init` first")
     _ = c.box  # fail now, not on the first request, if the secret key is missing
     configure_logging(c.settings.log_level)
     config = uvicorn.Config(

@@ -95,3 +95,26 @@ def lookup(name: object, field: str = "biz_type") -> BizType:
 def codes_for_spot_filter(filter_code: str) -> tuple[str, ...]:
     """The response codes a spot `bizType` filter value selects."""
     return tuple(b.code for b in CATALOGUE if b.spot_filter == filter_code)
+
+
+# The `bizType` values GET /api/v1/hf/accounts/ledgers accepts (case-sensitive).
+HF_FILTERS: tuple[str, ...] = (
+    "TRADE_EXCHANGE",
+    "TRANSFER",
+    "SUB_TRANSFER",
+    "RETURNED_FEES",
+    "DEDUCTION_FEES",
+    "OTHER",
+)
+
+
+def codes_for_hf_filter(filter_code: str) -> tuple[str, ...]:
+    """The response codes an HF `bizType` filter selects; OTHER is the rest."""
+    if filter_code == "OTHER":
+        named = {"TRADE_EXCHANGE", "TRANSFER", "SUB_TRANSFER"}
+        return tuple(
+            b.code
+            for b in CATALOGUE
+            if b.hf_filter in (None, "OTHER") and b.code not in named
+        )
+    return tuple(b.code for b in CATALOGUE if b.hf_filter == filter_code)

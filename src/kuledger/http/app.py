@@ -29,9 +29,12 @@ def create_app(services: ApiServices) -> Starlette:
     trusted = tuple(
         p.strip() for p in services.settings.trusted_proxies.split(",") if p.strip()
     )
+    # Literal paths first: /api/v1/accounts/transferable must not be taken
+    # for /api/v1/accounts/{accountId}.
+    ordered = sorted(ENDPOINTS, key=lambda e: "{" in e.path)
     routes = [
         Route(e.path, _asgi_endpoint(e, services, trusted), methods=[e.method])
-        for e in ENDPOINTS
+        for e in ordered
     ]
     document = openapi_document(ENDPOINTS)
     routes.append(Route("/openapi.json", lambda _: ok_raw(document), methods=["GET"]))
@@ -137,6 +140,7 @@ def _handle(
             dict(request.path_params),
             body,
             call_ip,
+            request.headers.get("content-type"),
         )
         return ok(endpoint.handler(call), limit_headers), uid, "200000"
     except Exception as exc:  # every failure gets the envelope; see errors.py

@@ -33,6 +33,7 @@ class Call:
     path_params: dict[str, str]
     body: bytes
     client_ip: str | None
+    content_type: str | None = None
 
     @property
     def query(self) -> Query:

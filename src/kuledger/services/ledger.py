@@ -80,7 +80,7 @@ def apply(
     """Validate and apply one operation in its own transaction."""
     with uow_factory() as uow:
         operation = parse_operation(payload, uow.ledger.currencies())
-        [result] = _apply_all(uow, [operation], clock)
+        [result] = _apply_all(uow, [operation], clock, batch=False)
         uow.commit()
     return result
 
@@ -97,33 +97,34 @@ def apply_batch(
                 operations.append(parse_operation(payload, currencies))
             except LedgerError as exc:
                 raise BatchError(index, exc) from exc
-        results = _apply_all(uow, operations, clock)
+        results = _apply_all(uow, operations, clock, batch=True)
         uow.commit()
     return results
 
 
 def _apply_all(
-    uow: UnitOfWork, operations: Sequence[Operation], clock: Clock
+    uow: UnitOfWork, operations: Sequence[Operation], clock: Clock, *, batch: bool
 ) -> list[OperationResult]:
     """Apply operations in order inside `uow`; raise on the first failure.
 
     Accounts are loaded (and locked) once for the whole batch and written back
-    once at the end, which is what makes bulk ingestion fast. A failure in a
-    batch of more than one operation is raised as BatchError naming its index.
+    once at the end, which is what makes bulk ingestion fast. In a batch (even
+    of one operation) a failure is raised as BatchError naming its index.
     """
-    single = len(operations) == 1
     plans: list[Plan] = []
     for index, operation in enumerate(operations):
-        with _blame(index, single):
+        with _blame(index, batch):
             plans.append(operation.plan())
     users = uow.users.get(_uids_named(operations, plans))
     for index, (operation, plan) in enumerate(zip(operations, plans, strict=True)):
-        with _blame(index, single):
+        with _blame(index, batch):
             _check_users(operation, plan, users)
-    known = uow.ledger.find_operations((op.uid, op.id) for op in operations)
     accounts = uow.ledger.lock_accounts(
         sorted({key for plan in plans for key in plan.keys}, key=_key_order)
     )
+    # Looked up only now, under the account locks: a concurrent replay of the
+    # same operation (same accounts) has committed by then, and is seen.
+    known = uow.ledger.find_operations((op.uid, op.id) for op in operations)
     fresh = sum(
         len(plan.postings)
         for op, plan in zip(operations, plans, strict=True)
@@ -140,13 +141,13 @@ def _apply_all(
         fingerprint = operation.fingerprint()
         previous = known.get(ref)
         if previous is not None:
-            with _blame(index, single):
+            with _blame(index, batch):
                 if previous.fingerprint != fingerprint:
                     raise IdempotencyConflict(*ref)
             results.append(OperationResult.from_json(previous.result, replayed=True))
             continue
         at = now if operation.at is None else operation.at
-        with _blame(index, single):
+        with _blame(index, batch):
             new_entries = apply_plan(plan, accounts, at, ids)
         touched.update((key, accounts[key]) for key in plan.keys)
         entries.extend(new_entries)
@@ -166,12 +167,12 @@ def _apply_all(
 
 
 @contextmanager
-def _blame(index: int, single: bool) -> Iterator[None]:
+def _blame(index: int, batch: bool) -> Iterator[None]:
     """Re-raise a ledger error as BatchError(index) when in a batch."""
     try:
         yield
     except LedgerError as exc:
-        if single:
+        if not batch:
             raise
         raise BatchError(index, exc) from exc
 

@@ -133,6 +133,21 @@ class LedgerReader(Protocol):
         direction, created_at, context), newest first, ties by id descending."""
         ...
 
+    def entry_rows_before(
+        self, query: LedgerFilter, last_id: int | None, limit: int
+    ) -> list[tuple[object, ...]]: ...
+    def contract_rows(
+        self,
+        uid: str,
+        currency: str | None,
+        biz_codes: tuple[str, ...],
+        direction: str | None,
+        start_at: int | None,
+        end_at: int | None,
+        offset: int | None,
+        forward: bool,
+        limit: int,
+    ) -> list[tuple[object, ...]]: ...
     def entries(
         self,
         uid: str,

@@ -78,7 +78,9 @@ def spot_ledger(
 ) -> Page:
     """One page of the classic (spot/margin) ledger, newest first."""
     if len(query.currencies) > MAX_CURRENCIES:
-        raise InvalidInput("currency", "at most 10 currencies may be given")
+        raise InvalidInput(
+            "currency", f"currency: at most {MAX_CURRENCIES} currencies may be given"
+        )
     start, end = ledger_window(query.start_at, query.end_at, now, retention_days)
     known = reader.currencies()
     currencies = tuple(c for c in query.currencies if c in known)
@@ -106,3 +108,93 @@ def spot_ledger(
         reader.entry_rows(selection, offset, query.page_size) if offset < total else []
     )
     return Page(query.current_page, query.page_size, total, total_pages, rows)
+
+
+HF_WINDOW_MS = 3 * DAY_MS
+MAX_HF_LIMIT = 200
+
+
+@dataclass(frozen=True, slots=True)
+class CursorLedgerQuery:
+    """GET /api/v1/hf/accounts/ledgers and /api/v3/hf/margin/account/ledgers."""
+
+    uid: str
+    book: Book
+    currencies: tuple[str, ...] = ()
+    direction: str | None = None
+    biz_codes: tuple[str, ...] = ()
+    last_id: int | None = None
+    limit: int = 100
+    start_at: int | None = None
+    end_at: int | None = None
+
+
+def hf_window(start_at: int | None, end_at: int | None, now: int) -> tuple[int, int]:
+    """The HF ledgers' 3 x 24 h rule. KuCoin clamps instead of refusing: none
+    given, the last 72 h; one given, the other 72 h away; a wider range keeps
+    its end and starts 72 h before it. start > end selects nothing."""
+    if end_at is None:
+        end_at = now if start_at is None else start_at + HF_WINDOW_MS
+    if start_at is None or end_at - start_at > HF_WINDOW_MS:
+        start_at = end_at - HF_WINDOW_MS
+    return start_at, end_at
+
+
+def cursor_ledger(
+    reader: LedgerReader, query: CursorLedgerQuery, now: int
+) -> list[tuple[Any, ...]]:
+    """Entries with id < lastId (newest first: createdAt, then id, descending)."""
+    if len(query.currencies) > MAX_CURRENCIES:
+        raise InvalidInput(
+            "currency", f"currency: at most {MAX_CURRENCIES} currencies may be given"
+        )
+    start, end = hf_window(query.start_at, query.end_at, now)
+    known = reader.currencies()
+    currencies = tuple(c for c in query.currencies if c in known)
+    if (query.currencies and not currencies) or start > end:
+        return []
+    selection = LedgerFilter(
+        uid=query.uid,
+        book=query.book,
+        start_at=start,
+        end_at=end,
+        currencies=currencies,
+        direction=query.direction,
+        biz_codes=query.biz_codes,
+    )
+    return reader.entry_rows_before(selection, query.last_id, query.limit)
+
+
+@dataclass(frozen=True, slots=True)
+class FuturesLedgerQuery:
+    """GET /api/v1/transaction-history (the futures host)."""
+
+    uid: str
+    currency: str | None = None
+    biz_codes: tuple[str, ...] = ()
+    direction: str | None = None
+    offset: int | None = None
+    forward: bool = True
+    max_count: int = 50
+    start_at: int | None = None
+    end_at: int | None = None
+
+
+def futures_ledger(
+    reader: LedgerReader, query: FuturesLedgerQuery
+) -> tuple[list[tuple[Any, ...]], bool]:
+    """The contract account's entries and whether more follow. forward=true
+    (the default) walks from the newest entry back, ids below `offset`;
+    forward=false walks from the oldest up, ids above it."""
+    rows = reader.contract_rows(
+        query.uid,
+        query.currency,
+        query.biz_codes,
+        query.direction,
+        query.start_at,
+        query.end_at,
+        query.offset,
+        query.forward,
+        query.max_count + 1,
+    )
+    return rows[: query.max_count], len(rows) > query.max_count

@@ -112,6 +112,75 @@ class SqlLedgerReader:
             rows = conn.exec_driver_sql(sql, (*params, limit, offset)).all()
         return [tuple(r) for r in rows]
 
+    def entry_rows_before(
+        self, query: LedgerFilter, last_id: int | None, limit: int
+    ) -> list[tuple[Any, ...]]:
+        """Like entry_rows, but a keyset page: entries that sort after `last_id`
+        in (createdAt, id) descending order, i.e. older than it."""
+        where, params = self._where(query)
+        ph, t = self._d.ph, self._d.text_of
+        if last_id is not None:
+            with self._connect() as conn:
+                anchor = conn.exec_driver_sql(
+                    f"SELECT created_at FROM entries WHERE id = {ph} AND uid = {ph}",
+                    (last_id, query.uid),
+                ).first()
+            if anchor is None:
+                where += f" AND id < {ph}"
+                params.append(last_id)
+            else:
+                # Spelled out (not a row value) so SQLite keeps using the index.
+                where += f" AND created_at <= {ph} AND (created_at < {ph} OR id < {ph})"
+                params.extend((anchor[0], anchor[0], last_id))
+        sql = (
+            f"SELECT id, currency, {t('amount')}, {t('fee')}, {t('balance')}, "
+            f"account_type, biz_code, direction, created_at, context FROM entries "
+            f"WHERE {where} ORDER BY created_at DESC, id DESC LIMIT {ph}"
+        )
+        with self._connect() as conn:
+            rows = conn.exec_driver_sql(sql, (*params, limit)).all()
+        return [tuple(r) for r in rows]
+
+    def contract_rows(
+        self,
+        uid: str,
+        currency: str | None,
+        biz_codes: tuple[str, ...],
+        direction: str | None,
+        start_at: int | None,
+        end_at: int | None,
+        offset: int | None,
+        forward: bool,
+        limit: int,
+    ) -> list[tuple[Any, ...]]:
+        """Contract-account entries (every book): (id, currency, amount, fee,
+        balance, biz_code, direction, created_at, context), by id."""
+        ph, t = self._d.ph, self._d.text_of
+        where = f"uid = {ph} AND account_type = 'contract'"
+        params: list[Any] = [uid]
+        for clause, value in (
+            ("currency = {ph}", currency),
+            ("direction = {ph}", direction),
+            ("created_at >= {ph}", start_at),
+            ("created_at <= {ph}", end_at),
+            ("id < {ph}" if forward else "id > {ph}", offset),
+        ):
+            if value is not None:
+                where += " AND " + clause.format(ph=ph)
+                params.append(value)
+        if biz_codes:
+            where += f" AND biz_code IN ({self._d.placeholders(len(biz_codes))})"
+            params.extend(biz_codes)
+        order = "DESC" if forward else "ASC"
+        sql = (
+            f"SELECT id, currency, {t('amount')}, {t('fee')}, {t('balance')}, "
+            f"biz_code, direction, created_at, context FROM entries WHERE {where} "
+            f"ORDER BY id {order} LIMIT {ph}"
+        )
+        with self._connect() as conn:
+            rows = conn.exec_driver_sql(sql, (*params, limit)).all()
+        return [tuple(r) for r in rows]
+
     def entries(
         self,
         uid: str,

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from kuledger.domain.accounts import Account, AccountKey, AccountType
 from kuledger.domain.entries import Entry
+from kuledger.domain.errors import IdempotencyConflict
 from kuledger.domain.money import Currency
 from kuledger.domain.users import User
 from kuledger.services.ports import StoredKey, StoredOperation
@@ -202,6 +203,10 @@ class SqlLedgerStore:
                 ],
             )
         if operations:
+            self._insert_operations(operations)
+
+    def _insert_operations(self, operations: Sequence[StoredOperation]) -> None:
+        try:
             self._conn.exec_driver_sql(
                 "INSERT INTO operations (uid, op_id, fingerprint, result, created_at) "
                 f"VALUES ({self._d.placeholders(5)})",
@@ -210,6 +215,11 @@ class SqlLedgerStore:
                     for o in operations
                 ],
             )
+        except sa.exc.IntegrityError as exc:
+            # Another transaction applied an operation with one of these ids
+            # (and other accounts) since we looked: the id is taken.
+            first = operations[0]
+            raise IdempotencyConflict(first.uid, first.op_id) from exc
 
 
 class SqlUserStore:

@@ -1,0 +1,147 @@
+"""GET /api/v1/transaction-history: the futures (contract account) ledger.
+Amounts are JSON numbers here, as on KuCoin's futures host; they are written
+from the exact decimals (orjson.Fragment), never through float."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+from kuledger.domain import biztypes
+from kuledger.http.context import Call
+from kuledger.http.endpoints._schema import BOOLEAN, INTEGER, STRING, array, obj, query
+from kuledger.http.params import MAX_MS, InvalidParameter
+from kuledger.http.routing import Endpoint
+from kuledger.services.queries import FuturesLedgerQuery, futures_ledger
+
+NUMBER = {"type": "number"}
+MAX_COUNT = 1000
+_TRANSFERS = ("TRANSFER", "SUB_TRANSFER")
+# type filter -> (bizType codes, direction)
+TYPES: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "RealisedPNL": (("REALISED_PNL",), None),
+    "Deposit": (("DEPOSIT",), None),
+    "Withdrawal": (("WITHDRAW",), None),
+    "TransferIn": (_TRANSFERS, "in"),
+    "TransferOut": (_TRANSFERS, "out"),
+}
+_ALIASES = {
+    "RealizedPNL": "RealisedPNL",
+    "Transferin": "TransferIn",
+    "Transferout": "TransferOut",
+}
+
+
+def futures_type(code: str, direction: str) -> str:
+    for name, (codes, wanted) in TYPES.items():
+        if code in codes and wanted in (None, direction):
+            return name
+    return biztypes.BY_CODE[code].display if code in biztypes.BY_CODE else code
+
+
+def _remark(code: str, context: str) -> str:
+    try:
+        symbol = json.loads(context).get("symbol") if context else None
+    except (ValueError, AttributeError):
+        symbol = None
+    if isinstance(symbol, str):
+        return symbol
+    return biztypes.BY_CODE[code].display if code in biztypes.BY_CODE else code
+
+
+def _number(text: str, negative: bool = False) -> orjson.Fragment:
+    return orjson.Fragment(("-" + text if negative and text != "0" else text).encode())
+
+
+def get_futures_ledger(call: Call) -> dict[str, Any]:
+    q = call.query
+    type_name = q.text("type")
+    codes: tuple[str, ...] = ()
+    direction = None
+    if type_name is not None:
+        type_name = _ALIASES.get(type_name, type_name)
+        if type_name not in TYPES:
+            raise InvalidParameter("type", "type not in the given range!")
+        codes, direction = TYPES[type_name]
+    forward_text = q.choice("forward", ("true", "false"))
+    query_ = FuturesLedgerQuery(
+        uid=call.uid,
+        currency=q.text("currency"),
+        biz_codes=codes,
+        direction=direction,
+        offset=q.integer("offset", low=0, high=2**63 - 1),
+        forward=forward_text != "false",
+        max_count=q.integer("maxCount", default=50, low=1, high=MAX_COUNT) or 50,
+        start_at=q.integer("startAt"),
+        end_at=q.integer("endAt"),
+    )
+    rows, has_more = futures_ledger(call.services.reader, query_)
+    return {
+        "dataList": [
+            {
+                "time": at,
+                "type": futures_type(code, way),
+                "amount": _number(amount, negative=way == "out"),
+                "fee": _number(fee),
+                "accountEquity": _number(balance),
+                "status": "Completed",
+                "remark": _remark(code, context),
+                "offset": entry_id,
+                "currency": currency,
+            }
+            for entry_id, currency, amount, fee, balance, code, way, at, context in rows
+        ],
+        "hasMore": has_more,
+    }
+
+
+ENDPOINTS = (
+    Endpoint(
+        "GET",
+        "/api/v1/transaction-history",
+        get_futures_ledger,
+        "Get Account Ledgers - Futures",
+        pool="Futures",
+        weight=2,
+        kucoin_doc="https://www.kucoin.com/docs-new/api-3470124",
+        params=(
+            query("currency", STRING, "currency, e.g. USDT"),
+            query("type", {"type": "string", "enum": list(TYPES)}, "entry type"),
+            query("offset", INTEGER, "the previous page's last `offset`"),
+            query("forward", BOOLEAN, "true (default): newest first"),
+            query(
+                "maxCount",
+                {"type": "integer", "minimum": 1, "maximum": MAX_COUNT},
+                "entries per page, default 50",
+            ),
+            query(
+                "startAt",
+                {"type": "integer", "minimum": 0, "maximum": MAX_MS},
+                "start time, ms",
+            ),
+            query(
+                "endAt",
+                {"type": "integer", "minimum": 0, "maximum": MAX_MS},
+                "end time, ms",
+            ),
+        ),
+        response=obj(
+            dataList=array(
+                obj(
+                    time=INTEGER,
+                    type=STRING,
+                    amount=NUMBER,
+                    fee=NUMBER,
+                    accountEquity=NUMBER,
+                    status=STRING,
+                    remark=STRING,
+                    offset=INTEGER,
+                    currency=STRING,
+                )
+            ),
+            hasMore=BOOLEAN,
+        ),
+    ),
+)

@@ -1,0 +1,96 @@
+"""Transfers requested over the API, mapped onto ledger operations.
+
+`clientOid` is the idempotency key: the operation id is derived from it, so a
+replay with the same body returns the original orderId and writes nothing, and
+a reuse with a different body is refused (IdempotencyConflict)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from kuledger.domain.accounts import AccountKey, AccountType
+from kuledger.domain.errors import InvalidInput
+from kuledger.domain.money import ZERO
+from kuledger.services import ledger
+from kuledger.services.ports import Clock, LedgerReader, UnitOfWorkFactory
+
+KINDS = ("INTERNAL", "PARENT_TO_SUB", "SUB_TO_PARENT")
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRequest:
+    uid: str  # the caller
+    client_oid: str
+    currency: str
+    amount: object  # validated by the operation: a plain decimal string
+    source: AccountType
+    target: AccountType
+    kind: str = "INTERNAL"
+    from_uid: str | None = None  # SUB_TO_PARENT: the sub-account
+    to_uid: str | None = None  # PARENT_TO_SUB: the sub-account
+
+
+def order_id(created_at: int, first_entry_id: int) -> str:
+    """A 24-hex orderId shaped like KuCoin's (seconds, then a counter), derived
+    from the transfer's time and first entry, so a replay returns the same one."""
+    return f"{created_at // 1000:08x}{first_entry_id:016x}"
+
+
+def transfer(
+    uow_factory: UnitOfWorkFactory, clock: Clock, request: TransferRequest
+) -> str:
+    """Apply the transfer (or replay it) and return its orderId."""
+    payload = _operation(request)
+    result = ledger.apply(uow_factory, payload, clock)
+    return order_id(result.created_at, result.entry_ids[0])
+
+
+def _operation(r: TransferRequest) -> dict[str, object]:
+    common = {
+        "uid": r.uid,
+        "id": f"transfer:{r.client_oid}",
+        "currency": r.currency,
+        "amount": r.amount,
+        "from": r.source.value,
+        "to": r.target.value,
+    }
+    if r.kind == "INTERNAL":
+        if r.source is r.target:
+            raise InvalidInput(
+                "toAccountType", "from and to must be different accounts"
+            )
+        return {"op": "transfer", **common}
+    sub_uid = r.to_uid if r.kind == "PARENT_TO_SUB" else r.from_uid
+    field = "toUserId" if r.kind == "PARENT_TO_SUB" else "fromUserId"
+    if not sub_uid:
+        raise InvalidInput(field, f"{field} is required for {r.kind}")
+    direction = "to_sub" if r.kind == "PARENT_TO_SUB" else "to_parent"
+    return {"op": "sub_transfer", **common, "sub_uid": sub_uid, "direction": direction}
+
+
+@dataclass(frozen=True, slots=True)
+class Transferable:
+    currency: str
+    balance: Decimal
+    available: Decimal
+    holds: Decimal
+
+    @property
+    def transferable(self) -> Decimal:
+        return self.available
+
+
+def transferable(
+    reader: LedgerReader, uid: str, currency: str, account_type: AccountType
+) -> Transferable:
+    """What may leave one account now: its available amount."""
+    if currency not in reader.currencies():
+        raise InvalidInput("currency", f"currency not in the given range: {currency!r}")
+    key = AccountKey(uid, account_type, currency)
+    for account in reader.accounts(uid, currency, account_type):
+        if account.key == key:
+            return Transferable(
+                currency, account.balance, account.available, account.holds
+            )
+    return Transferable(currency, ZERO, ZERO, ZERO)
