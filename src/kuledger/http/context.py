@@ -10,7 +10,12 @@ from kuledger.config import Settings
 from kuledger.http.auth import Authenticator, Principal
 from kuledger.http.params import Query
 from kuledger.http.ratelimit import RateLimitPolicy
-from kuledger.services.ports import Clock, LedgerReader, UnitOfWorkFactory
+from kuledger.services.ports import (
+    Clock,
+    EventSink,
+    LedgerReader,
+    UnitOfWorkFactory,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +28,7 @@ class ApiServices:
     clock: Clock
     authenticator: Authenticator
     ratelimit: RateLimitPolicy | None = None
+    events: EventSink | None = None  # committed balance changes go here
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,11 +15,13 @@ from kuledger.domain.errors import (
     NotASubAccount,
     UnknownUser,
 )
+from kuledger.domain.events import BalanceChange
 from kuledger.domain.operations import Operation, Plan, parse_operation
 from kuledger.domain.posting import apply_plan
 from kuledger.domain.users import User
 from kuledger.services.ports import (
     Clock,
+    EventSink,
     StoredOperation,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -75,20 +77,30 @@ class BatchError(LedgerError):
 
 
 def apply(
-    uow_factory: UnitOfWorkFactory, payload: object, clock: Clock
+    uow_factory: UnitOfWorkFactory,
+    payload: object,
+    clock: Clock,
+    events: EventSink | None = None,
 ) -> OperationResult:
     """Validate and apply one operation in its own transaction."""
+    changes: list[BalanceChange] = []
     with uow_factory() as uow:
         operation = parse_operation(payload, uow.ledger.currencies())
-        [result] = _apply_all(uow, [operation], clock, batch=False)
+        [result] = _apply_all(uow, [operation], clock, batch=False, changes=changes)
         uow.commit()
+    if events is not None and changes:
+        events.publish(changes)
     return result
 
 
 def apply_batch(
-    uow_factory: UnitOfWorkFactory, payloads: Sequence[object], clock: Clock
+    uow_factory: UnitOfWorkFactory,
+    payloads: Sequence[object],
+    clock: Clock,
+    events: EventSink | None = None,
 ) -> list[OperationResult]:
     """Apply every payload in one transaction, or none of them (BatchError)."""
+    changes: list[BalanceChange] = []
     with uow_factory() as uow:
         currencies = uow.ledger.currencies()
         operations = []
@@ -97,13 +109,20 @@ def apply_batch(
                 operations.append(parse_operation(payload, currencies))
             except LedgerError as exc:
                 raise BatchError(index, exc) from exc
-        results = _apply_all(uow, operations, clock, batch=True)
+        results = _apply_all(uow, operations, clock, batch=True, changes=changes)
         uow.commit()
+    if events is not None and changes:
+        events.publish(changes)
     return results
 
 
 def _apply_all(
-    uow: UnitOfWork, operations: Sequence[Operation], clock: Clock, *, batch: bool
+    uow: UnitOfWork,
+    operations: Sequence[Operation],
+    clock: Clock,
+    *,
+    batch: bool,
+    changes: list[BalanceChange] | None = None,
 ) -> list[OperationResult]:
     """Apply operations in order inside `uow`; raise on the first failure.
 
@@ -148,7 +167,7 @@ def _apply_all(
             continue
         at = now if operation.at is None else operation.at
         with _blame(index, batch):
-            new_entries = apply_plan(plan, accounts, at, ids)
+            new_entries = apply_plan(plan, accounts, at, ids, changes, operation.id)
         touched.update((key, accounts[key]) for key in plan.keys)
         entries.extend(new_entries)
         result = OperationResult(

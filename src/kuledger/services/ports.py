@@ -9,6 +9,7 @@ from typing import Protocol
 
 from kuledger.domain.accounts import Account, AccountKey, AccountType, Book
 from kuledger.domain.entries import Entry
+from kuledger.domain.events import BalanceChange
 from kuledger.domain.money import Currency
 from kuledger.domain.users import User
 
@@ -53,6 +54,12 @@ class StoredKey:
     created_at: int
     revoked_at: int | None
     vip_level: int = 0  # the owner's, when read with the key
+
+
+class EventSink(Protocol):
+    """Where committed balance changes go (the balance stream's fan-out)."""
+
+    def publish(self, changes: Sequence[BalanceChange]) -> None: ...
 
 
 class SecretBox(Protocol):

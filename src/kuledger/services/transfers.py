@@ -13,7 +13,12 @@ from kuledger.domain.accounts import AccountKey, AccountType
 from kuledger.domain.errors import InvalidInput
 from kuledger.domain.money import ZERO
 from kuledger.services import ledger
-from kuledger.services.ports import Clock, LedgerReader, UnitOfWorkFactory
+from kuledger.services.ports import (
+    Clock,
+    EventSink,
+    LedgerReader,
+    UnitOfWorkFactory,
+)
 
 KINDS = ("INTERNAL", "PARENT_TO_SUB", "SUB_TO_PARENT")
 
@@ -38,11 +43,14 @@ def order_id(created_at: int, first_entry_id: int) -> str:
 
 
 def transfer(
-    uow_factory: UnitOfWorkFactory, clock: Clock, request: TransferRequest
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock,
+    request: TransferRequest,
+    events: EventSink | None = None,
 ) -> str:
     """Apply the transfer (or replay it) and return its orderId."""
     payload = _operation(request)
-    result = ledger.apply(uow_factory, payload, clock)
+    result = ledger.apply(uow_factory, payload, clock, events)
     return order_id(result.created_at, result.entry_ids[0])
 
 

@@ -66,7 +66,9 @@ def flex_transfer(call: Call) -> dict[str, str]:
         to_uid=body.text("toUserId", required=False, max_len=64),
     )
     return {
-        "orderId": transfers.transfer(call.services.uow, call.services.clock, request)
+        "orderId": transfers.transfer(
+            call.services.uow, call.services.clock, request, call.services.events
+        )
     }
 
 
@@ -81,7 +83,9 @@ def inner_transfer(call: Call) -> dict[str, str]:
         target=AccountType(body.choice("to", INNER_TO)),
     )
     return {
-        "orderId": transfers.transfer(call.services.uow, call.services.clock, request)
+        "orderId": transfers.transfer(
+            call.services.uow, call.services.clock, request, call.services.events
+        )
     }
 
 
