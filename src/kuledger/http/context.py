@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.datastructures import QueryParams
 
@@ -10,6 +10,7 @@ from kuledger.config import Settings
 from kuledger.http.auth import Authenticator, Principal
 from kuledger.http.params import Query
 from kuledger.http.ratelimit import RateLimitPolicy
+from kuledger.services.paging import PageCursors
 from kuledger.services.ports import (
     Clock,
     EventSink,
@@ -29,6 +30,7 @@ class ApiServices:
     authenticator: Authenticator
     ratelimit: RateLimitPolicy | None = None
     events: EventSink | None = None  # committed balance changes go here
+    page_cursors: PageCursors = field(default_factory=PageCursors)
 
 
 @dataclass(frozen=True, slots=True)

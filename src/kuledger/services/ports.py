@@ -133,8 +133,16 @@ class LedgerReader(Protocol):
     ) -> list[Account]: ...
     def account(self, uid: str, account_id: str) -> Account | None: ...
     def count_entries(self, query: LedgerFilter) -> int: ...
+    def change_marker(self, uid: str) -> int:
+        """A number that changes whenever any of the user's accounts changes."""
+        ...
+
     def entry_rows(
-        self, query: LedgerFilter, offset: int, limit: int
+        self,
+        query: LedgerFilter,
+        offset: int,
+        limit: int,
+        after: tuple[int, int] | None = None,
     ) -> list[tuple[object, ...]]:
         """Rows (id, currency, amount, fee, balance, account_type, biz_code,
         direction, created_at, context), newest first, ties by id descending."""
@@ -164,3 +172,41 @@ class LedgerReader(Protocol):
         limit: int | None,
     ) -> Iterator[Entry]: ...
     def api_key(self, key: str) -> StoredKey | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """What lies beyond a retention horizon (created_at < horizon)."""
+
+    entries: int
+    accounts: int  # accounts with at least one of those entries
+    operations: int  # idempotency records
+    oldest_entry_at: int | None
+    partitions: tuple[tuple[str, int], ...] = ()  # (name, start): whole months
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedBatch:
+    """One retention transaction: `deleted` entries, ids up to `last_id`
+    looked at (None: nothing was left to delete)."""
+
+    deleted: int
+    last_id: int | None
+
+
+class RetentionStore(Protocol):
+    """Deletes history older than a horizon, in short transactions, keeping each
+    account's base (accounts.base_seq/base_balance) in step with what is left."""
+
+    def expired(self, horizon: int) -> Expired: ...
+    def delete_entries(self, before: int, after_id: int, limit: int) -> DeletedBatch:
+        """Delete up to `limit` entries with created_at < before and id > after_id,
+        lowest ids first, moving their accounts' bases in the same transaction."""
+        ...
+
+    def drop_partitions(self, horizon: int) -> list[tuple[str, int]]:
+        """Drop whole monthly partitions older than horizon, oldest first, while
+        no older entry remains outside them; (name, entries) of each."""
+        ...
+
+    def delete_operations(self, before: int, limit: int) -> int: ...

@@ -8,6 +8,7 @@ from typing import Any
 from kuledger.domain import biztypes
 from kuledger.domain.accounts import Book
 from kuledger.domain.errors import InvalidInput
+from kuledger.services.paging import PageCursors
 from kuledger.services.ports import LedgerFilter, LedgerReader
 
 DAY_MS = 86_400_000
@@ -74,7 +75,11 @@ def ledger_window(
 
 
 def spot_ledger(
-    reader: LedgerReader, query: SpotLedgerQuery, now: int, retention_days: int
+    reader: LedgerReader,
+    query: SpotLedgerQuery,
+    now: int,
+    retention_days: int,
+    cursors: PageCursors | None = None,
 ) -> Page:
     """One page of the classic (spot/margin) ledger, newest first."""
     if len(query.currencies) > MAX_CURRENCIES:
@@ -101,12 +106,22 @@ def spot_ledger(
         direction=query.direction,
         biz_codes=biz_codes,
     )
-    total = reader.count_entries(selection)
+    cursors = cursors or PageCursors(capacity=1)
+    marker = reader.change_marker(query.uid)
+    total = cursors.count(selection, marker)
+    if total is None:
+        total = reader.count_entries(selection)
+        cursors.remember_count(selection, marker, total)
     total_pages = -(-total // query.page_size)
-    offset = (query.current_page - 1) * query.page_size
-    rows = (
-        reader.entry_rows(selection, offset, query.page_size) if offset < total else []
-    )
+    rows: list[tuple[Any, ...]] = []
+    if (query.current_page - 1) * query.page_size < total:
+        seek = cursors.seek(selection, query.page_size, query.current_page)
+        rows = reader.entry_rows(selection, seek.offset, query.page_size, seek.after)
+    if rows:
+        last = rows[-1]  # (id, ..., created_at at index 8, ...)
+        cursors.remember(
+            selection, query.page_size, query.current_page, (last[8], last[0])
+        )
     return Page(query.current_page, query.page_size, total, total_pages, rows)
 
 

@@ -97,12 +97,29 @@ class SqlLedgerReader:
             ).scalar_one()
         return int(count)
 
+    def change_marker(self, uid: str) -> int:
+        """A number that moves whenever any of the user's accounts gets an entry."""
+        with self._connect() as conn:
+            value = conn.exec_driver_sql(
+                f"SELECT COALESCE(SUM(seq), 0) FROM accounts WHERE uid = {self._d.ph}",
+                (uid,),
+            ).scalar_one()
+        return int(value)
+
     def entry_rows(
-        self, query: LedgerFilter, offset: int, limit: int
+        self,
+        query: LedgerFilter,
+        offset: int,
+        limit: int,
+        after: tuple[int, int] | None = None,
     ) -> list[tuple[Any, ...]]:
         where, params = self._where(query)
         t = self._d.text_of
         ph = self._d.ph
+        if after is not None:
+            # Spelled out (not a row value) so SQLite keeps using the index.
+            where += f" AND created_at <= {ph} AND (created_at < {ph} OR id < {ph})"
+            params.extend((after[0], after[0], after[1]))
         sql = (
             f"SELECT id, currency, {t('amount')}, {t('fee')}, {t('balance')}, "
             f"account_type, biz_code, direction, created_at, context FROM entries "

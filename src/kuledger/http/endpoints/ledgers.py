@@ -29,7 +29,11 @@ def get_spot_ledger(call: Call) -> dict[str, Any]:
         page_size=q.integer("pageSize", default=50, low=10, high=500) or 50,
     )
     page = spot_ledger(
-        call.services.reader, query_, call.services.clock(), settings.retention_days
+        call.services.reader,
+        query_,
+        call.services.clock(),
+        settings.retention_days,
+        call.services.page_cursors,
     )
     style = settings.biz_type_style
     return {
