@@ -14,9 +14,13 @@ from kuledger.http.app import create_app
 from kuledger.http.auth import Authenticator
 from kuledger.http.context import ApiServices
 from kuledger.http.ratelimit import RateLimitPolicy
-from kuledger.services.ports import Clock, UnitOfWork
+from kuledger.http.stream import BalanceHub, StreamServices
+from kuledger.http.stream_tokens import StreamTokens
+from kuledger.http.ws_private import redact_tokens_in_server_log
+from kuledger.services.ports import Clock, EventSink, UnitOfWork
 from kuledger.services.ratelimit import MemoryLimiter, RateLimiter
-from kuledger.storage.engines import create_engine
+from kuledger.storage.engines import create_engine, create_read_engine
+from kuledger.storage.events_redis import RedisEventListener, RedisEventSink
 from kuledger.storage.reader import SqlLedgerReader
 from kuledger.storage.redis_limiter import RedisLimiter
 from kuledger.storage.secretbox import FernetBox, load_box
@@ -45,15 +49,35 @@ class Container:
 
     @cached_property
     def reader(self) -> SqlLedgerReader:
-        return SqlLedgerReader(self.engine)
+        read_engine = create_read_engine(self.settings.database_url, self.engine)
+        return SqlLedgerReader(self.engine, read_engine)
 
     @cached_property
     def box(self) -> FernetBox:
         return load_box(self.settings.secret_key, self.settings.key_file)
 
+    @cached_property
+    def events(self) -> RedisEventSink | None:
+        """Where committed balance changes are published for every process's
+        WebSocket subscribers: Redis, if KULEDGER_REDIS_URL is set. Without it
+        only the API server's in-process bus (see build_app) carries them."""
+        if not self.settings.redis_url:
+            return None
+        return RedisEventSink(self.settings.redis_url)
+
+    def stream_tokens(self) -> StreamTokens:
+        """Connect tokens for the private WebSocket, signed with a key derived
+        from the secret key, so every worker and process verifies them."""
+        return StreamTokens(self.box.derive_key("ws-token"), self.clock)
+
     def close(self) -> None:
+        if "reader" in self.__dict__:
+            self.reader.close()
         if "engine" in self.__dict__:
             self.engine.dispose()
+        events = self.__dict__.get("events")
+        if events is not None:
+            events.close()
 
 
 def build_rate_limit_policy(settings: Settings) -> RateLimitPolicy | None:
@@ -73,8 +97,40 @@ def build_rate_limit_policy(settings: Settings) -> RateLimitPolicy | None:
     )
 
 
+def build_balance_stream(container: Container) -> tuple[EventSink, StreamServices]:
+    """The EventSink the ledger publishes to, and the stream the WebSocket
+    serves. One worker: an in-process hub is both. With Redis: changes are
+    published there, and this worker's hub is fed by its own listener, so
+    subscribers of every worker see changes made by any process."""
+    settings = container.settings
+    hub: BalanceHub
+    sink: EventSink
+    if container.events is None:
+        hub = BalanceHub()
+        sink = hub
+    else:
+        listener: RedisEventListener | None = None
+
+        def feed_ready(timeout: float) -> bool:
+            assert listener is not None
+            return listener.ready(timeout)
+
+        hub = BalanceHub(feed_ready)
+        listener = RedisEventListener(settings.redis_url, hub.deliver, hub.interrupted)
+        sink = container.events
+    stream = StreamServices(
+        hub,
+        container.stream_tokens(),
+        settings.ws_ping_interval_ms,
+        settings.ws_ping_timeout_ms,
+        settings.ws_public_url,
+    )
+    return sink, stream
+
+
 def build_app(container: Container) -> Starlette:
     """The HTTP application over the container's database."""
+    events, stream = build_balance_stream(container)
     services = ApiServices(
         settings=container.settings,
         reader=container.reader,
@@ -87,10 +143,13 @@ def build_app(container: Container) -> Starlette:
             container.settings.timestamp_tolerance_ms,
         ),
         ratelimit=build_rate_limit_policy(container.settings),
+        events=events,
+        stream=stream,
     )
     return create_app(services)
 
 
 def asgi_app() -> Starlette:
     """The factory uvicorn calls in each worker process (`kuledger serve`)."""
+    redact_tokens_in_server_log()
     return build_app(Container(settings_from_environment()))

@@ -135,8 +135,8 @@ SETTINGS: tuple[Setting, ...] = (
         "redis_url",
         "KULEDGER_REDIS_URL",
         "",
-        "Redis for the shared rate limiter; empty: an in-process limiter, "
-        "right for one worker",
+        "Redis for the shared rate limiter and the balance stream's fan-out; "
+        "empty: in-process ones, right for one worker",
     ),
     Setting(
         "ratelimit_on_redis_error",
@@ -144,6 +144,28 @@ SETTINGS: tuple[Setting, ...] = (
         "closed",
         "when Redis is unreachable: closed (answer 503000) or open (admit)",
         _choice("closed", "open"),
+    ),
+    Setting(
+        "ws_public_url",
+        "KULEDGER_WS_PUBLIC_URL",
+        "",
+        "the private WebSocket endpoint POST /api/v1/bullet-private returns, e.g. "
+        "wss://ledger.example.com/ws/private; empty: ws://<Host called>/ws/private",
+    ),
+    Setting(
+        "ws_ping_interval_ms",
+        "KULEDGER_WS_PING_INTERVAL_MS",
+        "18000",
+        "the pingInterval the token endpoint announces, in ms",
+        int,
+    ),
+    Setting(
+        "ws_ping_timeout_ms",
+        "KULEDGER_WS_PING_TIMEOUT_MS",
+        "10000",
+        "the pingTimeout it announces; a connection silent for pingInterval + "
+        "pingTimeout is closed",
+        int,
     ),
     Setting(
         "log_level",
@@ -175,6 +197,9 @@ class Settings:
     ratelimit_window_ms: int
     redis_url: str
     ratelimit_on_redis_error: str
+    ws_public_url: str
+    ws_ping_interval_ms: int
+    ws_ping_timeout_ms: int
     log_level: str
 
     @classmethod
@@ -218,3 +243,123 @@ def settings_from_environment(**overrides: Any) -> Settings:
     import os
 
     return Settings.from_env(os.environ, **overrides)
+
+
+# -- Client credentials: what `kuledger export` signs with --------------------
+# Not Settings: the server never reads them. Profiles live in a TOML file, one
+# table per profile (see docs/export.md).
+
+API_CREDENTIAL_ENV = {
+    "key": "KULEDGER_API_KEY",
+    "secret": "KULEDGER_API_SECRET",
+    "passphrase": "KULEDGER_API_PASSPHRASE",
+    "key_version": "KULEDGER_API_KEY_VERSION",
+}
+_PROFILE_FIELDS = {
+    "base_url": str,
+    "futures_base_url": str,
+    "key": str,
+    "secret": str,
+    "passphrase": str,
+    "key_version": int,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ApiProfile:
+    """Where and as whom a client command connects; any field may be unset."""
+
+    base_url: str | None = None
+    futures_base_url: str | None = None
+    key: str | None = None
+    secret: str | None = None
+    passphrase: str | None = None
+    key_version: int | None = None
+
+    def __repr__(self) -> str:  # never show the secret or the passphrase
+        return (
+            f"ApiProfile(base_url={self.base_url!r}, key={self.key!r}, "
+            f"key_version={self.key_version!r}, secret=***, passphrase=***)"
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ApiProfile:
+        values: dict[str, Any] = {
+            name: environ.get(env) or None for name, env in API_CREDENTIAL_ENV.items()
+        }
+        if values["key_version"] is not None:
+            try:
+                values["key_version"] = _key_version(values["key_version"])
+            except ValueError as exc:
+                raise ConfigError(
+                    f"{API_CREDENTIAL_ENV['key_version']}: {exc}"
+                ) from None
+        return cls(**values)
+
+    def or_else(self, other: ApiProfile) -> ApiProfile:
+        """This profile's fields, with `other`'s where this one has none."""
+        return ApiProfile(
+            **{
+                f.name: getattr(self, f.name)
+                if getattr(self, f.name) is not None
+                else getattr(other, f.name)
+                for f in fields(self)
+            }
+        )
+
+
+def _key_version(value: object) -> int:
+    if str(value) not in ("1", "2", "3"):
+        raise ValueError(f"key version must be 1, 2 or 3, got {value!r}")
+    return int(str(value))
+
+
+def default_profiles_file(environ: Mapping[str, str]) -> Path:
+    """$XDG_CONFIG_HOME/kuledger/profiles.toml (default ~/.config/...)."""
+    base = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "kuledger" / "profiles.toml"
+
+
+def load_profile(path: Path, name: str) -> ApiProfile:
+    """The table `name` of a TOML profiles file, e.g.
+
+    [local]
+    base_url = "http://127.0.0.1:8000"
+    key = "..."
+    secret = "..."
+    passphrase = "..."
+    """
+    import tomllib
+
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"profiles file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"profiles file {path}: {exc}") from None
+    table = document.get(name)
+    if not isinstance(table, dict):
+        raise ConfigError(f"profiles file {path} has no profile [{name}]")
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        expected = _PROFILE_FIELDS.get(key)
+        if expected is None:
+            raise ConfigError(f"profile [{name}]: unknown field {key!r}")
+        if key == "key_version":
+            try:
+                value = _key_version(value)
+            except ValueError as exc:
+                raise ConfigError(f"profile [{name}]: {exc}") from None
+        elif not isinstance(value, expected):
+            raise ConfigError(f"profile [{name}]: {key} must be a string")
+        values[key] = value
+    return ApiProfile(**values)
+
+
+def api_profile_from_environment() -> tuple[ApiProfile, Path]:
+    """Credentials from KULEDGER_API_* and the default profiles file's path:
+    the client commands' one read of the environment."""
+    import os
+
+    return ApiProfile.from_env(os.environ), default_profiles_file(os.environ)

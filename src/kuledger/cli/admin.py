@@ -8,15 +8,20 @@ from kuledger.cli.context import container, print_json, reports_errors
 from kuledger.domain.users import Permission, parse_networks
 from kuledger.services import keys as key_service
 from kuledger.services import users as user_service
+from kuledger.services.queries import DAY_MS
 from kuledger.services.verify import verify as verify_ledger
-from kuledger.storage import migrate
+from kuledger.storage import migrate, partitions
 from kuledger.storage.secretbox import create_key_file
 
 
 @click.command()
 @reports_errors
 def init() -> None:
-    """Create or upgrade the database schema, and the secret key file."""
+    """Create or upgrade the database schema, and the secret key file.
+
+    On PostgreSQL, also create the monthly partitions of entries from the
+    retention horizon to three months ahead.
+    """
     c = container()
     before, after = migrate.upgrade(c.engine)
     state = (
@@ -25,6 +30,14 @@ def init() -> None:
         else ("upgraded" if before != after else "up to date")
     )
     click.echo(f"schema {state} (revision {after})")
+    now = c.clock()
+    created = partitions.ensure_month_partitions(
+        c.engine,
+        now - c.settings.retention_days * DAY_MS,
+        partitions.shift_months(now, 3),
+    )
+    if created:
+        click.echo(f"monthly partitions created: {', '.join(created)}")
     if not c.settings.secret_key and create_key_file(c.settings.key_file):
         click.echo(
             f"secret key file created: {c.settings.key_file} (mode 0600; back it up)"
@@ -37,7 +50,8 @@ def init() -> None:
 def verify(as_json: bool) -> None:
     """Recompute every account from its entries; exit 1 on any mismatch."""
     c = container()
-    report = verify_ledger(c.reader.all_accounts(), c.reader.entry_trail())
+    with c.reader.snapshot() as snapshot:  # accounts and entries of one moment
+        report = verify_ledger(snapshot.all_accounts(), snapshot.entry_trail())
     if as_json:
         print_json(
             {

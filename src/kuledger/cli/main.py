@@ -5,7 +5,16 @@ from __future__ import annotations
 import click
 
 from kuledger import __version__
-from kuledger.cli import admin, ops, reports, seeding, serve
+from kuledger.cli import (
+    admin,
+    export,
+    import_,
+    maintenance,
+    ops,
+    reports,
+    seeding,
+    serve,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,6 +29,7 @@ def cli() -> None:
 for command in (
     admin.init,
     admin.verify,
+    maintenance.retention,
     admin.users,
     admin.keys,
     ops.post,
@@ -30,6 +40,8 @@ for command in (
     reports.accounts,
     reports.ledger,
     seeding.seed,
+    export.export,
+    import_.import_,
     serve.serve,
 ):
     cli.add_command(command)

@@ -13,6 +13,7 @@ from kuledger.cli.context import container, fail, print_json, reports_errors
 from kuledger.domain.errors import LedgerError
 from kuledger.services import ledger
 from kuledger.services.ledger import BatchError, OperationResult
+from kuledger.services.ports import EventSink
 
 
 def _result_line(line: int, result: OperationResult) -> dict[str, Any]:
@@ -61,13 +62,14 @@ def post(source: IO[str], atomic: bool) -> None:
     c = container()
     lines = list(_read_lines(source))
     if atomic:
-        _post_atomic(c.uow, c.clock, lines)
+        _post_atomic(c.uow, c.clock, lines, c.events)
         return
     failed = False
     for number, payload, error in lines:
         if error is None:
             try:
-                print_json(_result_line(number, ledger.apply(c.uow, payload, c.clock)))
+                result = ledger.apply(c.uow, payload, c.clock, c.events)
+                print_json(_result_line(number, result))
                 continue
             except LedgerError as exc:
                 error = str(exc)
@@ -78,14 +80,18 @@ def post(source: IO[str], atomic: bool) -> None:
 
 
 def _post_atomic(
-    uow: Any, clock: Any, lines: list[tuple[int, object | None, str | None]]
+    uow: Any,
+    clock: Any,
+    lines: list[tuple[int, object | None, str | None]],
+    events: EventSink | None,
 ) -> None:
     for number, _, error in lines:
         if error is not None:
             print_json({"line": number, "ok": False, "error": error})
             fail(f"line {number}: {error}; nothing was applied")
     try:
-        results = ledger.apply_batch(uow, [payload for _, payload, _ in lines], clock)
+        payloads = [payload for _, payload, _ in lines]
+        results = ledger.apply_batch(uow, payloads, clock, events)
     except BatchError as exc:
         number = lines[exc.index][0]
         print_json({"line": number, "ok": False, "error": str(exc.cause)})
@@ -102,7 +108,7 @@ def _apply_one(payload: dict[str, Any]) -> None:
             clean["context"] = json.loads(clean["context"])
         except json.JSONDecodeError:
             fail("--context must be a JSON object")
-    print_json(_result_line(1, ledger.apply(c.uow, clean, c.clock)))
+    print_json(_result_line(1, ledger.apply(c.uow, clean, c.clock, c.events)))
 
 
 _common = [

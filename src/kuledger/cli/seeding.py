@@ -17,7 +17,8 @@ from rich.progress import (
 from kuledger.cli.context import container, fail, reports_errors
 from kuledger.domain.users import User
 from kuledger.services import ledger
-from kuledger.services.seed import SeedPlan, generate
+from kuledger.services.seed import DAY_MS, SeedPlan, generate
+from kuledger.storage import partitions
 
 BATCH_OPERATIONS = 2_000
 
@@ -51,6 +52,10 @@ def seed(
             "database or choose another --seed"
         )
     _create_users(c, plan)
+    # PostgreSQL: months with no partition of their own would go to DEFAULT.
+    partitions.ensure_month_partitions(
+        c.engine, plan.end_at - plan.days * DAY_MS, plan.end_at
+    )
     batch: list[dict[str, Any]] = []
     written = 0
     with Progress(

@@ -2,27 +2,48 @@
 
 from __future__ import annotations
 
-import logging
 import socket
-import sys
+from typing import Any
 
 import click
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from kuledger.cli.context import container, fail, reports_errors
-from kuledger.storage import migrate
+from kuledger.storage import migrate, partitions
 
 
-def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    access = logging.getLogger("kuledger.access")
-    access.handlers[:] = [handler]
-    access.propagate = False
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def logging_config(level: str) -> dict[str, Any]:
+    """uvicorn applies this in the server process and in every worker process:
+    access lines are bare JSON on stdout, everything else is timestamped."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "json": {"format": "%(message)s"},
+            "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        },
+        "handlers": {
+            "access": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stdout",
+            },
+            "default": {
+                "class": "logging.StreamHandler",
+                "formatter": "plain",
+                "stream": "ext://sys.stderr",
+            },
+        },
+        "loggers": {
+            "kuledger.access": {
+                "handlers": ["access"],
+                "level": level.upper(),
+                "propagate": False,
+            },
+        },
+        "root": {"handlers": ["default"], "level": level.upper()},
+    }
 
 
 @click.command()
@@ -52,7 +73,12 @@ def serve(host: str, port: int, workers: int, futures_port: int | None) -> None:
     if migrate.current_revision(c.engine) != migrate.head_revision():
         fail("the database schema is not current: run `kuledger init` first")
     _ = c.box  # fail now, not on the first request, if the secret key is missing
-    configure_logging(c.settings.log_level)
+    now = c.clock()
+    created = partitions.ensure_month_partitions(
+        c.engine, partitions.shift_months(now, -1), partitions.shift_months(now, 3)
+    )
+    if created:
+        click.echo(f"monthly partitions created: {', '.join(created)}", err=True)
     config = uvicorn.Config(
         "kuledger.bootstrap:asgi_app",
         factory=True,
@@ -60,8 +86,10 @@ def serve(host: str, port: int, workers: int, futures_port: int | None) -> None:
         port=port,
         workers=workers,
         access_log=False,
-        log_config=None,
+        log_config=logging_config(c.settings.log_level),
         timeout_graceful_shutdown=30,
+        # X-Forwarded-For is ours to judge (KULEDGER_TRUSTED_PROXIES), not uvicorn's.
+        proxy_headers=False,
         log_level=c.settings.log_level,
     )
     sockets = [config.bind_socket()]

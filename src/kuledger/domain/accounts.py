@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from kuledger.domain.errors import InsufficientBalance, UnknownAccountType
-from kuledger.domain.money import ZERO
+from kuledger.domain.money import MONEY, ZERO
 
 
 class AccountType(enum.StrEnum):
@@ -85,22 +85,32 @@ class Account:
     holds: Decimal = ZERO
     seq: int = 0  # sequence number of the latest entry; entries count 1, 2, 3...
     last_entry_at: int = 0  # createdAt of the latest entry, in ms
+    # Retention deletes an account's oldest entries; these say where what is
+    # kept starts: the seq of the last deleted entry and the balance after it.
+    base_seq: int = 0
+    base_balance: Decimal = ZERO
 
     def credited(self, amount: Decimal) -> Account:
         return replace(
-            self, balance=self.balance + amount, available=self.available + amount
+            self,
+            balance=MONEY.add(self.balance, amount),
+            available=MONEY.add(self.available, amount),
         )
 
     def debited(self, amount: Decimal) -> Account:
         self._require_available(amount)
         return replace(
-            self, balance=self.balance - amount, available=self.available - amount
+            self,
+            balance=MONEY.subtract(self.balance, amount),
+            available=MONEY.subtract(self.available, amount),
         )
 
     def held(self, amount: Decimal) -> Account:
         self._require_available(amount)
         return replace(
-            self, available=self.available - amount, holds=self.holds + amount
+            self,
+            available=MONEY.subtract(self.available, amount),
+            holds=MONEY.add(self.holds, amount),
         )
 
     def released(self, amount: Decimal) -> Account:
@@ -113,7 +123,9 @@ class Account:
                 self.holds,
             )
         return replace(
-            self, available=self.available + amount, holds=self.holds - amount
+            self,
+            available=MONEY.add(self.available, amount),
+            holds=MONEY.subtract(self.holds, amount),
         )
 
     def _require_available(self, amount: Decimal) -> None:

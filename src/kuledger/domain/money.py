@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal
 
 from kuledger.domain.errors import InvalidAmount
 
 ZERO = Decimal(0)
 
-# A plain decimal: digits, an optional fraction, no sign, exponent, NaN or infinity.
-_PLAIN_DECIMAL = re.compile(r"\d{1,30}(\.\d{1,30})?")
+# Arithmetic on money must never round. The default context keeps 28 significant
+# digits and rounds silently past them, while an amount may have 30 integer
+# digits and 30 decimals and a balance is a sum of amounts: 200 digits hold any
+# product of two amounts and any balance the ledger can reach. Use MONEY.add(),
+# MONEY.subtract(), MONEY.multiply(), never the operators.
+MONEY = Context(prec=200)
+
+# A plain decimal: ASCII digits, an optional fraction, no sign, exponent, NaN or
+# infinity. (\d would also match other scripts' digits, which Decimal accepts.)
+_PLAIN_DECIMAL = re.compile(r"[0-9]{1,30}(\.[0-9]{1,30})?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,15 +49,8 @@ def parse_amount(
         raise InvalidAmount(
             field, f"{field} must be a plain positive decimal string, got {value!r}"
         )
-    try:
-        amount = Decimal(value)
-    except InvalidOperation as exc:  # unreachable after the regex, kept as a guard
-        raise InvalidAmount(field, f"{field} is not a decimal: {value!r}") from exc
-    exponent = amount.as_tuple().exponent
-    assert isinstance(exponent, int)
-    if -exponent > currency.precision and amount != amount.quantize(
-        Decimal(1).scaleb(-currency.precision)
-    ):
+    amount = Decimal(value)
+    if len(value.partition(".")[2].rstrip("0")) > currency.precision:
         raise InvalidAmount(
             field,
             f"{field} {value} has more than {currency.precision} decimals "
@@ -64,4 +65,4 @@ def to_wire(amount: Decimal) -> str:
     """Render an amount as KuCoin does: plain digits, no exponent, no trailing zeros."""
     if amount == ZERO:
         return "0"
-    return format(amount.normalize(), "f")
+    return format(amount.normalize(MONEY), "f")

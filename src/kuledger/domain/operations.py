@@ -14,7 +14,7 @@ from kuledger.domain import biztypes
 from kuledger.domain.accounts import AccountKey, AccountType
 from kuledger.domain.entries import Direction, HoldChange, Posting
 from kuledger.domain.errors import InvalidInput, UnknownCurrency, UnknownOperation
-from kuledger.domain.money import ZERO, Currency, parse_amount, to_wire
+from kuledger.domain.money import MONEY, ZERO, Currency, parse_amount, to_wire
 
 Currencies = Mapping[str, Currency]
 
@@ -359,15 +359,17 @@ class Trade(Operation):
         biz = biztypes.BY_CODE[_TRADE_CODE[self.account]]
         rounding = ROUND_CEILING if self.side == "buy" else ROUND_FLOOR
         step = Decimal(1).scaleb(-self.quote.precision)
-        funds = (self.price * self.size).quantize(step, rounding=rounding)
+        funds = MONEY.multiply(self.price, self.size).quantize(
+            step, rounding=rounding, context=MONEY
+        )
         if funds <= ZERO:
             raise InvalidInput(
                 "size", "price × size rounds to zero in the quote currency"
             )
         buying = self.side == "buy"
         gross = {
-            self.base.code: self.size if buying else -self.size,
-            self.quote.code: -funds if buying else funds,
+            self.base.code: self.size if buying else MONEY.minus(self.size),
+            self.quote.code: MONEY.minus(funds) if buying else funds,
         }
         fee_code = self.fee_currency.code
         if gross.get(fee_code, ZERO) > ZERO and self.fee >= gross[fee_code]:
@@ -375,7 +377,7 @@ class Trade(Operation):
                 "fee", "the fee must be less than the amount it is paid from"
             )
         net = dict(gross)
-        net[fee_code] = net.get(fee_code, ZERO) - self.fee
+        net[fee_code] = MONEY.subtract(net.get(fee_code, ZERO), self.fee)
         context = json.dumps(
             {
                 "symbol": f"{self.base.code}-{self.quote.code}",
@@ -391,7 +393,8 @@ class Trade(Operation):
                 continue
             direction = Direction.IN if change > ZERO else Direction.OUT
             key = AccountKey(self.uid, self.account, code)
-            postings.append(Posting(key, direction, abs(change), biz, fee, context))
+            amount = MONEY.abs(change)
+            postings.append(Posting(key, direction, amount, biz, fee, context))
         postings.sort(key=lambda p: p.direction is Direction.IN)  # debits first
         return Plan(tuple(postings))
 
@@ -470,6 +473,51 @@ class Adjust(Operation):
         return Plan((posting,))
 
 
+@dataclass(frozen=True, slots=True)
+class RealisedPnl(Operation):
+    """A futures position's realised profit or loss, settled into the contract
+    account: `pnl` is signed ("-12.5" is a loss), `fee` is charged on top, and
+    the one entry moves the net (pnl - fee) in or out."""
+
+    name: ClassVar[str] = "realised_pnl"
+    allowed = frozenset({"currency", "pnl", "fee", "symbol", "account"})
+    currency: Currency = field(default=None)  # type: ignore[assignment]
+    pnl: Decimal = ZERO
+    fee: Decimal = ZERO
+    symbol: str = ""
+    account: AccountType = AccountType.CONTRACT
+
+    @classmethod
+    def parse(cls, f: _Fields, common: dict[str, Any]) -> RealisedPnl:
+        currency = f.currency()
+        raw = f.payload.get("pnl")
+        if raw is None:
+            raise InvalidInput("pnl", "pnl is required")
+        loss = isinstance(raw, str) and raw.startswith("-")
+        magnitude = parse_amount(
+            raw[1:] if loss else raw, currency, "pnl", allow_zero=True
+        )
+        return cls(
+            **common,
+            currency=currency,
+            pnl=MONEY.minus(magnitude) if loss else magnitude,
+            fee=f.fee(currency),
+            symbol=f.text("symbol", max_len=32),
+            account=f.account("account", "contract"),
+        )
+
+    def plan(self) -> Plan:
+        net = MONEY.subtract(self.pnl, self.fee)
+        if net == ZERO:
+            raise InvalidInput("pnl", "pnl minus fee is zero: nothing moves")
+        direction = Direction.IN if net > ZERO else Direction.OUT
+        key = AccountKey(self.uid, self.account, self.currency.code)
+        context = json.dumps({"symbol": self.symbol}, separators=(",", ":"))
+        biz = biztypes.BY_CODE["REALISED_PNL"]
+        posting = Posting(key, direction, MONEY.abs(net), biz, self.fee, context)
+        return Plan((posting,))
+
+
 OPERATIONS: dict[str, Callable[[_Fields, dict[str, Any]], Operation]] = {
     "deposit": Deposit.parse,
     "withdrawal": Withdrawal.parse,
@@ -479,6 +527,7 @@ OPERATIONS: dict[str, Callable[[_Fields, dict[str, Any]], Operation]] = {
     "hold": Hold.parse,
     "release": Release.parse,
     "adjust": Adjust.parse,
+    "realised_pnl": RealisedPnl.parse,
 }
 _CLASSES: dict[str, type[Operation]] = {
     "deposit": Deposit,
@@ -489,6 +538,7 @@ _CLASSES: dict[str, type[Operation]] = {
     "hold": Hold,
     "release": Release,
     "adjust": Adjust,
+    "realised_pnl": RealisedPnl,
 }
 _COMMON = frozenset({"op", "uid", "id", "at"})
 

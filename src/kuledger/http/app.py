@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from kuledger.http.access_log import AccessLogMiddleware
 from kuledger.http.auth import SignedRequest, client_ip
@@ -20,6 +20,8 @@ from kuledger.http.envelope import ok
 from kuledger.http.errors import BodyTooLarge, error_response
 from kuledger.http.openapi import openapi_document
 from kuledger.http.routing import Endpoint
+from kuledger.http.stream import WS_PATH
+from kuledger.http.ws_private import private_stream
 
 log = logging.getLogger("kuledger.http")
 MAX_BODY_BYTES = 64 * 1024
@@ -32,12 +34,14 @@ def create_app(services: ApiServices) -> Starlette:
     # Literal paths first: /api/v1/accounts/transferable must not be taken
     # for /api/v1/accounts/{accountId}.
     ordered = sorted(ENDPOINTS, key=lambda e: "{" in e.path)
-    routes = [
+    routes: list[BaseRoute] = [
         Route(e.path, _asgi_endpoint(e, services, trusted), methods=[e.method])
         for e in ordered
     ]
     document = openapi_document(ENDPOINTS)
     routes.append(Route("/openapi.json", lambda _: ok_raw(document), methods=["GET"]))
+    if services.stream is not None:
+        routes.append(WebSocketRoute(WS_PATH, private_stream(services)))
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
@@ -80,7 +84,11 @@ def _asgi_endpoint(
     async def asgi_endpoint(request: Request) -> Response:
         body = b""
         if endpoint.method in ("POST", "PUT"):
-            body = await _read_body(request)
+            try:
+                body = await _read_body(request)
+            except BodyTooLarge as exc:
+                request.state.kucoin_code = "413000"
+                return error_response(exc)
         peer = request.client.host if request.client else None
         call_ip = client_ip(peer, request.headers.get("x-forwarded-for"), trusted)
         response, uid, code = await run_in_threadpool(
@@ -141,6 +149,7 @@ def _handle(
             body,
             call_ip,
             request.headers.get("content-type"),
+            str(request.base_url),
         )
         return ok(endpoint.handler(call), limit_headers), uid, "200000"
     except Exception as exc:  # every failure gets the envelope; see errors.py

@@ -171,15 +171,13 @@ class Authenticator:
             raise InvalidTimestamp()
 
     def _passphrase_matches(self, key: ApiKey, headers: dict[str, str]) -> bool:
+        """Keys of version 2 and 3 take only the HMAC'ed passphrase, whatever the
+        header says; a version-1 key takes the plain one, or the HMAC'ed one when
+        the client says 2 or 3 (ccxt always does)."""
         version = headers.get("kc-api-key-version")
-        if version is None:
-            hashed = key.key_version != 1
-        elif version in ("2", "3"):
-            hashed = True
-        elif version == "1":
-            hashed = False
-        else:
+        if version not in (None, "1", "2", "3"):
             raise InvalidKeyVersion()
+        hashed = key.key_version != 1 or version in ("2", "3")
         expected = signing.sign_passphrase(
             key.secret, key.passphrase, 2 if hashed else 1
         )

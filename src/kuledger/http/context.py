@@ -10,6 +10,7 @@ from kuledger.config import Settings
 from kuledger.http.auth import Authenticator, Principal
 from kuledger.http.params import Query
 from kuledger.http.ratelimit import RateLimitPolicy
+from kuledger.http.stream import StreamServices
 from kuledger.services.paging import PageCursors
 from kuledger.services.ports import (
     Clock,
@@ -30,6 +31,7 @@ class ApiServices:
     authenticator: Authenticator
     ratelimit: RateLimitPolicy | None = None
     events: EventSink | None = None  # committed balance changes go here
+    stream: StreamServices | None = None  # the private WebSocket's balance stream
     page_cursors: PageCursors = field(default_factory=PageCursors)
 
 
@@ -42,6 +44,7 @@ class Call:
     body: bytes
     client_ip: str | None
     content_type: str | None = None
+    base_url: str = ""  # scheme://host[:port]/ as the client called it
 
     @property
     def query(self) -> Query:

@@ -11,7 +11,7 @@ from starlette.datastructures import QueryParams
 from kuledger.domain.errors import InvalidInput
 
 MAX_MS = 9_999_999_999_999  # KuCoin's schema bound for millisecond times
-_INTEGER = re.compile(r"-?\d{1,19}")
+_INTEGER = re.compile(r"-?[0-9]{1,19}")  # ASCII only: \d takes "١٢" too
 
 
 class InvalidParameter(InvalidInput):

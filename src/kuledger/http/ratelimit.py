@@ -37,6 +37,7 @@ class RateLimitPolicy:
     weights: Mapping[str, int]  # overrides by "METHOD /path"
     fail_open: bool
     _last_warning: float = 0.0
+    _down: bool = False
 
     def weight_of(self, endpoint: Endpoint) -> int:
         return self.weights.get(f"{endpoint.method} {endpoint.path}", endpoint.weight)
@@ -56,6 +57,9 @@ class RateLimitPolicy:
             if self.fail_open:
                 return {}
             raise LimiterDown("rate limiter unavailable, try again later") from exc
+        if self._down:
+            self._down = False
+            log.warning("rate limiter reachable again")
         headers = _headers(decision)
         if not decision.allowed:
             raise RateLimited(headers)
@@ -63,7 +67,10 @@ class RateLimitPolicy:
 
     def _warn(self, exc: Exception) -> None:
         now = time.monotonic()
-        if now - self._last_warning > 10:  # one line per 10 s, not per request
+        first = not self._down
+        self._down = True
+        # The first failure of an outage, then one line per 10 s, not per request.
+        if first or now - self._last_warning > 10:
             self._last_warning = now
             mode = "admitting requests" if self.fail_open else "answering 503000"
             log.warning("rate limiter unreachable (%s); %s", exc, mode)

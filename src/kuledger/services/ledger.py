@@ -85,6 +85,7 @@ def apply(
     """Validate and apply one operation in its own transaction."""
     changes: list[BalanceChange] = []
     with uow_factory() as uow:
+        [payload] = _hf_defaults(uow, [payload])
         operation = parse_operation(payload, uow.ledger.currencies())
         [result] = _apply_all(uow, [operation], clock, batch=False, changes=changes)
         uow.commit()
@@ -104,7 +105,7 @@ def apply_batch(
     with uow_factory() as uow:
         currencies = uow.ledger.currencies()
         operations = []
-        for index, payload in enumerate(payloads):
+        for index, payload in enumerate(_hf_defaults(uow, payloads)):
             try:
                 operations.append(parse_operation(payload, currencies))
             except LedgerError as exc:
@@ -183,6 +184,32 @@ def _apply_all(
         results.append(result)
     uow.ledger.save(touched.values(), entries, stored)
     return results
+
+
+def _hf_defaults(uow: UnitOfWork, payloads: Sequence[object]) -> list[object]:
+    """A trade that names no account trades where the user trades: trade_hf
+    for HF users (KuCoin's migrated accounts), trade for classic ones."""
+    open_trades = [
+        p
+        for p in payloads
+        if isinstance(p, dict)
+        and p.get("op") == "trade"
+        and "account" not in p
+        and isinstance(p.get("uid"), str)
+    ]
+    if not open_trades:
+        return list(payloads)
+    users = uow.users.get({p["uid"] for p in open_trades})
+    hf = {uid for uid, user in users.items() if user.hf}
+    return [
+        {**p, "account": "trade_hf"}
+        if isinstance(p, dict)
+        and p.get("op") == "trade"
+        and "account" not in p
+        and p.get("uid") in hf
+        else p
+        for p in payloads
+    ]
 
 
 @contextmanager

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from kuledger.domain import biztypes
 from kuledger.domain.accounts import Book
 from kuledger.domain.errors import InvalidInput
+from kuledger.domain.money import to_wire
 from kuledger.services.paging import PageCursors
 from kuledger.services.ports import LedgerFilter, LedgerReader
 
@@ -177,7 +179,9 @@ def cursor_ledger(
         direction=query.direction,
         biz_codes=query.biz_codes,
     )
-    return reader.entry_rows_before(selection, query.last_id, query.limit)
+    return canonical_amounts(
+        reader.entry_rows_before(selection, query.last_id, query.limit)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,4 +216,17 @@ def futures_ledger(
         query.forward,
         query.max_count + 1,
     )
-    return rows[: query.max_count], len(rows) > query.max_count
+    return canonical_amounts(rows[: query.max_count]), len(rows) > query.max_count
+
+
+def canonical_amounts(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Rows with amount, fee and balance (columns 2-4) in canonical text.
+
+    PostgreSQL's numeric::text keeps the stored scale ("60.06000000") where
+    SQLite, the CLI and /api/v1/accounts say "60.06"; the futures ledger
+    writes this text as a JSON number, so it must be exact and canonical too.
+    """
+    return [
+        (*row[:2], *(to_wire(Decimal(str(v))) for v in row[2:5]), *row[5:])
+        for row in rows
+    ]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from kuledger.domain.accounts import AccountKey, AccountType
-from kuledger.domain.errors import InvalidInput
+from kuledger.domain.errors import IdempotencyConflict, InvalidInput
 from kuledger.domain.money import ZERO
 from kuledger.services import ledger
 from kuledger.services.ports import (
@@ -50,7 +50,15 @@ def transfer(
 ) -> str:
     """Apply the transfer (or replay it) and return its orderId."""
     payload = _operation(request)
-    result = ledger.apply(uow_factory, payload, clock, events)
+    try:
+        result = ledger.apply(uow_factory, payload, clock, events)
+    except IdempotencyConflict:
+        # Name the API's field, not the ledger's operation id.
+        raise InvalidInput(
+            "clientOid",
+            f"clientOid {request.client_oid!r} was already used for a different "
+            "transfer",
+        ) from None
     return order_id(result.created_at, result.entry_ids[0])
 
 

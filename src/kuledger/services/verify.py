@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from kuledger.domain.accounts import Account
-from kuledger.domain.money import ZERO
+from kuledger.domain.money import MONEY, ZERO
 
 MAX_REPORTED = 100
 
@@ -38,11 +38,16 @@ def verify(accounts: Iterator[Account], trail: Trail) -> VerifyReport:
     - each entry's balance equals the running sum of in minus out;
     - the stored balance equals that sum and the seq equals the entry count;
     - balance = available + holds and none of them is negative.
+
+    Once retention has deleted an account's oldest entries, its numbering and
+    running sum start from its base (base_seq, base_balance) instead of (0, 0).
     """
     report = VerifyReport()
     by_id = {a.id: a for a in accounts}
     report.accounts = len(by_id)
-    running: dict[str, tuple[int, Decimal]] = {}
+    running: dict[str, tuple[int, Decimal]] = {
+        a.id: (a.base_seq, a.base_balance) for a in by_id.values()
+    }
     for account_id, seq, amount, direction, balance, entry_id in trail:
         report.entries += 1
         last_seq, total = running.get(account_id, (0, ZERO))
@@ -53,7 +58,10 @@ def verify(accounts: Iterator[Account], trail: Trail) -> VerifyReport:
                 f"account {account_id}: entry {entry_id} has seq {seq}, "
                 f"expected {last_seq + 1}"
             )
-        total = total + amount if direction == "in" else total - amount
+        if direction == "in":
+            total = MONEY.add(total, amount)
+        else:
+            total = MONEY.subtract(total, amount)
         if direction not in ("in", "out"):
             report.add(f"entry {entry_id}: direction {direction!r}")
         if balance != total:
@@ -77,7 +85,7 @@ def _check_account(
         report.add(f"{name}: stored balance {account.balance}, entries sum to {total}")
     if account.seq != count:
         report.add(f"{name}: stored seq {account.seq}, last entry seq {count}")
-    if account.balance != account.available + account.holds:
+    if account.balance != MONEY.add(account.available, account.holds):
         report.add(
             f"{name}: balance {account.balance} != available {account.available} "
             f"+ holds {account.holds}"

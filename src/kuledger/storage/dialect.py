@@ -26,8 +26,16 @@ class SqlDialect:
         return column if self.name == "sqlite" else f"{column}::text"
 
 
+def canonical_numeric(amount: Decimal) -> Decimal:
+    """The amount spelled canonically (no trailing zeros): NUMERIC keeps the
+    scale it is given, and NUMERIC::text is what goes on the wire."""
+    return Decimal(to_wire(amount))
+
+
 SQLITE = SqlDialect("sqlite", "?", to_wire, "", "")
-POSTGRES = SqlDialect("postgresql", "%s", lambda d: d, " FOR UPDATE", ' COLLATE "C"')
+POSTGRES = SqlDialect(
+    "postgresql", "%s", canonical_numeric, " FOR UPDATE", ' COLLATE "C"'
+)
 
 
 def dialect_for(name: str) -> SqlDialect:

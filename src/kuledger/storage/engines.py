@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import SingletonThreadPool
 
 READ_ONLY = "kuledger_read_only"  # execution option: begin a plain read transaction
 
@@ -41,23 +42,42 @@ def create_engine(url: str, *, pool_size: int = 5) -> Engine:
     )
 
 
+def create_read_engine(url: str, write_engine: Engine) -> Engine:
+    """The engine the read side uses. On SQLite: one connection per thread,
+    kept open, reading in autocommit (each statement sees the latest commit);
+    pooling and BEGIN/ROLLBACK around every read cost more than the read. On
+    PostgreSQL the write engine's pool serves reads too."""
+    url = normalize_url(url)
+    if sa.make_url(url).get_backend_name() != "sqlite":
+        return write_engine
+    engine = sa.create_engine(
+        url,
+        poolclass=SingletonThreadPool,
+        pool_size=128,  # at least the server's worker threads (anyio: 40)
+        pool_reset_on_return=None,
+    )
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let us issue BEGIN ourselves: pysqlite's implicit BEGIN is DEFERRED.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in (
+        "journal_mode=WAL",
+        "synchronous=NORMAL",  # survives app crashes; WAL syncs at checkpoints
+        "foreign_keys=ON",
+        "busy_timeout=10000",  # other processes' writers: wait, don't fail
+        "cache_size=-65536",
+    ):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
 def _sqlite_engine(url: str) -> Engine:
     engine = sa.create_engine(url, pool_size=8, max_overflow=8)
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let us issue BEGIN ourselves: pysqlite's implicit BEGIN is DEFERRED.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        for pragma in (
-            "journal_mode=WAL",
-            "synchronous=NORMAL",  # survives app crashes; WAL syncs at checkpoints
-            "foreign_keys=ON",
-            "busy_timeout=10000",  # other processes' writers: wait, don't fail
-            "cache_size=-65536",
-        ):
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()
+    event.listen(engine, "connect", _sqlite_pragmas)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:

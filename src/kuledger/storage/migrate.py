@@ -24,12 +24,13 @@ def _config(connection: sa.Connection) -> Config:
     return config
 
 
-def upgrade(engine: Engine) -> tuple[str | None, str]:
-    """Bring the schema to the newest revision; return (before, after)."""
+def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
+    """Bring the schema to `revision` (the newest by default); return
+    (before, after)."""
     with engine.connect() as connection:
         before = MigrationContext.configure(connection).get_current_revision()
         connection.commit()
-        command.upgrade(_config(connection), "head")
+        command.upgrade(_config(connection), revision)
         connection.commit()
     with engine.begin() as connection:
         known = set(connection.execute(sa.select(currencies.c.code)).scalars())
@@ -42,7 +43,16 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
                     for c in missing
                 ],
             )
-    return before, head_revision()
+    after = current_revision(engine)
+    assert after is not None
+    return before, after
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the schema back to `revision` (tests and rollbacks)."""
+    with engine.connect() as connection:
+        command.downgrade(_config(connection), revision)
+        connection.commit()
 
 
 def head_revision() -> str:

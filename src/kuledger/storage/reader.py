@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from decimal import Decimal
 from typing import Any
 
@@ -17,30 +19,85 @@ from kuledger.services.ports import LedgerFilter, StoredKey
 from kuledger.storage import schema
 from kuledger.storage.dialect import dialect_for
 from kuledger.storage.engines import READ_ONLY
-from kuledger.storage.sql import _ACCOUNT_COLUMNS, account_from_row, stored_key_from_row
+from kuledger.storage.sql import _ACCOUNT_COLUMNS, account_from_row
+
+CATALOGUE_TTL_S = 5.0
 
 
 class SqlLedgerReader:
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, engine: Engine, read_engine: Engine | None = None) -> None:
+        self._engine = engine  # transactions: snapshot()
+        self._read_engine = read_engine or engine  # everything else
         self._d = dialect_for(engine.dialect.name)
+        self._pinned: sa.Connection | None = None
+        self._currencies: tuple[dict[str, Currency] | None, float] = (None, 0.0)
 
-    def _connect(self) -> sa.Connection:
-        return self._engine.connect().execution_options(**{READ_ONLY: True})
+    def close(self) -> None:
+        """Close the read side's own connections (the write engine is not ours)."""
+        if self._read_engine is not self._engine:
+            self._read_engine.dispose()
+
+    def _connect(self) -> AbstractContextManager[sa.Connection]:
+        if self._pinned is not None:  # inside snapshot(): keep its transaction
+            return nullcontext(self._pinned)
+        return self._read_engine.connect().execution_options(**{READ_ONLY: True})
+
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run driver SQL on the read side's connection; rows as tuples. The hot
+        path skips SQLAlchemy's Connection and Result objects: per request they
+        cost more than SQLite's query itself."""
+        if self._pinned is not None:
+            return [tuple(r) for r in self._pinned.exec_driver_sql(sql, params)]
+        raw = self._read_engine.raw_connection()
+        dbapi = self._read_engine.dialect.loaded_dbapi
+        try:
+            cursor = raw.cursor()
+            cursor.execute(sql, params)
+            rows = [tuple(r) for r in cursor.fetchall()]
+            cursor.close()
+        except dbapi.Error as exc:  # the same exception types as SQLAlchemy's path
+            raise sa.exc.DBAPIError.instance(sql, params, exc, dbapi.Error) from exc
+        finally:
+            raw.close()
+        return rows
+
+    def _row(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
+
+    @contextmanager
+    def snapshot(self) -> Iterator[SqlLedgerReader]:
+        """A reader whose queries all see one consistent state of the database
+        (one read transaction; REPEATABLE READ on PostgreSQL), e.g. for verify
+        on a live database."""
+        options: dict[str, Any] = {READ_ONLY: True}
+        if self._d.name == "postgresql":
+            options["isolation_level"] = "REPEATABLE READ"
+        with self._engine.connect().execution_options(**options) as conn, conn.begin():
+            pinned = SqlLedgerReader(self._engine, self._read_engine)
+            pinned._pinned = conn
+            yield pinned
 
     def currencies(self) -> dict[str, Currency]:
-        with self._connect() as conn:
-            rows = conn.execute(sa.select(schema.currencies)).all()
-        return {r.code: Currency(r.code, r.precision, r.name) for r in rows}
+        """The catalogue, re-read at most every few seconds: it rarely changes
+        and every ledger request consults it."""
+        cached, read_at = self._currencies
+        now = time.monotonic()
+        if cached is None or now - read_at > CATALOGUE_TTL_S:
+            rows = self._rows("SELECT code, precision, name FROM currencies")
+            cached = {
+                code: Currency(code, precision, name) for code, precision, name in rows
+            }
+            self._currencies = (cached, now)
+        return cached
 
     def user(self, uid: str) -> User | None:
-        with self._connect() as conn:
-            r = conn.execute(
-                sa.select(schema.users).where(schema.users.c.uid == uid)
-            ).first()
-        if r is None:
-            return None
-        return User(r.uid, r.parent_uid, r.vip_level, bool(r.hf), r.created_at)
+        r = self._row(
+            "SELECT uid, parent_uid, vip_level, hf, created_at FROM users "
+            f"WHERE uid = {self._d.ph}",
+            (uid,),
+        )
+        return None if r is None else User(r[0], r[1], r[2], bool(r[3]), r[4])
 
     def accounts(
         self, uid: str, currency: str | None = None, type_: AccountType | None = None
@@ -55,19 +112,14 @@ class SqlLedgerReader:
             sql += f" AND type = {ph}"
             params.append(type_.value)
         sql += " ORDER BY type, currency"
-        with self._connect() as conn:
-            return [
-                account_from_row(r) for r in conn.exec_driver_sql(sql, tuple(params))
-            ]
+        return [account_from_row(r) for r in self._rows(sql, tuple(params))]
 
     def account(self, uid: str, account_id: str) -> Account | None:
         ph = self._d.ph
-        with self._connect() as conn:
-            row = conn.exec_driver_sql(
-                f"SELECT {_ACCOUNT_COLUMNS} FROM accounts "
-                f"WHERE id = {ph} AND uid = {ph}",
-                (account_id, uid),
-            ).first()
+        row = self._row(
+            f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = {ph} AND uid = {ph}",
+            (account_id, uid),
+        )
         return None if row is None else account_from_row(row)
 
     def _where(self, q: LedgerFilter) -> tuple[str, list[Any]]:
@@ -91,28 +143,25 @@ class SqlLedgerReader:
 
     def count_entries(self, query: LedgerFilter) -> int:
         where, params = self._where(query)
-        with self._connect() as conn:
-            count = conn.exec_driver_sql(
-                f"SELECT COUNT(*) FROM entries WHERE {where}", tuple(params)
-            ).scalar_one()
-        return int(count)
+        row = self._row(f"SELECT COUNT(*) FROM entries WHERE {where}", tuple(params))
+        return int(row[0]) if row else 0
 
     def change_marker(self, uid: str) -> int:
         """A number that moves whenever any of the user's accounts gets an entry."""
-        with self._connect() as conn:
-            value = conn.exec_driver_sql(
-                f"SELECT COALESCE(SUM(seq), 0) FROM accounts WHERE uid = {self._d.ph}",
-                (uid,),
-            ).scalar_one()
-        return int(value)
+        row = self._row(
+            f"SELECT COALESCE(SUM(seq), 0) FROM accounts WHERE uid = {self._d.ph}",
+            (uid,),
+        )
+        return int(row[0]) if row else 0
 
-    def entry_rows(
+    def entry_rows_statement(
         self,
         query: LedgerFilter,
         offset: int,
         limit: int,
         after: tuple[int, int] | None = None,
-    ) -> list[tuple[Any, ...]]:
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The SQL and parameters of entry_rows (EXPLAIN uses them)."""
         where, params = self._where(query)
         t = self._d.text_of
         ph = self._d.ph
@@ -125,9 +174,16 @@ class SqlLedgerReader:
             f"account_type, biz_code, direction, created_at, context FROM entries "
             f"WHERE {where} ORDER BY created_at DESC, id DESC LIMIT {ph} OFFSET {ph}"
         )
-        with self._connect() as conn:
-            rows = conn.exec_driver_sql(sql, (*params, limit, offset)).all()
-        return [tuple(r) for r in rows]
+        return sql, (*params, limit, offset)
+
+    def entry_rows(
+        self,
+        query: LedgerFilter,
+        offset: int,
+        limit: int,
+        after: tuple[int, int] | None = None,
+    ) -> list[tuple[Any, ...]]:
+        return self._rows(*self.entry_rows_statement(query, offset, limit, after))
 
     def entry_rows_before(
         self, query: LedgerFilter, last_id: int | None, limit: int
@@ -137,11 +193,12 @@ class SqlLedgerReader:
         where, params = self._where(query)
         ph, t = self._d.ph, self._d.text_of
         if last_id is not None:
-            with self._connect() as conn:
-                anchor = conn.exec_driver_sql(
-                    f"SELECT created_at FROM entries WHERE id = {ph} AND uid = {ph}",
-                    (last_id, query.uid),
-                ).first()
+            # Bounded by the window so PostgreSQL probes only its partitions.
+            anchor = self._row(
+                f"SELECT created_at FROM entries WHERE id = {ph} AND uid = {ph} "
+                f"AND created_at >= {ph} AND created_at <= {ph}",
+                (last_id, query.uid, query.start_at, query.end_at),
+            )
             if anchor is None:
                 where += f" AND id < {ph}"
                 params.append(last_id)
@@ -154,9 +211,7 @@ class SqlLedgerReader:
             f"account_type, biz_code, direction, created_at, context FROM entries "
             f"WHERE {where} ORDER BY created_at DESC, id DESC LIMIT {ph}"
         )
-        with self._connect() as conn:
-            rows = conn.exec_driver_sql(sql, (*params, limit)).all()
-        return [tuple(r) for r in rows]
+        return self._rows(sql, (*params, limit))
 
     def contract_rows(
         self,
@@ -194,9 +249,7 @@ class SqlLedgerReader:
             f"biz_code, direction, created_at, context FROM entries WHERE {where} "
             f"ORDER BY id {order} LIMIT {ph}"
         )
-        with self._connect() as conn:
-            rows = conn.exec_driver_sql(sql, (*params, limit)).all()
-        return [tuple(r) for r in rows]
+        return self._rows(sql, (*params, limit))
 
     def entries(
         self,
@@ -238,15 +291,18 @@ class SqlLedgerReader:
                 )
 
     def api_key(self, key: str) -> StoredKey | None:
-        keys, users = schema.api_keys, schema.users
-        query = (
-            sa.select(keys, users.c.vip_level)
-            .join(users, users.c.uid == keys.c.uid)
-            .where(keys.c.key == key)
+        row = self._row(
+            "SELECT k.key, k.uid, k.sealed, k.permissions, k.ip_whitelist, "
+            "k.key_version, k.created_at, k.revoked_at, u.vip_level FROM api_keys k "
+            f"JOIN users u ON u.uid = k.uid WHERE k.key = {self._d.ph}",
+            (key,),
         )
-        with self._connect() as conn:
-            row = conn.execute(query).first()
-        return None if row is None else stored_key_from_row(row)
+        if row is None:
+            return None
+        key_, uid, sealed, permissions, ips, version, created, revoked, vip = row
+        return StoredKey(
+            key_, uid, bytes(sealed), permissions, ips, version, created, revoked, vip
+        )
 
     def all_accounts(self) -> Iterator[Account]:
         with self._connect() as conn:

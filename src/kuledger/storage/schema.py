@@ -29,8 +29,10 @@ class Money(TypeDecorator[Decimal]):
         return dialect.type_descriptor(sa.Text())
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
-        if value is None or dialect.name == "postgresql":
-            return value
+        if value is None:
+            return None
+        if dialect.name == "postgresql":
+            return Decimal(to_wire(value))  # NUMERIC keeps trailing zeros
         return to_wire(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
@@ -69,11 +71,19 @@ accounts = sa.Table(
     sa.Column("holds", Money, nullable=False),
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("last_entry_at", sa.BigInteger, nullable=False),
+    # Where the account's stored history starts: the seq and post-balance of its
+    # last entry deleted by retention (0, 0 while none is). Migration 0003.
+    sa.Column("base_seq", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("base_balance", Money, nullable=False, server_default="0"),
     sa.UniqueConstraint("uid", "type", "currency", name="uq_accounts_key"),
 )
 
 # Append-only. No foreign keys: the writer has just read the account row it
 # posts to, and a per-row FK check would cost bulk ingestion a third of its speed.
+# This is the SQLite shape. On PostgreSQL, migration 0002 partitions the table by
+# month of created_at, which must then be part of every unique key: primary key
+# (id, created_at), ix_entries_ledger (uid, book, created_at DESC, id DESC) and
+# ux_entries_account_seq (account_id, seq, created_at). See storage.partitions.
 entries = sa.Table(
     "entries",
     metadata,
@@ -102,7 +112,7 @@ operations = sa.Table(
     sa.Column("op_id", sa.Text, primary_key=True),
     sa.Column("fingerprint", sa.Text, nullable=False),
     sa.Column("result", sa.Text, nullable=False),
-    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False, index=True),
 )
 
 api_keys = sa.Table(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -22,11 +23,18 @@ class SecretKeyError(Exception):
 class FernetBox:
     def __init__(self, key_material: str) -> None:
         material = key_material.strip()
+        self._material = material.encode()
         try:
             self._fernet = Fernet(material.encode())
         except ValueError:
             digest = hashlib.sha256(material.encode()).digest()
             self._fernet = Fernet(base64.urlsafe_b64encode(digest))
+
+    def derive_key(self, purpose: str) -> bytes:
+        """A 32-byte key for `purpose`, derived from the same key material
+        (HMAC-SHA256), so every process with the secret key derives the same one
+        and none of them can be used to open the seals."""
+        return hmac.digest(self._material, b"kuledger:" + purpose.encode(), "sha256")
 
     def seal(self, plaintext: bytes) -> bytes:
         return self._fernet.encrypt(plaintext)

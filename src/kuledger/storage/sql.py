@@ -26,9 +26,10 @@ from kuledger.storage import schema
 from kuledger.storage.dialect import SqlDialect, dialect_for
 
 _CHUNK = 300  # keys per IN (...) list: under SQLite's parameter limit
-_ACCOUNT_COLUMNS = (
+_NEW_ACCOUNT_COLUMNS = (
     "id, uid, type, currency, balance, available, holds, seq, last_entry_at"
 )
+_ACCOUNT_COLUMNS = _NEW_ACCOUNT_COLUMNS + ", base_seq, base_balance"
 
 
 def new_account_id() -> str:
@@ -45,6 +46,8 @@ def account_from_row(row: Sequence[Any]) -> Account:
         holds=Decimal(row[6]),
         seq=row[7],
         last_entry_at=row[8],
+        base_seq=row[9],
+        base_balance=Decimal(row[10]),
     )
 
 
@@ -117,7 +120,7 @@ class SqlLedgerStore:
     def _insert_accounts(self, keys: Sequence[AccountKey]) -> None:
         zero = self._d.money(Decimal(0))
         self._conn.exec_driver_sql(
-            f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) "
+            f"INSERT INTO accounts ({_NEW_ACCOUNT_COLUMNS}) "
             f"VALUES ({self._d.placeholders(9)}) "
             "ON CONFLICT (uid, type, currency) DO NOTHING",
             [

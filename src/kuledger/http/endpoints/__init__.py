@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from kuledger.http.endpoints import accounts, ledgers, market
+from kuledger.http.endpoints import (
+    accounts,
+    bullet,
+    catalogue,
+    futures,
+    hf_ledgers,
+    ledgers,
+    market,
+    transfers,
+)
 from kuledger.http.routing import Endpoint
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     *ledgers.ENDPOINTS,
     *accounts.ENDPOINTS,
     *market.ENDPOINTS,
+    *catalogue.ENDPOINTS,
+    *hf_ledgers.ENDPOINTS,
+    *futures.ENDPOINTS,
+    *transfers.ENDPOINTS,
+    *bullet.ENDPOINTS,
 )

@@ -37,7 +37,7 @@ ENDPOINTS = (
         permission=None,
         pool="Public",
         weight=3,
-        kucoin_doc="https://www.kucoin.com/docs-new/api-3470157",
+        kucoin_doc="https://www.kucoin.com/docs-new/api-3470158",
         response=obj(status=STRING, msg=STRING),
     ),
 )

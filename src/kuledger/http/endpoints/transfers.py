@@ -65,6 +65,10 @@ def flex_transfer(call: Call) -> dict[str, str]:
         from_uid=body.text("fromUserId", required=False, max_len=64),
         to_uid=body.text("toUserId", required=False, max_len=64),
     )
+    if request.kind == "INTERNAL" and request.source is request.target:
+        raise InvalidParameter(
+            "toAccountType", "toAccountType must differ from fromAccountType"
+        )
     return {
         "orderId": transfers.transfer(
             call.services.uow, call.services.clock, request, call.services.events
@@ -82,6 +86,8 @@ def inner_transfer(call: Call) -> dict[str, str]:
         source=AccountType(body.choice("from", INNER_FROM)),
         target=AccountType(body.choice("to", INNER_TO)),
     )
+    if request.source is request.target:
+        raise InvalidParameter("to", "to must be a different account from `from`")
     return {
         "orderId": transfers.transfer(
             call.services.uow, call.services.clock, request, call.services.events
@@ -120,7 +126,7 @@ ENDPOINTS = (
         permission=Permission.FLEX_TRANSFERS,
         pool="Management",
         weight=4,
-        kucoin_doc="https://www.kucoin.com/docs-new/api-3470294",
+        kucoin_doc="https://www.kucoin.com/docs-new/api-3470147",
         response=ORDER,
     ),
     Endpoint(

@@ -1,0 +1,1 @@
+"""kuledger's benchmark suite: ./scripts/bench (see README "Benchmarks")."""

@@ -1,0 +1,298 @@
+"""What every scenario needs: cached seeded databases, servers, wrk, RSS."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / "bench" / "cache"
+DAY = 86_400_000
+END_AT = 1_790_000_000_000  # seeded history ends here: fixed, so caches stay valid
+SECRET_KEY = "bench-secret-key-material"
+POSTGRES_ADMIN = os.environ.get(
+    "KULEDGER_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+SERVER_ENV = {
+    "KULEDGER_SECRET_KEY": SECRET_KEY,
+    "KULEDGER_RETENTION_DAYS": "100000",  # the fixed history must stay queryable
+    # Requests are signed ahead of the run (wrk cannot HMAC): accept their age.
+    "KULEDGER_TIMESTAMP_TOLERANCE_MS": str(7 * DAY),
+    "KULEDGER_RATELIMIT_QUOTAS": (
+        "Management=2000000000,Spot=2000000000,Public=2000000000"
+    ),
+    "KULEDGER_LOG_LEVEL": "warning",
+}
+
+
+def base_env(database_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KULEDGER_")}
+    env.update(SERVER_ENV)
+    env["KULEDGER_DATABASE_URL"] = database_url
+    env.update(extra)
+    return env
+
+
+def kuledger(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "kuledger", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"kuledger {' '.join(args)}: {done.stderr}{done.stdout}")
+    return done.stdout
+
+
+@dataclass(frozen=True)
+class Seeded:
+    url: str
+    users: int
+    entries: int
+    days: int
+    seed: int
+    keys: dict[str, dict[str, Any]]  # uid -> key, secret, passphrase
+
+    def uid(self, index: int) -> str:
+        return f"seed-{self.seed}-{index:06d}"
+
+
+def _hash(*parts: object) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
+
+
+def seeded(
+    engine: str, users: int, entries: int, days: int, seed: int = 1, key_users: int = 40
+) -> Seeded:
+    """A database with `kuledger seed` history, cached by its parameters."""
+    tag = _hash(users, entries, days, seed, END_AT)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    keys_file = CACHE / f"{engine}-{tag}.keys.json"
+    if engine == "sqlite":
+        path = CACHE / f"sqlite-{tag}.db"
+        url = f"sqlite:///{path}"
+        if not path.exists() or not keys_file.exists():
+            for stale in CACHE.glob(f"sqlite-{tag}.db*"):
+                stale.unlink()
+            _seed(url, users, entries, days, seed)
+    else:
+        name = f"kuledger_bench_{tag}"
+        url = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+        if not _postgres_exists(name) or not keys_file.exists():
+            with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                admin.execute(f'CREATE DATABASE "{name}"')
+            _seed(url, users, entries, days, seed)
+    if not keys_file.exists():
+        keys_file.write_text(json.dumps(_create_keys(url, users, seed, key_users)))
+    return Seeded(url, users, entries, days, seed, json.loads(keys_file.read_text()))
+
+
+def _postgres_exists(name: str) -> bool:
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+        row = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        return row.fetchone() is not None
+
+
+def _seed(url: str, users: int, entries: int, days: int, seed: int) -> None:
+    env = base_env(url)
+    kuledger(env, "init")
+    started = time.perf_counter()
+    kuledger(
+        env,
+        "seed",
+        "--users",
+        str(users),
+        "--entries",
+        str(entries),
+        "--days",
+        str(days),
+        "--seed",
+        str(seed),
+        "--end",
+        str(END_AT),
+        "--quiet",
+    )
+    print(
+        f"  seeded {entries:,} entries in {time.perf_counter() - started:.0f} s",
+        file=sys.stderr,
+    )
+
+
+def _create_keys(url: str, users: int, seed: int, count: int) -> dict[str, Any]:
+    env = base_env(url)
+    sample = random.Random(seed).sample(range(users), min(count, users))
+    chosen = sorted({i for i in (0, 1, 2, *sample) if i < users})
+    keys = {}
+    for index in chosen:
+        uid = f"seed-{seed}-{index:06d}"
+        created = json.loads(kuledger(env, "keys", "create", "--uid", uid, "--json"))
+        keys[uid] = created
+    return keys
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def server(
+    command: list[str],
+    env: dict[str, str],
+    port: int,
+    ready_path: str = "/api/v1/timestamp",
+) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"server exited: {process.stderr.read().decode()[-2000:]}"
+                )
+            try:
+                httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def kuledger_server(env: dict[str, str], port: int, workers: int = 1) -> list[str]:
+    del env
+    return [
+        sys.executable,
+        "-m",
+        "kuledger",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+
+
+def baseline_server(port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bench.baseline_app:app",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident set (VmHWM) of a process and its children, in MB."""
+    total = 0
+    for proc in [pid, *_children(pid)]:
+        try:
+            for line in Path(f"/proc/{proc}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except FileNotFoundError:
+            continue
+    return round(total / 1024, 1)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except FileNotFoundError:
+        return []
+    kids = [int(p) for p in text.split()]
+    return kids + [g for k in kids for g in _children(k)]
+
+
+WRK_DONE = """
+done = function(summary, latency, requests)
+  io.write(string.format(
+    '{"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"errors":%d,"non2xx":%d}\\n',
+    summary.requests, summary.duration, latency:percentile(50),
+    latency:percentile(99),
+    summary.errors.connect + summary.errors.read + summary.errors.write
+      + summary.errors.timeout, summary.errors.status))
+end
+"""
+
+
+def wrk(
+    base_url: str,
+    requests: list[tuple[str, dict[str, str]]],
+    *,
+    connections: int,
+    seconds: int,
+    threads: int = 1,
+) -> dict[str, float]:
+    """Replay `requests` (path, headers) round-robin with wrk; return rps, p50, p99."""
+    lines = ["local reqs = {}"]
+    for path, headers in requests:
+        header_lua = ", ".join(f'["{k}"]="{v}"' for k, v in headers.items())
+        lines.append(f'reqs[#reqs+1] = wrk.format("GET", "{path}", {{{header_lua}}})')
+    lines.append("local i = 0")
+    lines.append("request = function() i = i + 1; return reqs[(i % #reqs) + 1] end")
+    script = CACHE / f"wrk-{os.getpid()}.lua"
+    script.write_text("\n".join(lines) + WRK_DONE)
+    try:
+        out = subprocess.run(
+            [
+                "wrk",
+                f"-t{threads}",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "-s",
+                str(script),
+                base_url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 60,
+        ).stdout
+    finally:
+        script.unlink(missing_ok=True)
+    stats = json.loads(out.strip().splitlines()[-1])
+    seconds_run = stats["duration_us"] / 1e6
+    return {
+        "rps": round(stats["requests"] / seconds_run, 1),
+        "p50_ms": round(stats["p50_us"] / 1000, 3),
+        "p99_ms": round(stats["p99_us"] / 1000, 3),
+        "errors": stats["errors"] + stats["non2xx"],
+    }
+
+
+def have_wrk() -> bool:
+    return shutil.which("wrk") is not None

@@ -1,0 +1,202 @@
+"""Ingestion: the service layer's bulk path vs raw executemany of the same rows,
+and single-operation commits from 16 writers (PostgreSQL, one hot account)."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from bench.harness import CACHE, END_AT, POSTGRES_ADMIN, SECRET_KEY
+from kuledger.bootstrap import Container
+from kuledger.config import Settings
+from kuledger.domain.users import User
+from kuledger.services import ledger
+from kuledger.services.seed import SeedPlan, generate
+from kuledger.storage import migrate
+
+BATCH = 2_000
+COLUMNS = (
+    "id, uid, account_id, account_type, currency, amount, fee, balance, "
+    "direction, biz_code, created_at, context, seq, book"
+)
+
+
+@contextmanager
+def fresh_database(engine: str) -> Iterator[str]:
+    if engine == "sqlite":
+        path = CACHE / f"ingest-{uuid.uuid4().hex[:8]}.db"
+        try:
+            yield f"sqlite:///{path}"
+        finally:
+            for leftover in CACHE.glob(path.name + "*"):
+                leftover.unlink()
+        return
+    name = f"kuledger_ingest_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _container(url: str) -> Container:
+    container = Container(
+        Settings.from_env({}, database_url=url, secret_key=SECRET_KEY)
+    )
+    migrate.upgrade(container.engine)
+    return container
+
+
+def _payloads(plan: SeedPlan) -> list[list[dict[str, Any]]]:
+    batches, batch = [], []
+    for payload, _ in generate(plan):
+        batch.append(payload)
+        if len(batch) == BATCH:
+            batches.append(batch)
+            batch = []
+    if batch:
+        batches.append(batch)
+    return batches
+
+
+def compare(engine: str, entries: int) -> dict[str, Any]:
+    plan = SeedPlan(200, entries, 30, 5, END_AT)
+    batches = _payloads(plan)
+    with fresh_database(engine) as url, fresh_database(engine) as raw_url:
+        c = _container(url)
+        with c.uow() as uow:
+            for i in range(plan.users):
+                uow.users.add(User(plan.uid(i), created_at=END_AT))
+            uow.commit()
+        began = time.perf_counter()
+        for batch in batches:
+            ledger.apply_batch(c.uow, batch, c.clock)
+        service_seconds = time.perf_counter() - began
+        with c.engine.connect() as conn:
+            rows = [
+                tuple(r)
+                for r in conn.exec_driver_sql(
+                    f"SELECT {COLUMNS} FROM entries ORDER BY id"
+                )
+            ]
+        c.close()
+        raw = _container(raw_url)
+        raw_seconds = _raw_insert(raw, rows)
+        raw.close()
+    measured = len(rows) / service_seconds
+    baseline = len(rows) / raw_seconds
+    target_met = measured >= 0.5 * baseline and (
+        engine != "sqlite" or measured >= 50_000
+    )
+    return {
+        "scenario": f"ingestion, bulk path ({engine}, {len(rows):,} entries, "
+        f"{sum(map(len, batches)):,} operations)",
+        "measured": {
+            "entries_per_s": round(measured),
+            "ops_per_s": round(sum(map(len, batches)) / service_seconds),
+        },
+        "baseline": {"raw_executemany_entries_per_s": round(baseline)},
+        "ratio": round(measured / baseline, 3),
+        "target": "≥ 0.5 of raw"
+        + (", ≥ 50,000 entries/s" if engine == "sqlite" else ""),
+        "met": target_met,
+    }
+
+
+def _raw_insert(container: Container, rows: list[tuple[Any, ...]]) -> float:
+    """The same entry rows, inserted with the driver's executemany, no checks."""
+    ph = "?" if container.engine.dialect.name == "sqlite" else "%s"
+    sql = f"INSERT INTO entries ({COLUMNS}) VALUES ({', '.join([ph] * 14)})"
+    step = BATCH * 2  # about as many entries per transaction as the bulk path writes
+    began = time.perf_counter()
+    raw = container.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        for start in range(0, len(rows), step):
+            if container.engine.dialect.name == "sqlite":
+                cursor.execute("BEGIN IMMEDIATE")
+            cursor.executemany(sql, rows[start : start + step])
+            raw.commit()
+    finally:
+        raw.close()
+    return time.perf_counter() - began
+
+
+def single_commits(seconds: int, writers: int = 16) -> dict[str, Any]:
+    """One operation per transaction, 16 writers, half of them on one hot account."""
+    with fresh_database("postgres") as url:
+        c = _container(url)
+        uids = [f"w{i}" for i in range(writers)] + ["hot"]
+        with c.uow() as uow:
+            for uid in uids:
+                uow.users.add(User(uid, created_at=END_AT))
+            uow.commit()
+        ledger.apply_batch(
+            c.uow,
+            [
+                {
+                    "op": "deposit",
+                    "uid": uid,
+                    "id": f"fund-{uid}",
+                    "currency": "USDT",
+                    "amount": "100000000",
+                }
+                for uid in uids
+            ],
+            c.clock,
+        )
+        latencies: list[float] = []
+        lock = threading.Lock()
+        stop = time.monotonic() + seconds
+
+        def writer(index: int) -> None:
+            uid = "hot" if index % 2 == 0 else f"w{index}"
+            mine, n = [], 0
+            while time.monotonic() < stop:
+                n += 1
+                op = {
+                    "op": "transfer",
+                    "uid": uid,
+                    "id": f"t{index}-{n}",
+                    "currency": "USDT",
+                    "amount": "0.01",
+                    "from": "main" if n % 2 else "trade",
+                    "to": "trade" if n % 2 else "main",
+                }
+                began = time.perf_counter()
+                ledger.apply(c.uow, op, c.clock)
+                mine.append(time.perf_counter() - began)
+            with lock:
+                latencies.extend(mine)
+
+        threads = [threading.Thread(target=writer, args=(i,)) for i in range(writers)]
+        began = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - began
+        c.close()
+    latencies.sort()
+    return {
+        "scenario": f"single-operation commits (postgres, {writers} writers, "
+        "half on one hot account)",
+        "measured": {
+            "transfers_per_s": round(len(latencies) / elapsed),
+            "p50_ms": round(statistics.median(latencies) * 1000, 2),
+            "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2),
+        },
+        "baseline": {"pgledger_published_transfers_per_s": 10_636},
+        "ratio": round(len(latencies) / elapsed / 10_636, 3),
+        "target": "beside pgledger's figure (M3 laptop, 20 workers: not this machine)",
+        "met": None,
+    }

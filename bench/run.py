@@ -1,0 +1,125 @@
+"""./scripts/bench [--quick] [--dry-run] [--only NAME ...]
+
+Runs the scenarios, prints a markdown table and writes bench/results/latest.json.
+Every figure stands beside a baseline measured in the same run (a ratio)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import harness, scenarios
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _plan(size: scenarios.Size, dry: bool) -> dict[str, Callable[[], Any]]:
+    plan: dict[str, Callable[[], Any]] = {
+        "ledger": lambda: scenarios.ledger_query(size),
+        "ledger-2-workers": lambda: scenarios.ledger_query(size, workers=2),
+        "ledger-postgres": lambda: scenarios.ledger_query(size, engine="postgres"),
+        "deep-pages": lambda: scenarios.deep_pages(size),
+        "ingest-sqlite": lambda: scenarios.ingestion(size, "sqlite"),
+        "ingest-postgres": lambda: scenarios.ingestion(size, "postgres"),
+        "single-commits-postgres": lambda: scenarios.hot_commits(size),
+        "export": lambda: scenarios.export(size),
+        "scaling": lambda: scenarios.scaling(size),
+    }
+    if dry:  # the smoke run: one tiny scenario of each kind
+        for name in (
+            "ledger-2-workers",
+            "ledger-postgres",
+            "scaling",
+            "single-commits-postgres",
+        ):
+            plan.pop(name)
+    return plan
+
+
+def _cell(result: dict[str, Any], side: str) -> str:
+    values = result.get(side) or {}
+    return ", ".join(
+        f"{k} {v:,}" if isinstance(v, int | float) else f"{k} {v}"
+        for k, v in values.items()
+    )
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    lines = [
+        "| scenario | measured | baseline (same run) | ratio | target | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        if "error" in r:
+            lines.append(f"| {r['scenario']} | error: {r['error']} | | | | no |")
+            continue
+        met = {True: "yes", False: "no", None: "n/a"}[r.get("met")]
+        lines.append(
+            f"| {r['scenario']} | {_cell(r, 'measured')} | {_cell(r, 'baseline')} "
+            f"| {r.get('ratio')} | {r.get('target', '')} | {met} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller data, shorter runs"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="tiny data: check it runs"
+    )
+    parser.add_argument("--only", nargs="*", help="run only these scenarios")
+    args = parser.parse_args()
+    if not harness.have_wrk():
+        sys.exit("wrk is not installed: apt-get install wrk (./scripts/bench does it)")
+    size = (
+        scenarios.DRY
+        if args.dry_run
+        else scenarios.QUICK
+        if args.quick
+        else scenarios.FULL
+    )
+    plan = _plan(size, args.dry_run)
+    results: list[dict[str, Any]] = []
+    began = time.time()
+    for name, run in plan.items():
+        if args.only and name not in args.only:
+            continue
+        print(f"== {name}", file=sys.stderr)
+        try:
+            outcome = run()
+        except Exception as exc:  # a failed scenario is reported, the rest still run
+            traceback.print_exc()
+            outcome = {"scenario": name, "error": f"{type(exc).__name__}: {exc}"[:300]}
+        results.extend(outcome if isinstance(outcome, list) else [outcome])
+    report = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(began)),
+        "seconds": round(time.time() - began),
+        "mode": "dry-run" if args.dry_run else "quick" if args.quick else "full",
+        "machine": {
+            "cpus": __import__("os").cpu_count(),
+            "python": platform.python_version(),
+        },
+        "results": results,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(table(results))
+    print(
+        f"\n{len(results)} results in {report['seconds']} s; written to "
+        f"{RESULTS / 'latest.json'}"
+    )
+    if any("error" in r for r in results):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""The scenarios. Each returns rows for the results table, every figure beside a
+baseline measured in the same run."""
+
+from __future__ import annotations
+
+import random
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bench import harness
+from bench.harness import DAY, END_AT, Seeded
+from kuledger_client.signing import auth_headers
+
+
+@dataclass(frozen=True)
+class Size:
+    """Data and load sizes: full, --quick, or --dry-run."""
+
+    ledger_entries: int
+    ledger_users: int
+    deep_entries: int
+    ingest_entries: int
+    export_entries: int
+    scaling: tuple[int, ...]
+    seconds: int
+    connections: int = 32
+
+
+FULL = Size(
+    10_000_000,
+    20_000,
+    110_000,
+    500_000,
+    1_000_000,
+    (1_000_000, 10_000_000, 30_000_000),
+    15,
+)
+QUICK = Size(300_000, 1_000, 110_000, 100_000, 100_000, (100_000, 300_000), 5)
+DRY = Size(3_000, 20, 2_000, 2_000, 2_000, (2_000, 3_000), 1, 4)
+DAYS = 365
+
+
+def signed_requests(
+    data: Seeded, count: int, seed: int = 7
+) -> list[tuple[str, dict[str, str]]]:
+    """Signed ledger requests for random users (with keys) and 24 h windows."""
+    rng = random.Random(seed)
+    uids = sorted(data.keys)
+    ts = str(int(time.time() * 1000))
+    requests = []
+    for _ in range(count):
+        uid = rng.choice(uids)
+        key = data.keys[uid]
+        start = END_AT - rng.randint(1, data.days) * DAY + rng.randint(0, DAY)
+        window = f"startAt={start}&endAt={start + DAY - 1}"
+        path = f"/api/v1/accounts/ledgers?{window}&pageSize=50"
+        headers = auth_headers(
+            key["key"], key["secret"], key["passphrase"], ts, "GET", path
+        )
+        requests.append((path, headers))
+    return requests
+
+
+def baseline_requests(
+    signed: list[tuple[str, dict[str, str]]], data: Seeded
+) -> list[tuple[str, dict[str, str]]]:
+    """The same queries for the baseline app: uid in the query, no headers."""
+    by_key = {k["key"]: uid for uid, k in data.keys.items()}
+    out = []
+    for path, headers in signed:
+        query = path.split("?", 1)[1]
+        out.append((f"/ledger?uid={by_key[headers['KC-API-KEY']]}&{query}", {}))
+    return out
+
+
+def check_answers(base_url: str, requests: list[tuple[str, dict[str, str]]]) -> int:
+    """Every request must succeed (code 200000) before it is timed; count items."""
+    items = 0
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        for path, headers in requests:
+            body = client.get(path, headers=headers).json()
+            if body.get("code") != "200000":
+                raise RuntimeError(f"{path}: {body}")
+            items += len(body["data"]["items"])
+    return items
+
+
+def ledger_query(
+    size: Size, engine: str = "sqlite", workers: int = 1, entries: int | None = None
+) -> dict[str, Any]:
+    entries = entries or size.ledger_entries
+    users = max(20, min(size.ledger_users, entries // 100))
+    data = harness.seeded(engine, users, entries, DAYS)
+    signed = signed_requests(data, 2000)
+    plain = baseline_requests(signed, data)
+    port, base_port = harness.free_port(), harness.free_port()
+    env = harness.base_env(data.url)
+    result: dict[str, Any] = {
+        "scenario": f"ledger query ({engine}, {entries:,} entries, "
+        f"{workers} worker{'s' if workers > 1 else ''})"
+    }
+    with harness.server(harness.kuledger_server(env, port, workers), env, port) as proc:
+        items = check_answers(f"http://127.0.0.1:{port}", signed[:300])
+        run = harness.wrk(
+            f"http://127.0.0.1:{port}",
+            signed,
+            connections=size.connections,
+            seconds=size.seconds,
+        )
+        run["rss_mb"] = harness.peak_rss_mb(proc.pid)
+    base_env = {**env, "BENCH_DATABASE_URL": data.url}
+    command = harness.baseline_server(base_port) + (
+        ["--workers", str(workers)] if workers > 1 else []
+    )
+    with harness.server(
+        command, base_env, base_port, ready_path="/ledger?uid=x&startAt=0&endAt=1"
+    ) as proc:
+        base = harness.wrk(
+            f"http://127.0.0.1:{base_port}",
+            plain,
+            connections=size.connections,
+            seconds=size.seconds,
+        )
+        base["rss_mb"] = harness.peak_rss_mb(proc.pid)
+    result.update(
+        measured=run,
+        baseline=base,
+        items_per_page=round(items / 300, 1),
+        ratio=round(run["rps"] / base["rps"], 3) if base["rps"] else None,
+        target="≥ 0.80 of baseline rps, p99 ≤ 20 ms",
+        met=bool(base["rps"])
+        and run["rps"] >= 0.8 * base["rps"]
+        and run["p99_ms"] <= 20
+        and run["errors"] == 0,
+    )
+    return result
+
+
+def deep_pages(size: Size) -> dict[str, Any]:
+    """Page 1 vs page 1000 (pageSize 100) of one very active user's 24 h window."""
+    data = harness.seeded("sqlite", 1, size.deep_entries, 1, seed=11, key_users=1)
+    uid = data.uid(0)
+    key = data.keys[uid]
+    port = harness.free_port()
+    env = harness.base_env(data.url)
+    pages = max(2, min(1000, size.deep_entries // 100 - 5))
+    start = END_AT - DAY + 1
+    timings: list[float] = []
+    with (
+        harness.server(harness.kuledger_server(env, port), env, port),
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client,
+    ):
+        for walk in range(2):  # the first walk warms caches; the second is timed
+            timings = []
+            for page in range(1, pages + 1):
+                path = (
+                    f"/api/v1/accounts/ledgers?startAt={start}&endAt={END_AT}"
+                    f"&pageSize=100&currentPage={page}"
+                )
+                headers = auth_headers(
+                    key["key"],
+                    key["secret"],
+                    key["passphrase"],
+                    str(int(time.time() * 1000)),
+                    "GET",
+                    path,
+                )
+                began = time.perf_counter()
+                body = client.get(path, headers=headers).json()
+                timings.append((time.perf_counter() - began) * 1000)
+                if body["code"] != "200000" or len(body["data"]["items"]) != 100:
+                    raise RuntimeError(f"page {page}: {str(body)[:300]}")
+            del walk
+    first = statistics.median(timings[:5])
+    last = statistics.median(timings[-5:])
+    return {
+        "scenario": f"deep pages (pageSize 100, page 1 vs {pages}, "
+        f"{size.deep_entries:,} entries in one 24 h window)",
+        "measured": {"page_last_ms": round(last, 3)},
+        "baseline": {"page_1_ms": round(first, 3)},
+        "ratio": round(last / first, 3),
+        "target": "last page ≤ 2× the first",
+        "met": last <= 2 * first,
+    }
+
+
+def ingestion(size: Size, engine: str) -> dict[str, Any]:
+    """Bulk path (service layer) vs raw executemany of the same entry rows."""
+    from bench import ingest
+
+    return ingest.compare(engine, size.ingest_entries)
+
+
+def hot_commits(size: Size) -> dict[str, Any]:
+    from bench import ingest
+
+    return ingest.single_commits(seconds=size.seconds)
+
+
+def export(size: Size) -> dict[str, Any]:
+    from bench import exporting
+
+    return exporting.run(size.export_entries)
+
+
+def scaling(size: Size) -> list[dict[str, Any]]:
+    rows = []
+    for entries in size.scaling:
+        print(f"  scaling: {entries:,} entries", file=sys.stderr)
+        rows.append(ledger_query(size, entries=entries))
+    return rows

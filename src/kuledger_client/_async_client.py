@@ -1,0 +1,350 @@
+"""AsyncKucoinClient: KucoinClient's twin for asyncio (see _client.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from kuledger_client._auth import wall_clock_ms
+from kuledger_client._client import (
+    Amount,
+    Currencies,
+    Time,
+    currency_list,
+    hf_list,
+    ledger_filters,
+)
+from kuledger_client._core import (
+    DEFAULT_BASE_URL,
+    ENDPOINTS,
+    Core,
+    Params,
+    body,
+    query,
+    transport_error,
+)
+from kuledger_client._core import client_oid as new_client_oid
+from kuledger_client._exceptions import ClientError
+from kuledger_client._ledger import (
+    LedgerName,
+    WindowWalk,
+    ledger_windows,
+    order_key,
+    window_plan,
+)
+from kuledger_client._models import (
+    Account,
+    AccountDetail,
+    AnyLedgerEntry,
+    FuturesLedgerPage,
+    LedgerEntry,
+    RateLimit,
+    ServiceStatus,
+    SpotLedgerPage,
+    TransferQuotas,
+    TransferResult,
+)
+
+
+class AsyncKucoinClient:
+    """The asynchronous twin of KucoinClient: the same methods, awaited;
+    `iter_ledger` is an async iterator."""
+
+    def __init__(
+        self,
+        key: str | None = None,
+        secret: str | None = None,
+        passphrase: str | None = None,
+        *,
+        key_version: int = 3,
+        base_url: str = DEFAULT_BASE_URL,
+        futures_base_url: str | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        respect_rate_limits: bool = True,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        jitter: Callable[[], float] = random.random,
+        clock: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self._core = Core(
+            key,
+            secret,
+            passphrase,
+            key_version=key_version,
+            base_url=base_url,
+            futures_base_url=futures_base_url,
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            respect_rate_limits=respect_rate_limits,
+            jitter=jitter,
+            clock=clock,
+        )
+        self._sleep = sleep
+        self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    @property
+    def base_url(self) -> str:
+        return self._core.base_url
+
+    @property
+    def futures_base_url(self) -> str:
+        return self._core.futures_base_url
+
+    @property
+    def last_rate_limit(self) -> RateLimit | None:
+        return self._core.last_rate_limit
+
+    async def _call(
+        self,
+        name: str,
+        params: Params | None = None,
+        payload: dict[str, Any] | None = None,
+        path_args: dict[str, str] | None = None,
+    ) -> Any:
+        endpoint = ENDPOINTS[name]
+        auth = self._core.auth_for(endpoint)
+        attempt = 0
+        while True:
+            wait = self._core.wait_before(endpoint)
+            if wait > 0:
+                await self._sleep(wait)
+            request = self._core.build(endpoint, params, payload, path_args)
+            error: ClientError
+            try:
+                response = await self._http.send(request, auth=auth)
+            except httpx.TransportError as exc:
+                error = transport_error(exc, endpoint)
+            else:
+                try:
+                    return self._core.parse(endpoint, response)
+                except ClientError as exc:
+                    error = exc
+            delay = self._core.retry_delay(endpoint, attempt, error)
+            if delay is None:
+                raise error
+            await self._sleep(delay)
+            attempt += 1
+
+    async def get_spot_ledger(
+        self,
+        *,
+        currency: Currencies = None,
+        direction: str | None = None,
+        biz_type: str | None = None,
+        start_at: Time | None = None,
+        end_at: Time | None = None,
+        current_page: int = 1,
+        page_size: int = 50,
+    ) -> SpotLedgerPage:
+        params = query(
+            currency=currency_list(currency) or None,
+            direction=direction,
+            bizType=biz_type,
+            startAt=start_at,
+            endAt=end_at,
+            currentPage=current_page,
+            pageSize=page_size,
+        )
+        return SpotLedgerPage.parse(await self._call("get_spot_ledger", params))
+
+    async def get_spot_hf_ledger(
+        self,
+        *,
+        currency: Currencies = None,
+        direction: str | None = None,
+        biz_type: str | None = None,
+        last_id: int | str | None = None,
+        limit: int = 100,
+        start_at: Time | None = None,
+        end_at: Time | None = None,
+    ) -> list[LedgerEntry]:
+        params = query(
+            currency=currency_list(currency) or None,
+            direction=direction,
+            bizType=biz_type,
+            lastId=last_id,
+            limit=limit,
+            startAt=start_at,
+            endAt=end_at,
+        )
+        return hf_list(await self._call("get_spot_hf_ledger", params))
+
+    async def get_margin_hf_ledger(
+        self,
+        *,
+        currency: Currencies = None,
+        direction: str | None = None,
+        biz_type: str | None = None,
+        last_id: int | str | None = None,
+        limit: int = 100,
+        start_at: Time | None = None,
+        end_at: Time | None = None,
+    ) -> list[LedgerEntry]:
+        params = query(
+            currency=currency_list(currency) or None,
+            direction=direction,
+            bizType=biz_type,
+            lastId=last_id,
+            limit=limit,
+            startAt=start_at,
+            endAt=end_at,
+        )
+        return hf_list(await self._call("get_margin_hf_ledger", params))
+
+    async def get_futures_ledger(
+        self,
+        *,
+        currency: str | None = None,
+        type: str | None = None,
+        offset: int | None = None,
+        forward: bool = True,
+        max_count: int = 50,
+        start_at: Time | None = None,
+        end_at: Time | None = None,
+    ) -> FuturesLedgerPage:
+        params = query(
+            currency=currency,
+            type=type,
+            offset=offset,
+            forward=forward,
+            maxCount=max_count,
+            startAt=start_at,
+            endAt=end_at,
+        )
+        return FuturesLedgerPage.parse(await self._call("get_futures_ledger", params))
+
+    async def iter_ledger(
+        self,
+        start: Time,
+        end: Time,
+        *,
+        currencies: Currencies = None,
+        biz_type: str | None = None,
+        direction: str | None = None,
+        ledger: LedgerName = "spot",
+        newest_first: bool = True,
+    ) -> AsyncIterator[AnyLedgerEntry]:
+        """As KucoinClient.iter_ledger, as an async iterator."""
+        filters = ledger_filters(ledger, currencies, biz_type, direction)
+        for window in ledger_windows(start, end, newest_first=newest_first):
+            walks, in_order = window_plan(ledger, window, filters)
+            if in_order and newest_first:
+                for walk in walks:
+                    async for entry in self._walk(walk):
+                        yield entry
+            else:
+                entries = [entry for walk in walks async for entry in self._walk(walk)]
+                entries.sort(key=order_key, reverse=newest_first)
+                for entry in entries:
+                    yield entry
+
+    async def _walk(self, walk: WindowWalk) -> AsyncIterator[AnyLedgerEntry]:
+        while (request := walk.next_request()) is not None:
+            result = await getattr(self, request.method)(**request.kwargs)
+            for entry in walk.feed(result):
+                yield entry
+
+    async def get_spot_account_list(
+        self, *, currency: str | None = None, type: str | None = None
+    ) -> list[Account]:
+        data = await self._call(
+            "get_spot_account_list", query(currency=currency, type=type)
+        )
+        return [Account.parse(item) for item in data or []]
+
+    get_account_list = get_spot_account_list
+
+    async def get_spot_account_detail(self, account_id: str) -> AccountDetail:
+        data = await self._call(
+            "get_spot_account_detail", path_args={"accountId": account_id}
+        )
+        return AccountDetail.parse(data)
+
+    async def get_spot_account_type(self) -> bool:
+        return bool(await self._call("get_spot_account_type"))
+
+    async def flex_transfer(
+        self,
+        *,
+        currency: str,
+        amount: Amount,
+        from_account_type: str,
+        to_account_type: str,
+        type: str = "INTERNAL",
+        client_oid: str | None = None,
+        from_user_id: str | None = None,
+        to_user_id: str | None = None,
+        from_account_tag: str | None = None,
+        to_account_tag: str | None = None,
+    ) -> TransferResult:
+        payload = body(
+            clientOid=new_client_oid(client_oid),
+            type=type,
+            currency=currency,
+            amount=Decimal(amount),
+            fromUserId=from_user_id,
+            fromAccountType=from_account_type,
+            fromAccountTag=from_account_tag,
+            toUserId=to_user_id,
+            toAccountType=to_account_type,
+            toAccountTag=to_account_tag,
+        )
+        return TransferResult.parse(await self._call("flex_transfer", payload=payload))
+
+    async def inner_transfer(
+        self,
+        *,
+        currency: str,
+        amount: Amount,
+        from_: str,
+        to: str,
+        client_oid: str | None = None,
+        from_tag: str | None = None,
+        to_tag: str | None = None,
+    ) -> TransferResult:
+        payload = body(
+            clientOid=new_client_oid(client_oid),
+            currency=currency,
+            amount=Decimal(amount),
+            **{"from": from_},
+            to=to,
+            fromTag=from_tag,
+            toTag=to_tag,
+        )
+        return TransferResult.parse(await self._call("inner_transfer", payload=payload))
+
+    async def get_transfer_quotas(
+        self, *, currency: str, type: str, tag: str | None = None
+    ) -> TransferQuotas:
+        params = query(currency=currency, type=type, tag=tag)
+        return TransferQuotas.parse(await self._call("get_transfer_quotas", params))
+
+    async def get_server_time(self) -> int:
+        return int(await self._call("get_server_time"))
+
+    async def get_service_status(self) -> ServiceStatus:
+        return ServiceStatus.parse(await self._call("get_service_status"))

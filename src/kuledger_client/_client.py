@@ -1,0 +1,400 @@
+"""KucoinClient: typed calls to any KuCoin-compatible API (its asyncio twin,
+AsyncKucoinClient, is in _async_client.py).
+
+Method names follow KuCoin's universal SDK in snake case. Every call waits
+instead of exceeding a rate-limit pool (the gw-ratelimit-* headers), and
+retries 429s, 5xx replies and connection failures with exponential backoff
+and jitter, signing each attempt anew.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from decimal import Decimal
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from kuledger_client._auth import wall_clock_ms
+from kuledger_client._core import (
+    DEFAULT_BASE_URL,
+    ENDPOINTS,
+    Core,
+    Params,
+    body,
+    query,
+    transport_error,
+)
+from kuledger_client._core import client_oid as new_client_oid
+from kuledger_client._exceptions import ClientError, TransportError
+from kuledger_client._ledger import (
+    LEDGERS,
+    Filters,
+    LedgerName,
+    WindowWalk,
+    ledger_windows,
+    order_key,
+    window_plan,
+)
+from kuledger_client._models import (
+    Account,
+    AccountDetail,
+    AnyLedgerEntry,
+    FuturesLedgerPage,
+    LedgerEntry,
+    RateLimit,
+    ServiceStatus,
+    SpotLedgerPage,
+    TransferQuotas,
+    TransferResult,
+)
+
+Time = int | datetime
+Currencies = str | Sequence[str] | None
+Amount = Decimal | str
+
+
+def currency_list(value: Currencies) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(c.strip() for c in value.split(",") if c.strip())
+    return tuple(value)
+
+
+def hf_list(data: Any) -> list[LedgerEntry]:
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise TransportError("unexpected response: the ledger is not a list")
+    return [LedgerEntry.parse(item) for item in data]
+
+
+def ledger_filters(
+    ledger: str, currencies: Currencies, biz_type: str | None, direction: str | None
+) -> Filters:
+    if ledger not in LEDGERS:
+        raise ValueError(f"ledger must be one of {', '.join(LEDGERS)}, not {ledger!r}")
+    return Filters(currency_list(currencies), biz_type, direction)
+
+
+class KucoinClient:
+    """A synchronous client.
+
+    `base_url` defaults to https://api.kucoin.com; `futures_base_url` to
+    https://api-futures.kucoin.com, or to `base_url` when that is custom.
+    `sleep` and `jitter` are injectable so tests never sleep.
+    """
+
+    def __init__(
+        self,
+        key: str | None = None,
+        secret: str | None = None,
+        passphrase: str | None = None,
+        *,
+        key_version: int = 3,
+        base_url: str = DEFAULT_BASE_URL,
+        futures_base_url: str | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        respect_rate_limits: bool = True,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+        clock: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self._core = Core(
+            key,
+            secret,
+            passphrase,
+            key_version=key_version,
+            base_url=base_url,
+            futures_base_url=futures_base_url,
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            respect_rate_limits=respect_rate_limits,
+            jitter=jitter,
+            clock=clock,
+        )
+        self._sleep = sleep
+        self._http = httpx.Client(timeout=timeout, transport=transport)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    @property
+    def base_url(self) -> str:
+        return self._core.base_url
+
+    @property
+    def futures_base_url(self) -> str:
+        return self._core.futures_base_url
+
+    @property
+    def last_rate_limit(self) -> RateLimit | None:
+        """The gw-ratelimit-* headers of the latest reply that had them."""
+        return self._core.last_rate_limit
+
+    def _call(
+        self,
+        name: str,
+        params: Params | None = None,
+        payload: dict[str, Any] | None = None,
+        path_args: dict[str, str] | None = None,
+    ) -> Any:
+        endpoint = ENDPOINTS[name]
+        auth = self._core.auth_for(endpoint)
+        attempt = 0
+        while True:
+            wait = self._core.wait_before(endpoint)
+            if wait > 0:
+                self._sleep(wait)
+            request = self._core.build(endpoint, params, payload, path_args)
+            error: ClientError
+            try:
+                response = self._http.send(request, auth=auth)
+            except httpx.TransportError as exc:
+                error = transport_error(exc, endpoint)
+            else:
+                try:
+                    return self._core.parse(endpoint, response)
+                except ClientError as exc:
+                    error = exc
+            delay = self._core.retry_delay(endpoint, attempt, error)
+            if delay is None:
+                raise error
+            self._sleep(delay)
+            attempt += 1
+
+    # -- ledgers -------------------------------------------------------------
+
+    def get_spot_ledger(
+        self,
+        *,
+        currency: Currencies = None,
+        direction: str | None = None,
+        biz_type: str | None = None,
+        start_at: Time | None = None,
+        end_at: Time | None = None,
+        current_page: int = 1,
+        page_size: int = 50,
+    ) -> SpotLedgerPage:
+        """GET /api/v1/accounts/ledgers: one page, newest first."""
+        params = query(
+            currency=currency_list(currency) or None,
+            direction=direction,
+            bizType=biz_type,
+            startAt=start_at,
+            endAt=end_at,
+            currentPage=current_page,
+            pageSize=page_size,
+        )
+        return SpotLedgerPage.parse(self._call("get_spot_ledger", params))
+
+    def get_spot_hf_ledger(
+        self,
+        *,
+        currency: Currencies = None,
+        direction: str | None = None,
+        biz_type: str | None = None,
+        last_id: int | str | None = None,
+        limit: int = 100,
+        start_at: Time | None = None,
+        end_at: Time | None = None,
+    ) -> list[LedgerEntry]:
+        """GET /api/v1/hf/accounts/ledgers: items with id < last_id, newest first."""
+        params = query(
+            currency=currency_list(currency) or None,
+            direction=direction,
+            bizType=biz_type,
+            lastId=last_id,
+            limit=limit,
+            startAt=start_at,
+            endAt=end_at,
+        )
+        return hf_list(self._call("get_spot_hf_ledger", params))
+
+    def get_margin_hf_ledger(
+        self,
+        *,
+        currency: Currencies = None,
+        direction: str | None = None,
+        biz_type: str | None = None,
+        last_id: int | str | None = None,
+        limit: int = 100,
+        start_at: Time | None = None,
+        end_at: Time | None = None,
+    ) -> list[LedgerEntry]:
+        """GET /api/v3/hf/margin/account/ledgers: items with id < last_id."""
+        params = query(
+            currency=currency_list(currency) or None,
+            direction=direction,
+            bizType=biz_type,
+            lastId=last_id,
+            limit=limit,
+            startAt=start_at,
+            endAt=end_at,
+        )
+        return hf_list(self._call("get_margin_hf_ledger", params))
+
+    def get_futures_ledger(
+        self,
+        *,
+        currency: str | None = None,
+        type: str | None = None,
+        offset: int | None = None,
+        forward: bool = True,
+        max_count: int = 50,
+        start_at: Time | None = None,
+        end_at: Time | None = None,
+    ) -> FuturesLedgerPage:
+        """GET /api/v1/transaction-history on the futures host."""
+        params = query(
+            currency=currency,
+            type=type,
+            offset=offset,
+            forward=forward,
+            maxCount=max_count,
+            startAt=start_at,
+            endAt=end_at,
+        )
+        return FuturesLedgerPage.parse(self._call("get_futures_ledger", params))
+
+    def iter_ledger(
+        self,
+        start: Time,
+        end: Time,
+        *,
+        currencies: Currencies = None,
+        biz_type: str | None = None,
+        direction: str | None = None,
+        ledger: LedgerName = "spot",
+        newest_first: bool = True,
+    ) -> Iterator[AnyLedgerEntry]:
+        """Every entry with start <= createdAt <= end, each exactly once, in 24 h
+        windows and all their pages (see kuledger_client._ledger)."""
+        filters = ledger_filters(ledger, currencies, biz_type, direction)
+        for window in ledger_windows(start, end, newest_first=newest_first):
+            walks, in_order = window_plan(ledger, window, filters)
+            if in_order and newest_first:
+                for walk in walks:
+                    yield from self._walk(walk)
+            else:
+                entries = [entry for walk in walks for entry in self._walk(walk)]
+                entries.sort(key=order_key, reverse=newest_first)
+                yield from entries
+
+    def _walk(self, walk: WindowWalk) -> Iterator[AnyLedgerEntry]:
+        while (request := walk.next_request()) is not None:
+            yield from walk.feed(getattr(self, request.method)(**request.kwargs))
+
+    # -- accounts ------------------------------------------------------------
+
+    def get_spot_account_list(
+        self, *, currency: str | None = None, type: str | None = None
+    ) -> list[Account]:
+        """GET /api/v1/accounts."""
+        data = self._call("get_spot_account_list", query(currency=currency, type=type))
+        return [Account.parse(item) for item in data or []]
+
+    get_account_list = get_spot_account_list
+
+    def get_spot_account_detail(self, account_id: str) -> AccountDetail:
+        """GET /api/v1/accounts/{accountId}; NotFoundError (230008) if unknown."""
+        data = self._call(
+            "get_spot_account_detail", path_args={"accountId": account_id}
+        )
+        return AccountDetail.parse(data)
+
+    def get_spot_account_type(self) -> bool:
+        """GET /api/v1/hf/accounts/opened: True when the user trades from HF."""
+        return bool(self._call("get_spot_account_type"))
+
+    # -- transfers -----------------------------------------------------------
+
+    def flex_transfer(
+        self,
+        *,
+        currency: str,
+        amount: Amount,
+        from_account_type: str,
+        to_account_type: str,
+        type: str = "INTERNAL",
+        client_oid: str | None = None,
+        from_user_id: str | None = None,
+        to_user_id: str | None = None,
+        from_account_tag: str | None = None,
+        to_account_tag: str | None = None,
+    ) -> TransferResult:
+        """POST /api/v3/accounts/universal-transfer."""
+        payload = body(
+            clientOid=new_client_oid(client_oid),
+            type=type,
+            currency=currency,
+            amount=Decimal(amount),
+            fromUserId=from_user_id,
+            fromAccountType=from_account_type,
+            fromAccountTag=from_account_tag,
+            toUserId=to_user_id,
+            toAccountType=to_account_type,
+            toAccountTag=to_account_tag,
+        )
+        return TransferResult.parse(self._call("flex_transfer", payload=payload))
+
+    def inner_transfer(
+        self,
+        *,
+        currency: str,
+        amount: Amount,
+        from_: str,
+        to: str,
+        client_oid: str | None = None,
+        from_tag: str | None = None,
+        to_tag: str | None = None,
+    ) -> TransferResult:
+        """POST /api/v2/accounts/inner-transfer (`from_` and `to` lowercase)."""
+        payload = body(
+            clientOid=new_client_oid(client_oid),
+            currency=currency,
+            amount=Decimal(amount),
+            **{"from": from_},
+            to=to,
+            fromTag=from_tag,
+            toTag=to_tag,
+        )
+        return TransferResult.parse(self._call("inner_transfer", payload=payload))
+
+    def get_transfer_quotas(
+        self, *, currency: str, type: str, tag: str | None = None
+    ) -> TransferQuotas:
+        """GET /api/v1/accounts/transferable (`type` uppercase, e.g. MAIN)."""
+        params = query(currency=currency, type=type, tag=tag)
+        return TransferQuotas.parse(self._call("get_transfer_quotas", params))
+
+    # -- public --------------------------------------------------------------
+
+    def get_server_time(self) -> int:
+        """GET /api/v1/timestamp: the server's time in ms (no credentials needed)."""
+        return int(self._call("get_server_time"))
+
+    def get_service_status(self) -> ServiceStatus:
+        """GET /api/v1/status."""
+        return ServiceStatus.parse(self._call("get_service_status"))
