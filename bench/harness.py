@@ -102,6 +102,7 @@ def seeded(
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 admin.execute(f'CREATE DATABASE "{name}"')
             _seed(url, users, entries, days, seed)
+    kuledger(base_env(url), "init")  # a cache made by an older schema is upgraded
     if not keys_file.exists():
         keys_file.write_text(json.dumps(_create_keys(url, users, seed, key_users)))
     return Seeded(url, users, entries, days, seed, json.loads(keys_file.read_text()))

@@ -20,7 +20,10 @@ def prehash(timestamp: str, method: str, path_and_query: str, body: str = "") ->
 
 def hmac_b64(secret: str, message: str) -> str:
     """base64(HMAC-SHA256(secret, message)): KuCoin's signs and passphrases."""
-    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
+    # surrogateescape: a body that is not UTF-8 reaches the server's check as
+    # U+DC80..U+DCFF escapes; they hash as the original bytes, never raise.
+    data = message.encode("utf-8", "surrogateescape")
+    digest = hmac.new(secret.encode(), data, hashlib.sha256).digest()
     return base64.b64encode(digest).decode()
 
 

@@ -333,6 +333,11 @@ def test_verify_is_clean_on_an_untouched_ledger(run, history):
         "entries": 4,
         "problems": [],
         "problem_count": 0,
+        "chained": 4,
+        "broken_chains": 0,
+        "since": False,
+        "resumed": 0,
+        "checkpoints_saved": 2,
     }
 
 

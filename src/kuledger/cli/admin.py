@@ -11,6 +11,7 @@ from kuledger.services import users as user_service
 from kuledger.services.queries import DAY_MS
 from kuledger.services.verify import verify as verify_ledger
 from kuledger.storage import migrate, partitions
+from kuledger.storage.checkpoints import save_checkpoints
 from kuledger.storage.secretbox import create_key_file
 
 
@@ -46,12 +47,25 @@ def init() -> None:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--since",
+    is_flag=True,
+    help="Resume each account from its last verify checkpoint: read only newer "
+    "entries.",
+)
 @reports_errors
-def verify(as_json: bool) -> None:
-    """Recompute every account from its entries; exit 1 on any mismatch."""
+def verify(as_json: bool, since: bool) -> None:
+    """Recompute every account from its entries and check their hash chains;
+    exit 1 on any mismatch. A clean run stores a checkpoint per account."""
     c = container()
     with c.reader.snapshot() as snapshot:  # accounts and entries of one moment
-        report = verify_ledger(snapshot.all_accounts(), snapshot.entry_trail())
+        checkpoints = snapshot.verify_checkpoints() if since else None
+        report = verify_ledger(
+            snapshot.all_accounts(), snapshot.entry_trail(since=since), checkpoints
+        )
+    saved = 0
+    if report.ok:  # what was verified clean is where --since resumes
+        saved = save_checkpoints(c.engine, report.heads.values(), c.clock())
     if as_json:
         print_json(
             {
@@ -60,6 +74,11 @@ def verify(as_json: bool) -> None:
                 "entries": report.entries,
                 "problems": report.problems,
                 "problem_count": report.problem_count,
+                "chained": report.chained,
+                "broken_chains": report.broken_chains,
+                "since": since,
+                "resumed": report.resumed,
+                "checkpoints_saved": saved,
             }
         )
     else:
@@ -67,6 +86,11 @@ def verify(as_json: bool) -> None:
             click.echo(f"MISMATCH {problem}")
         if report.problem_count > len(report.problems):
             click.echo(f"... and {report.problem_count - len(report.problems)} more")
+        if since:
+            click.echo(
+                f"since checkpoints: {report.resumed} of {report.accounts} accounts "
+                f"resumed, {report.entries} newer entries read"
+            )
         verdict = "OK" if report.ok else f"FAILED: {report.problem_count} problem(s)"
         click.echo(
             f"{verdict}: {report.accounts} accounts, {report.entries} entries checked"

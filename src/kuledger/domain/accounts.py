@@ -5,7 +5,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import NamedTuple
 
+from kuledger.domain.chain import GENESIS
 from kuledger.domain.errors import InsufficientBalance, UnknownAccountType
 from kuledger.domain.money import MONEY, ZERO
 
@@ -65,9 +67,9 @@ def book_of(account_type: AccountType, biz_code: str) -> Book:
     return _BOOK_OF_TYPE.get(account_type, Book.SPOT)
 
 
-@dataclass(frozen=True, slots=True)
-class AccountKey:
-    """What identifies an account: one per user, type and currency."""
+class AccountKey(NamedTuple):
+    """What identifies an account: one per user, type and currency. A tuple:
+    it is hashed for every posting, and a tuple hashes in C."""
 
     uid: str
     type: AccountType
@@ -89,6 +91,10 @@ class Account:
     # kept starts: the seq of the last deleted entry and the balance after it.
     base_seq: int = 0
     base_balance: Decimal = ZERO
+    # The hash of the latest entry (the chain head), and of the last entry
+    # retention deleted (where the kept chain starts); GENESIS while none.
+    chain_head: str = GENESIS
+    base_hash: str = GENESIS
 
     def credited(self, amount: Decimal) -> Account:
         return replace(

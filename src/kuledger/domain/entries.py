@@ -39,7 +39,8 @@ class HoldChange:
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """A written ledger entry. `balance` is the account's total right after it."""
+    """A written ledger entry. `balance` is the account's total right after it;
+    `hash` chains it to the account's previous entry (domain.chain)."""
 
     id: int
     uid: str
@@ -55,3 +56,4 @@ class Entry:
     context: str
     seq: int
     book: Book
+    hash: str = ""  # the link in the account's hash chain (domain.chain)

@@ -41,10 +41,18 @@ class Plan:
     postings: tuple[Posting, ...] = ()
     holds: tuple[HoldChange, ...] = ()
     sub_accounts: tuple[tuple[str, str], ...] = ()
+    _keys: frozenset[AccountKey] | None = field(default=None, compare=False, repr=False)
 
     @property
-    def keys(self) -> set[AccountKey]:
-        return {p.key for p in self.postings} | {h.key for h in self.holds}
+    def keys(self) -> frozenset[AccountKey]:
+        """Every account the plan touches (computed once: it is asked often)."""
+        cached = self._keys
+        if cached is None:
+            cached = frozenset(p.key for p in self.postings) | {
+                h.key for h in self.holds
+            }
+            object.__setattr__(self, "_keys", cached)
+        return cached
 
     @property
     def uids(self) -> set[str]:

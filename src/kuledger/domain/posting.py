@@ -6,6 +6,7 @@ from collections.abc import Iterator, MutableMapping
 from dataclasses import replace
 
 from kuledger.domain.accounts import Account, AccountKey, book_of
+from kuledger.domain.chain import entry_hash
 from kuledger.domain.entries import Direction, Entry, HoldChange, Posting
 from kuledger.domain.errors import BackdatedOperation
 from kuledger.domain.events import BalanceChange, relation_event
@@ -50,9 +51,10 @@ def apply_plan(
         )
         working[hold.key] = account
         holds.append((hold, account))
-    accounts.update(working)
-    entries = [
-        Entry(
+    heads = {key: working[key].chain_head for key in plan.keys}
+    entries = []
+    for posting, account in drafts:
+        entry = Entry(
             id=next(entry_ids),
             uid=account.key.uid,
             account_id=account.id,
@@ -68,11 +70,36 @@ def apply_plan(
             seq=account.seq,
             book=book_of(account.key.type, posting.biz.code),
         )
-        for posting, account in drafts
-    ]
+        link = chained(heads[posting.key], entry)
+        heads[posting.key] = link
+        entries.append(replace(entry, hash=link))
+    for key, head in heads.items():
+        if head != working[key].chain_head:
+            working[key] = replace(working[key], chain_head=head)
+    accounts.update(working)
     if changes is not None:
         changes.extend(_changes(drafts, entries, holds, at, event_id))
     return entries
+
+
+def chained(prev: str, entry: Entry) -> str:
+    """The hash of `entry` following `prev` in its account's chain."""
+    return entry_hash(
+        prev,
+        entry.id,
+        entry.uid,
+        entry.account_id,
+        entry.account_type.value,
+        entry.currency,
+        entry.amount,
+        entry.fee,
+        entry.balance,
+        entry.direction.value,
+        entry.biz_code,
+        entry.created_at,
+        entry.context,
+        entry.seq,
+    )
 
 
 def _changes(

@@ -36,6 +36,8 @@ class JsonBody:
             raise InvalidParameter(
                 name, f"{name} must be a string of at most {max_len} chars"
             )
+        if "\x00" in value:  # PostgreSQL text cannot hold NUL
+            raise InvalidParameter(name, f"{name} must not contain NUL")
         return value
 
     def choice(self, name: str, allowed: tuple[str, ...]) -> str:

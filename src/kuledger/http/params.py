@@ -32,6 +32,8 @@ class Query:
 
     def text(self, name: str) -> str | None:
         value = self._params.get(name)
+        if value and "\x00" in value:  # PostgreSQL text cannot hold NUL
+            raise InvalidParameter(name, f"{name} must not contain NUL")
         return value if value else None
 
     def choice(self, name: str, allowed: Sequence[str]) -> str | None:

@@ -83,7 +83,8 @@ def apply(
     events: EventSink | None = None,
 ) -> OperationResult:
     """Validate and apply one operation in its own transaction."""
-    changes: list[BalanceChange] = []
+    # Balance changes are collected only when someone listens for them.
+    changes: list[BalanceChange] | None = [] if events is not None else None
     with uow_factory() as uow:
         [payload] = _hf_defaults(uow, [payload])
         operation = parse_operation(payload, uow.ledger.currencies())
@@ -101,7 +102,8 @@ def apply_batch(
     events: EventSink | None = None,
 ) -> list[OperationResult]:
     """Apply every payload in one transaction, or none of them (BatchError)."""
-    changes: list[BalanceChange] = []
+    # Balance changes are collected only when someone listens for them.
+    changes: list[BalanceChange] | None = [] if events is not None else None
     with uow_factory() as uow:
         currencies = uow.ledger.currencies()
         operations = []

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from kuledger.domain.accounts import Account
+from kuledger.domain.chain import entry_hash
 from kuledger.domain.money import MONEY, ZERO
 
 MAX_REPORTED = 100
 
-# (account_id, seq, amount, direction, balance, entry id), by account then seq
-Trail = Iterable[tuple[str, int, Decimal, str, Decimal, int]]
+# (account_id, seq, amount, direction, balance, entry id), by account then seq,
+# optionally followed by the rest of the entry, for the hash chain:
+# (uid, account_type, currency, fee, biz_code, created_at, context, hash).
+# Rows of six fields are checked for balances and sequences only.
+Trail = Iterable[tuple[Any, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Where a verified account stood: its last entry's seq, hash and balance."""
+
+    account_id: str
+    seq: int
+    hash: str
+    balance: Decimal
 
 
 @dataclass
@@ -21,6 +36,11 @@ class VerifyReport:
     entries: int = 0
     problems: list[str] = field(default_factory=list)
     problem_count: int = 0
+    chained: int = 0  # entries whose hash was recomputed
+    broken_chains: int = 0  # accounts whose chain is broken
+    resumed: int = 0  # accounts replayed from a checkpoint (verify --since)
+    # Where each account's replay ended: the checkpoints to store when ok.
+    heads: dict[str, Checkpoint] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -32,25 +52,47 @@ class VerifyReport:
             self.problems.append(problem)
 
 
-def verify(accounts: Iterator[Account], trail: Trail) -> VerifyReport:
+def verify(
+    accounts: Iterator[Account],
+    trail: Trail,
+    checkpoints: Mapping[str, Checkpoint] | None = None,
+) -> VerifyReport:
     """Check that for every account:
     - entries are numbered 1, 2, 3... with no gap or repeat;
     - each entry's balance equals the running sum of in minus out;
     - the stored balance equals that sum and the seq equals the entry count;
-    - balance = available + holds and none of them is negative.
+    - balance = available + holds and none of them is negative;
+    - (for trail rows that carry the whole entry) each entry's hash is the
+      hash of its fields and its predecessor's hash, and the account's stored
+      chain head is the last entry's hash. Only the first bad link of an
+      account is reported: everything after it is suspect anyway.
 
-    Once retention has deleted an account's oldest entries, its numbering and
-    running sum start from its base (base_seq, base_balance) instead of (0, 0).
+    Once retention has deleted an account's oldest entries, its numbering,
+    running sum and chain start from its base (base_seq, base_balance,
+    base_hash) instead of (0, 0, GENESIS). With `checkpoints` (verify --since),
+    an account that has one starts from it instead (unless retention has since
+    moved the base past it), and `trail` need only hold the newer entries.
     """
     report = VerifyReport()
     by_id = {a.id: a for a in accounts}
     report.accounts = len(by_id)
-    running: dict[str, tuple[int, Decimal]] = {
-        a.id: (a.base_seq, a.base_balance) for a in by_id.values()
-    }
-    for account_id, seq, amount, direction, balance, entry_id in trail:
+    checkpoints = checkpoints or {}
+    running: dict[str, tuple[int, Decimal, str]] = {}
+    for a in by_id.values():
+        start = checkpoints.get(a.id)
+        if start is not None and start.seq >= a.base_seq:
+            report.resumed += 1
+            running[a.id] = (start.seq, start.balance, start.hash)
+        else:
+            running[a.id] = (a.base_seq, a.base_balance, a.base_hash)
+    seen: set[str] = set()  # accounts with rows in the trail
+    hashed: set[str] = set()  # ... with rows that carry the whole entry
+    broken: set[str] = set()
+    for row in trail:
+        account_id, seq, amount, direction, balance, entry_id = row[:6]
         report.entries += 1
-        last_seq, total = running.get(account_id, (0, ZERO))
+        seen.add(account_id)
+        last_seq, total, head = running.get(account_id, (0, ZERO, ""))
         if account_id not in by_id:
             report.add(f"entry {entry_id}: account {account_id} does not exist")
         if seq != last_seq + 1:
@@ -69,9 +111,49 @@ def verify(accounts: Iterator[Account], trail: Trail) -> VerifyReport:
                 f"account {account_id}: entry {entry_id} (seq {seq}) says balance "
                 f"{balance}, the running sum is {total}"
             )
-        running[account_id] = (seq, total)
+        if len(row) > 6:
+            hashed.add(account_id)
+            report.chained += 1
+            uid, type_, currency, fee, biz_code, created_at, context, stored = row[6:]
+            link = entry_hash(
+                head,
+                entry_id,
+                uid,
+                account_id,
+                type_,
+                currency,
+                amount,
+                fee,
+                balance,
+                direction,
+                biz_code,
+                created_at,
+                context,
+                seq,
+            )
+            if link != stored and account_id not in broken:
+                broken.add(account_id)
+                report.add(
+                    f"account {account_id}: chain broken at entry {entry_id} "
+                    f"(seq {seq}): stored hash {stored[:16]}, recomputed {link[:16]} "
+                    "(the entry or one before it was changed, removed or moved)"
+                )
+            head = stored  # a single edited entry breaks one link, not all
+        running[account_id] = (seq, total, head)
     for account in by_id.values():
-        _check_account(account, running.get(account.id, (0, ZERO)), report)
+        seq, total, head = running[account.id]
+        _check_account(account, (seq, total), report)
+        # Rows without hashes (six-field trails) say nothing about the head;
+        # a chain already broken has had its first bad entry reported.
+        checks_head = account.id in hashed or account.id not in seen
+        if checks_head and account.id not in broken and account.chain_head != head:
+            broken.add(account.id)
+            report.add(
+                f"account {account.id}: stored chain head "
+                f"{account.chain_head[:16]}, its entries chain to {head[:16]}"
+            )
+        report.heads[account.id] = Checkpoint(account.id, seq, head, total)
+    report.broken_chains = len(broken)
     return report
 
 

@@ -174,8 +174,9 @@ def drop_partitions_before(engine: Engine, horizon_ms: int) -> list[tuple[str, i
     return (name, rows it held) for each.
 
     Each drop is one transaction that first moves the retention base of every
-    account with rows in the partition (accounts.base_seq/base_balance: the seq
-    and balance of its last entry there), so `kuledger verify` still adds up.
+    account with rows in the partition (accounts.base_seq, base_balance and
+    base_hash: the seq, balance and hash of its last entry there), so
+    `kuledger verify` still adds up and the kept chain still links.
     A partition is dropped only when no older entry remains anywhere else (the
     DEFAULT partition may hold some): the entries an account loses must be the
     oldest it has. Dropping stops, with a warning, at the first one that fails
@@ -209,8 +210,9 @@ def _older_rows_exist(connection: sa.Connection, before: int) -> bool:
 def _drop(connection: sa.Connection, name: str) -> int:
     lock_accounts(connection, f"SELECT account_id FROM {name}", ())
     connection.exec_driver_sql(
-        "UPDATE accounts a SET base_seq = last.seq, base_balance = last.balance "
-        "FROM (SELECT DISTINCT ON (account_id) account_id, seq, balance "
+        "UPDATE accounts a SET base_seq = last.seq, base_balance = last.balance, "
+        "base_hash = last.hash "
+        "FROM (SELECT DISTINCT ON (account_id) account_id, seq, balance, hash "
         f"FROM {name} ORDER BY account_id, seq DESC) last "
         "WHERE a.id = last.account_id AND a.base_seq < last.seq"
     )

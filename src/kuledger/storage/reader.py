@@ -16,6 +16,7 @@ from kuledger.domain.entries import Direction, Entry
 from kuledger.domain.money import Currency
 from kuledger.domain.users import User
 from kuledger.services.ports import LedgerFilter, StoredKey
+from kuledger.services.verify import Checkpoint
 from kuledger.storage import schema
 from kuledger.storage.dialect import dialect_for
 from kuledger.storage.engines import READ_ONLY
@@ -311,14 +312,52 @@ class SqlLedgerReader:
             ):
                 yield account_from_row(row)
 
-    def entry_trail(self) -> Iterator[tuple[str, int, Decimal, str, Decimal, int]]:
-        """(account_id, seq, amount, direction, balance, id) for every entry,
-        ordered by account and sequence: what `verify` replays."""
+    def entry_trail(self, since: bool = False) -> Iterator[tuple[Any, ...]]:
+        """Every entry, ordered by account and sequence: what `verify` replays.
+        (account_id, seq, amount, direction, balance, id, uid, account_type,
+        currency, fee, biz_code, created_at, context, hash).
+
+        With `since`, only the entries after each account's verify checkpoint
+        (all of an account that has none)."""
         t = self._d.text_of
+        columns = (
+            f"e.account_id, e.seq, {t('e.amount')}, e.direction, {t('e.balance')}, "
+            f"e.id, e.uid, e.account_type, e.currency, {t('e.fee')}, e.biz_code, "
+            "e.created_at, e.context, e.hash"
+        )
+        if since:
+            sql = (
+                f"SELECT {columns} FROM entries e LEFT JOIN verify_checkpoints c "
+                "ON c.account_id = e.account_id "
+                "WHERE c.seq IS NULL OR e.seq > c.seq ORDER BY e.account_id, e.seq"
+            )
+        else:
+            sql = f"SELECT {columns} FROM entries e ORDER BY e.account_id, e.seq"
         with self._connect() as conn:
             rows = conn.execution_options(stream_results=True, yield_per=10_000)
-            for row in rows.exec_driver_sql(
-                f"SELECT account_id, seq, {t('amount')}, direction, {t('balance')}, id "
-                "FROM entries ORDER BY account_id, seq"
-            ):
-                yield (row[0], row[1], Decimal(row[2]), row[3], Decimal(row[4]), row[5])
+            for row in rows.exec_driver_sql(sql):
+                yield (
+                    row[0],
+                    row[1],
+                    Decimal(row[2]),
+                    row[3],
+                    Decimal(row[4]),
+                    row[5],
+                    row[6],
+                    row[7],
+                    row[8],
+                    Decimal(row[9]),
+                    row[10],
+                    row[11],
+                    row[12],
+                    row[13],
+                )
+
+    def verify_checkpoints(self) -> dict[str, Checkpoint]:
+        """What the last successful `kuledger verify` saw of each account."""
+        t = self._d.text_of
+        with self._connect() as conn:
+            rows = conn.exec_driver_sql(
+                f"SELECT account_id, seq, hash, {t('balance')} FROM verify_checkpoints"
+            )
+            return {r[0]: Checkpoint(r[0], r[1], r[2], Decimal(r[3])) for r in rows}

@@ -59,28 +59,30 @@ class SqlRetentionStore:
                 return DeletedBatch(0, None)
             rows = conn.exec_driver_sql(
                 f"DELETE FROM entries WHERE id > {ph} AND id <= {ph} "
-                f"AND created_at < {ph} RETURNING account_id, seq, {t('balance')}",
+                f"AND created_at < {ph} "
+                f"RETURNING account_id, seq, {t('balance')}, hash",
                 (after_id, last, before),
             ).all()
             self._move_bases(conn, rows)
         return DeletedBatch(len(rows), int(last))
 
     def _move_bases(self, conn: sa.Connection, rows: Sequence[Any]) -> None:
-        """Set each account's base to its last deleted entry (seq, balance)."""
-        bases: dict[str, tuple[int, Decimal]] = {}
-        for account_id, seq, balance in rows:
+        """Set each account's base to its last deleted entry (seq, balance,
+        hash): its kept entries' numbering, running sum and chain start there."""
+        bases: dict[str, tuple[int, Decimal, str]] = {}
+        for account_id, seq, balance, hash_ in rows:
             if account_id not in bases or seq > bases[account_id][0]:
-                bases[account_id] = (seq, Decimal(balance))
+                bases[account_id] = (seq, Decimal(balance), hash_)
         if not bases:
             return
         lock_accounts(conn, "SELECT unnest(%s::text[])", (sorted(bases),))
         ph, money = self._d.ph, self._d.money
         conn.exec_driver_sql(
-            f"UPDATE accounts SET base_seq = {ph}, base_balance = {ph} "
-            f"WHERE id = {ph} AND base_seq < {ph}",
+            f"UPDATE accounts SET base_seq = {ph}, base_balance = {ph}, "
+            f"base_hash = {ph} WHERE id = {ph} AND base_seq < {ph}",
             [
-                (seq, money(balance), account_id, seq)
-                for account_id, (seq, balance) in bases.items()
+                (seq, money(balance), hash_, account_id, seq)
+                for account_id, (seq, balance, hash_) in bases.items()
             ],
         )
 

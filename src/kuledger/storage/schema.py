@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from kuledger.domain.chain import GENESIS
 from kuledger.domain.money import to_wire
 
 
@@ -75,6 +76,10 @@ accounts = sa.Table(
     # last entry deleted by retention (0, 0 while none is). Migration 0003.
     sa.Column("base_seq", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("base_balance", Money, nullable=False, server_default="0"),
+    # The hash chain (domain.chain): the latest entry's hash, and the hash of
+    # the last entry retention deleted (GENESIS while none). Migration 0004.
+    sa.Column("chain_head", sa.Text, nullable=False, server_default=GENESIS),
+    sa.Column("base_hash", sa.Text, nullable=False, server_default=GENESIS),
     sa.UniqueConstraint("uid", "type", "currency", name="uq_accounts_key"),
 )
 
@@ -101,6 +106,8 @@ entries = sa.Table(
     sa.Column("context", sa.Text, nullable=False),
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("book", sa.Text, nullable=False),
+    # SHA-256 over the entry and the account's previous hash (migration 0004).
+    sa.Column("hash", sa.Text, nullable=False, server_default=""),
     sa.Index("ix_entries_ledger", "uid", "book", "created_at", "id"),
     sa.Index("ux_entries_account_seq", "account_id", "seq", unique=True),
 )
@@ -126,6 +133,18 @@ api_keys = sa.Table(
     sa.Column("key_version", sa.Integer, nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("revoked_at", sa.BigInteger, nullable=True),
+)
+
+# What the last successful `kuledger verify` saw of each account: where
+# `verify --since` resumes its replay. Migration 0004.
+verify_checkpoints = sa.Table(
+    "verify_checkpoints",
+    metadata,
+    sa.Column("account_id", sa.Text, primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.Text, nullable=False),
+    sa.Column("balance", Money, nullable=False),
+    sa.Column("verified_at", sa.BigInteger, nullable=False),
 )
 
 # SQLite hands out entry ids from this one-row table; PostgreSQL uses a sequence.

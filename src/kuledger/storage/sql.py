@@ -29,7 +29,9 @@ _CHUNK = 300  # keys per IN (...) list: under SQLite's parameter limit
 _NEW_ACCOUNT_COLUMNS = (
     "id, uid, type, currency, balance, available, holds, seq, last_entry_at"
 )
-_ACCOUNT_COLUMNS = _NEW_ACCOUNT_COLUMNS + ", base_seq, base_balance"
+_ACCOUNT_COLUMNS = (
+    _NEW_ACCOUNT_COLUMNS + ", base_seq, base_balance, chain_head, base_hash"
+)
 
 
 def new_account_id() -> str:
@@ -48,6 +50,8 @@ def account_from_row(row: Sequence[Any]) -> Account:
         last_entry_at=row[8],
         base_seq=row[9],
         base_balance=Decimal(row[10]),
+        chain_head=row[11],
+        base_hash=row[12],
     )
 
 
@@ -170,6 +174,7 @@ class SqlLedgerStore:
                 money(a.holds),
                 a.seq,
                 a.last_entry_at,
+                a.chain_head,
                 a.id,
             )
             for a in accounts
@@ -177,14 +182,14 @@ class SqlLedgerStore:
         if account_rows:
             self._conn.exec_driver_sql(
                 f"UPDATE accounts SET balance = {ph}, available = {ph}, holds = {ph}, "
-                f"seq = {ph}, last_entry_at = {ph} WHERE id = {ph}",
+                f"seq = {ph}, last_entry_at = {ph}, chain_head = {ph} WHERE id = {ph}",
                 account_rows,
             )
         if entries:
             self._conn.exec_driver_sql(
                 "INSERT INTO entries (id, uid, account_id, account_type, currency, "
                 "amount, fee, balance, direction, biz_code, created_at, context, seq, "
-                f"book) VALUES ({self._d.placeholders(14)})",
+                f"book, hash) VALUES ({self._d.placeholders(15)})",
                 [
                     (
                         e.id,
@@ -201,6 +206,7 @@ class SqlLedgerStore:
                         e.context,
                         e.seq,
                         e.book.value,
+                        e.hash,
                     )
                     for e in entries
                 ],

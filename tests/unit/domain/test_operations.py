@@ -57,6 +57,12 @@ VALID: dict[str, dict[str, Any]] = {
         "direction": "in",
         "biz_type": "KuCoin Bonus",
     },
+    "realised_pnl": {
+        "currency": "USDT",
+        "pnl": "-12.5",
+        "fee": "0.5",
+        "symbol": "BTCUSDTM",
+    },
 }
 
 
@@ -97,7 +103,7 @@ def test_a_field_of_another_operation_is_unknown():
         (op, field)
         for op, fields in VALID.items()
         for field in fields
-        if not (op == "withdrawal" and field == "fee")
+        if not (op in ("withdrawal", "realised_pnl") and field == "fee")
         and not (op in ("hold", "release", "adjust") and field == "account")
         and not (op == "trade" and field == "side")
     ],

@@ -24,7 +24,11 @@ def get_account_list(call: Call) -> list[dict[str, str]]:
 
 def get_account_detail(call: Call) -> dict[str, str]:
     account_id = call.path_params["accountId"]
-    account = call.services.reader.account(call.uid, account_id)
+    account = (  # PostgreSQL text cannot hold NUL: no such account
+        None
+        if "\x00" in account_id
+        else call.services.reader.account(call.uid, account_id)
+    )
     if account is None:
         raise AccountNotFound(account_id)
     return {

@@ -1,0 +1,41 @@
+"""Shared pieces of the security tests: the envelope check every response of a
+live server must pass, whatever was sent."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+
+CODE = re.compile(r"[0-9]{6}")
+
+
+def envelope_problems(response: httpx.Response) -> list[str]:
+    """What is wrong with a response as a KuCoin envelope (empty: nothing)."""
+    problems: list[str] = []
+    if response.status_code >= 500 and response.status_code != 503:
+        problems.append(f"HTTP {response.status_code}")
+    if response.headers.get("content-type") != "application/json":
+        problems.append(f"content-type {response.headers.get('content-type')!r}")
+    try:
+        body: Any = response.json()
+    except ValueError:
+        return [*problems, f"not JSON: {response.text[:200]!r}"]
+    if not isinstance(body, dict):
+        return [*problems, f"not an object: {body!r:.200}"]
+    code = body.get("code")
+    if code == "200000":
+        if set(body) != {"code", "data"} or response.status_code != 200:
+            problems.append(f"bad success envelope: {body!r:.200}")
+    elif (
+        set(body) != {"code", "msg"}
+        or not isinstance(code, str)
+        or not CODE.fullmatch(code)
+        or not isinstance(body["msg"], str)
+        or not body["msg"]
+    ):
+        problems.append(f"bad error envelope: {body!r:.200}")
+    if code == "500000":
+        problems.append("code 500000")
+    return problems
