@@ -7,9 +7,12 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow  # about 12 s alone, over 30 s on a loaded machine
 def test_soak_smoke() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KULEDGER_")}
     done = subprocess.run(

@@ -57,7 +57,7 @@ def _ids(c: Container) -> dict[int, int]:
     """seq -> entry id of u1's account."""
     with c.engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT seq, id FROM entries WHERE uid = 'u1'"))
-        return dict(rows.tuples().all())
+        return {int(seq): int(id_) for seq, id_ in rows.all()}
 
 
 def _chain_problems(report: VerifyReport) -> list[str]:

@@ -91,8 +91,10 @@ JSON_VALUES = st.recursive(
     | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 AMOUNTS = st.sampled_from(
@@ -142,9 +144,7 @@ def body_strategy(path: str, method: str) -> st.SearchStrategy[str]:
     if method != "POST":
         return st.just("")
     objects = BODIES.get(path, st.dictionaries(st.text(max_size=8), JSON_VALUES))
-    return st.one_of(
-        objects.map(json.dumps), st.just(""), JSON_VALUES.map(json.dumps)
-    )
+    return st.one_of(objects.map(json.dumps), st.just(""), JSON_VALUES.map(json.dumps))
 
 
 # --- turning a schemathesis case into exact bytes ---
@@ -274,7 +274,9 @@ GARBLE = st.sampled_from(["none", "schemathesis", "drop", "corrupt", "stale"])
 
 
 def _send_garbled(target: Target, op: APIOperation):
-    signed = any(e.signed for e in ENDPOINTS if (e.method, e.path) == (op.method, op.path))
+    signed = any(
+        e.signed for e in ENDPOINTS if (e.method, e.path) == (op.method, op.path)
+    )
 
     def send(drawn: tuple[Any, str, str, str, str]) -> None:
         case, body, how, which, junk = drawn

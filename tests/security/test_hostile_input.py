@@ -229,7 +229,12 @@ def test_crlf_in_the_path_does_not_split_the_log_line(hostile_server, pair):
 
 @pytest.mark.parametrize(
     "query",
-    [b"currency=%FF%FE", b"currency=\xff\xfe", b"bizType=%C0%AF", b"currency=%ED%A0%80"],
+    [
+        b"currency=%FF%FE",
+        b"currency=\xff\xfe",
+        b"bizType=%C0%AF",
+        b"currency=%ED%A0%80",
+    ],
     ids=["percent", "raw", "overlong", "surrogate"],
 )
 @pytest.mark.parametrize(
@@ -267,10 +272,13 @@ def test_invalid_utf8_in_the_body(hostile_server, pair, endpoint, body, signatur
         if signature == "bytes"
         else body.decode("utf-8", "replace")
     )
-    headers = signed_headers(pair.a, "POST", endpoint.path)
     headers = _resign(pair.a, endpoint.path, text)
     response = raw.request(
-        hostile_server, "POST", endpoint.path.encode(), raw.signed_raw_headers(headers), body
+        hostile_server,
+        "POST",
+        endpoint.path.encode(),
+        raw.signed_raw_headers(headers),
+        body,
     )
     assert response.status < 500, response
     assert response.headers["content-type"] == "application/json"
@@ -370,7 +378,9 @@ OVERFLOW_CASES = [
 
 
 @pytest.mark.parametrize(("endpoint", "name", "value"), OVERFLOW_CASES)
-def test_integer_overflow_is_400100_or_empty(hostile_server, pair, endpoint, name, value):
+def test_integer_overflow_is_400100_or_empty(
+    hostile_server, pair, endpoint, name, value
+):
     response = hostile_server.signed(pair.a, "GET", f"{endpoint.path}?{name}={value}")
     _ok_or_refused(response)
     if value in (str(10**40), "-1", str(2**63), "-" + str(2**63), "1e3"):

@@ -81,6 +81,9 @@ def _operation(e: Endpoint) -> dict[str, Any]:
         "429": {"description": "rate limited (429000)", **error},
         "500": {"description": "internal error (500000)", **error},
     }
+    if e.method in ("POST", "PUT"):
+        responses["413"] = {"description": "body over 64 KiB (413000)", **error}
+        responses["415"] = {"description": "body not JSON (415000)", **error}
     if e.signed:
         responses["400"] = {
             "description": "auth headers missing or stale (400001/400002)",

@@ -57,7 +57,15 @@ def create_read_engine(url: str, write_engine: Engine) -> Engine:
         pool_reset_on_return=None,
     )
     event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "connect", _small_read_cache)
     return engine
+
+
+def _small_read_cache(dbapi_connection: Any, _record: Any) -> None:
+    # One read connection per server thread (up to ~40 per worker): a 64 MiB
+    # page cache each would grow a worker by gigabytes. The OS page cache,
+    # shared by every connection, holds the hot pages anyway.
+    dbapi_connection.execute("PRAGMA cache_size=-2048")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
