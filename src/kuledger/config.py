@@ -104,6 +104,14 @@ SETTINGS: tuple[Setting, ...] = (
         int,
     ),
     Setting(
+        "threads",
+        "KULEDGER_THREADS",
+        "8",
+        "threads per API worker that run database work (and, on SQLite, hold "
+        "one read connection each)",
+        int,
+    ),
+    Setting(
         "ratelimit",
         "KULEDGER_RATELIMIT",
         "on",
@@ -191,6 +199,7 @@ class Settings:
     timestamp_tolerance_ms: int
     trusted_proxies: str
     pool_size: int
+    threads: int
     ratelimit: bool
     ratelimit_quotas: dict[str, int]
     ratelimit_weights: dict[str, int]

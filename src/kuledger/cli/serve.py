@@ -88,6 +88,9 @@ def serve(host: str, port: int, workers: int, futures_port: int | None) -> None:
         access_log=False,
         log_config=logging_config(c.settings.log_level),
         timeout_graceful_shutdown=30,
+        # A worker starved of CPU for 5 s (uvicorn's default) would be killed
+        # with its requests in flight; only a truly hung one should be.
+        timeout_worker_healthcheck=30,
         # X-Forwarded-For is ours to judge (KULEDGER_TRUSTED_PROXIES), not uvicorn's.
         proxy_headers=False,
         log_level=c.settings.log_level,

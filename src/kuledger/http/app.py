@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -45,9 +48,22 @@ def create_app(services: ApiServices) -> Starlette:
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        lifespan=_thread_limit(services.settings.threads),
     )
     app.add_middleware(AccessLogMiddleware)
     return app
+
+
+def _thread_limit(threads: int) -> Any:
+    """Bound the worker threads that run database work: beyond a few per core
+    they only queue, and on SQLite each one holds its own read connection."""
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = max(1, threads)
+        yield
+
+    return lifespan
 
 
 def ok_raw(document: dict[str, Any]) -> Response:
