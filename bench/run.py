@@ -111,12 +111,11 @@ def main() -> None:
         "results": results,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+    # A dry run only proves the scenarios run: it must not replace real results.
+    target = RESULTS / ("dry-run.json" if args.dry_run else "latest.json")
+    target.write_text(json.dumps(report, indent=2) + "\n")
     print(table(results))
-    print(
-        f"\n{len(results)} results in {report['seconds']} s; written to "
-        f"{RESULTS / 'latest.json'}"
-    )
+    print(f"\n{len(results)} results in {report['seconds']} s; written to {target}")
     if any("error" in r for r in results):
         sys.exit(1)
 

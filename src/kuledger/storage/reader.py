@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -163,13 +164,18 @@ class SqlLedgerReader:
         after: tuple[int, int] | None = None,
     ) -> tuple[str, tuple[Any, ...]]:
         """The SQL and parameters of entry_rows (EXPLAIN uses them)."""
+        if after is not None:
+            # The seek position becomes the window's only upper bound: given two
+            # (`<= end` and `<= position`) SQLite may start its index range at
+            # the window's end and walk every row above the position.
+            query = replace(query, end_at=min(query.end_at, after[0]))
         where, params = self._where(query)
         t = self._d.text_of
         ph = self._d.ph
         if after is not None:
             # Spelled out (not a row value) so SQLite keeps using the index.
-            where += f" AND created_at <= {ph} AND (created_at < {ph} OR id < {ph})"
-            params.extend((after[0], after[0], after[1]))
+            where += f" AND (created_at < {ph} OR id < {ph})"
+            params.extend((after[0], after[1]))
         sql = (
             f"SELECT id, currency, {t('amount')}, {t('fee')}, {t('balance')}, "
             f"account_type, biz_code, direction, created_at, context FROM entries "
