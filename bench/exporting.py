@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import resource
 import subprocess
 import sys
 import time
@@ -46,15 +45,24 @@ def run(entries: int) -> dict[str, Any]:
     }
     with harness.server(harness.kuledger_server(env, port), env, port):
         began = time.perf_counter()
-        done = subprocess.run(
-            command, env=export_env, capture_output=True, text=True, check=False
+        exporter = subprocess.Popen(
+            command,
+            env=export_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
+        peak_mb = 0.0
+        while exporter.poll() is None:  # VmHWM is the peak so far: sample to the end
+            peak_mb = max(peak_mb, harness.peak_rss_mb(exporter.pid))
+            time.sleep(0.1)
+        stdout, stderr = exporter.communicate()
+        done = subprocess.CompletedProcess(command, exporter.returncode, stdout, stderr)
         seconds = time.perf_counter() - began
     if done.returncode != 0:
         raise RuntimeError(f"export failed: {done.stderr[-2000:]}")
     lines = sum(1 for _ in out.open())
     out.unlink()
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     rate = lines / seconds
     return {
         "scenario": f"export ({lines:,} entries over {days} days, rate limits off)",
