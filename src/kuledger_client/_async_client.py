@@ -17,6 +17,7 @@ from kuledger_client._client import (
     Currencies,
     Time,
     currency_list,
+    cursor_query,
     hf_list,
     ledger_filters,
 )
@@ -182,14 +183,8 @@ class AsyncKucoinClient:
         start_at: Time | None = None,
         end_at: Time | None = None,
     ) -> list[LedgerEntry]:
-        params = query(
-            currency=currency_list(currency) or None,
-            direction=direction,
-            bizType=biz_type,
-            lastId=last_id,
-            limit=limit,
-            startAt=start_at,
-            endAt=end_at,
+        params = cursor_query(
+            currency, direction, biz_type, last_id, limit, start_at, end_at
         )
         return hf_list(await self._call("get_spot_hf_ledger", params))
 
@@ -204,14 +199,8 @@ class AsyncKucoinClient:
         start_at: Time | None = None,
         end_at: Time | None = None,
     ) -> list[LedgerEntry]:
-        params = query(
-            currency=currency_list(currency) or None,
-            direction=direction,
-            bizType=biz_type,
-            lastId=last_id,
-            limit=limit,
-            startAt=start_at,
-            endAt=end_at,
+        params = cursor_query(
+            currency, direction, biz_type, last_id, limit, start_at, end_at
         )
         return hf_list(await self._call("get_margin_hf_ledger", params))
 

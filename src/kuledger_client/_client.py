@@ -66,6 +66,27 @@ def currency_list(value: Currencies) -> tuple[str, ...]:
     return tuple(value)
 
 
+def cursor_query(
+    currency: Currencies,
+    direction: str | None,
+    biz_type: str | None,
+    last_id: int | str | None,
+    limit: int,
+    start_at: Time | None,
+    end_at: Time | None,
+) -> Params:
+    """The query of both HF ledgers (spot and margin): a `lastId` cursor page."""
+    return query(
+        currency=currency_list(currency) or None,
+        direction=direction,
+        bizType=biz_type,
+        lastId=last_id,
+        limit=limit,
+        startAt=start_at,
+        endAt=end_at,
+    )
+
+
 def hf_list(data: Any) -> list[LedgerEntry]:
     if data is None:
         return []
@@ -221,14 +242,8 @@ class KucoinClient:
         end_at: Time | None = None,
     ) -> list[LedgerEntry]:
         """GET /api/v1/hf/accounts/ledgers: items with id < last_id, newest first."""
-        params = query(
-            currency=currency_list(currency) or None,
-            direction=direction,
-            bizType=biz_type,
-            lastId=last_id,
-            limit=limit,
-            startAt=start_at,
-            endAt=end_at,
+        params = cursor_query(
+            currency, direction, biz_type, last_id, limit, start_at, end_at
         )
         return hf_list(self._call("get_spot_hf_ledger", params))
 
@@ -244,14 +259,8 @@ class KucoinClient:
         end_at: Time | None = None,
     ) -> list[LedgerEntry]:
         """GET /api/v3/hf/margin/account/ledgers: items with id < last_id."""
-        params = query(
-            currency=currency_list(currency) or None,
-            direction=direction,
-            bizType=biz_type,
-            lastId=last_id,
-            limit=limit,
-            startAt=start_at,
-            endAt=end_at,
+        params = cursor_query(
+            currency, direction, biz_type, last_id, limit, start_at, end_at
         )
         return hf_list(self._call("get_margin_hf_ledger", params))
 

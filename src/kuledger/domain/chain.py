@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from decimal import Decimal
+from typing import ParamSpec
 
 from kuledger.domain.money import to_wire
 
 VERSION = "kuledger-chain-v1"
 GENESIS = "0" * 64  # the "previous hash" of an account's first entry
+
+P = ParamSpec("P")
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
@@ -64,38 +68,12 @@ def canonical(
     ).encode("utf-8")
 
 
-def entry_hash(
-    prev: str,
-    id: int,
-    uid: str,
-    account_id: str,
-    account_type: str,
-    currency: str,
-    amount: Decimal,
-    fee: Decimal,
-    balance: Decimal,
-    direction: str,
-    biz_code: str,
-    created_at: int,
-    context: str,
-    seq: int,
-) -> str:
-    """SHA-256 (hex) of `canonical(...)`: the entry's link in its account's chain."""
-    return hashlib.sha256(
-        canonical(
-            prev,
-            id,
-            uid,
-            account_id,
-            account_type,
-            currency,
-            amount,
-            fee,
-            balance,
-            direction,
-            biz_code,
-            created_at,
-            context,
-            seq,
-        )
-    ).hexdigest()
+def _sha256_of(encode: Callable[P, bytes]) -> Callable[P, str]:
+    def digest(*args: P.args, **kwargs: P.kwargs) -> str:
+        return hashlib.sha256(encode(*args, **kwargs)).hexdigest()
+
+    return digest
+
+
+# SHA-256 (hex) of `canonical(...)`, same arguments: an entry's link in its chain.
+entry_hash = _sha256_of(canonical)
