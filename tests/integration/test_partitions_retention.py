@@ -57,6 +57,39 @@ def _homes(c: Container) -> dict[int, str]:
 
 
 @pytest.mark.postgres
+def test_init_creates_months_around_now_not_the_whole_retention_period(
+    postgres_url,
+):
+    # 100,000 days of retention once meant 3,300 empty monthly tables, and
+    # seeding then failed with "out of shared memory" (every statement on
+    # entries locked them all).
+    from click.testing import CliRunner
+
+    from kuledger.cli.main import cli
+
+    env = {
+        "KULEDGER_DATABASE_URL": postgres_url,
+        "KULEDGER_SECRET_KEY": "init-partitions-test-key",
+        "KULEDGER_RETENTION_DAYS": "100000",
+    }
+    result = CliRunner(env=env).invoke(cli, ["init"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    c = make_container(postgres_url)
+    try:
+        months = [p for p in list_partitions(c.engine) if p.start is not None]
+        now = c.clock()
+        assert [p.start for p in months] == [shift_months(now, k) for k in range(-1, 4)]
+        # Gaps between an older month (made by seed or import) and now are filled.
+        old = shift_months(now, -6)
+        ensure_month_partitions(c.engine, old, old)
+        assert CliRunner(env=env).invoke(cli, ["init"]).exit_code == 0
+        starts = [p.start for p in list_partitions(c.engine) if p.start is not None]
+        assert starts == [shift_months(now, k) for k in range(-6, 4)]
+    finally:
+        c.close()
+
+
+@pytest.mark.postgres
 def test_entries_either_side_of_a_month_boundary_land_in_two_partitions(pg):
     boundary = month_start(pg.clock())
     created = ensure_month_partitions(pg.engine, boundary - DAY, boundary + DAY)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from sqlalchemy.engine import Engine
 
 from kuledger.cli.context import container, print_json, reports_errors
 from kuledger.domain.users import Permission, parse_networks
@@ -20,8 +21,9 @@ from kuledger.storage.secretbox import create_key_file
 def init() -> None:
     """Create or upgrade the database schema, and the secret key file.
 
-    On PostgreSQL, also create the monthly partitions of entries from the
-    retention horizon to three months ahead.
+    On PostgreSQL, also create the monthly partitions of entries from last
+    month (or the oldest month that has one, within retention) to three months
+    ahead.
     """
     c = container()
     before, after = migrate.upgrade(c.engine)
@@ -34,7 +36,7 @@ def init() -> None:
     now = c.clock()
     created = partitions.ensure_month_partitions(
         c.engine,
-        now - c.settings.retention_days * DAY_MS,
+        _first_month(c.engine, now, c.settings.retention_days),
         partitions.shift_months(now, 3),
     )
     if created:
@@ -43,6 +45,22 @@ def init() -> None:
         click.echo(
             f"secret key file created: {c.settings.key_file} (mode 0600; back it up)"
         )
+
+
+def _first_month(engine: Engine, now: int, retention_days: int) -> int:
+    """Where init starts creating months: last month, or the oldest month that
+    already has a partition (filling gaps), never before the retention horizon.
+
+    Not the horizon itself: a retention of 100,000 days would be 3,300 empty
+    tables, and every query and insert on `entries` locks each of them.
+    Older months are created by whoever writes them (seed, import).
+    """
+    oldest = min(
+        (p.start for p in partitions.list_partitions(engine) if p.start is not None),
+        default=now,
+    )
+    earliest = min(oldest, partitions.shift_months(now, -1))
+    return max(earliest, now - retention_days * DAY_MS)
 
 
 @click.command()

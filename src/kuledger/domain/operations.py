@@ -19,6 +19,9 @@ from kuledger.domain.money import MONEY, ZERO, Currency, parse_amount, to_wire
 Currencies = Mapping[str, Currency]
 
 MAX_ID_LENGTH = 128
+# Built once: json.dumps() with options builds a new encoder on every call.
+_FINGERPRINT_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+_CONTEXT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _PRICE = Currency("PRICE", 18, "price")
 
 _TRADE_CODE = {
@@ -111,10 +114,21 @@ class _Fields:
         if value is None or value == "" or value == {}:
             return ""
         if isinstance(value, dict):
-            return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+            return _CONTEXT_JSON.encode(value)
         if isinstance(value, str) and len(value) <= 4096:
             return value
         raise InvalidInput("context", "context must be a JSON object or a string")
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    """The dataclass fields of `cls`, looked up once per class."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,16 +148,16 @@ class Operation:
     def fingerprint(self) -> str:
         """A canonical encoding of the request, compared on idempotent replays."""
         body: dict[str, Any] = {"op": self.name}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "at" and value is None:
+        for name in _field_names(type(self)):
+            value = getattr(self, name)
+            if name == "at" and value is None:
                 continue
             if isinstance(value, Currency):
                 value = value.code
             elif isinstance(value, Decimal):
                 value = to_wire(value)
-            body[f.name] = value
-        return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+            body[name] = value
+        return _FINGERPRINT_JSON.encode(body)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping
-from dataclasses import replace
 
 from kuledger.domain.accounts import Account, AccountKey, book_of
 from kuledger.domain.chain import entry_hash
@@ -35,12 +34,9 @@ def apply_plan(
         raise BackdatedOperation(at, latest)
     drafts = []
     for posting in plan.postings:
-        account = working[posting.key]
-        if posting.direction is Direction.IN:
-            account = account.credited(posting.amount)
-        else:
-            account = account.debited(posting.amount)
-        account = replace(account, seq=account.seq + 1, last_entry_at=at)
+        account = working[posting.key].posted(
+            posting.direction is Direction.IN, posting.amount, at
+        )
         working[posting.key] = account
         drafts.append((posting, account))
     holds = []
@@ -54,52 +50,51 @@ def apply_plan(
     heads = {key: working[key].chain_head for key in plan.keys}
     entries = []
     for posting, account in drafts:
-        entry = Entry(
-            id=next(entry_ids),
-            uid=account.key.uid,
-            account_id=account.id,
-            account_type=account.key.type,
-            currency=account.key.currency,
-            amount=posting.amount,
-            fee=posting.fee,
-            balance=account.balance,
-            direction=posting.direction,
-            biz_code=posting.biz.code,
-            created_at=at,
-            context=posting.context,
-            seq=account.seq,
-            book=book_of(account.key.type, posting.biz.code),
+        key = account.key
+        entry_id = next(entry_ids)
+        link = entry_hash(
+            heads[posting.key],
+            entry_id,
+            key.uid,
+            account.id,
+            key.type.value,
+            key.currency,
+            posting.amount,
+            posting.fee,
+            account.balance,
+            posting.direction.value,
+            posting.biz.code,
+            at,
+            posting.context,
+            account.seq,
         )
-        link = chained(heads[posting.key], entry)
         heads[posting.key] = link
-        entries.append(replace(entry, hash=link))
+        entries.append(
+            Entry(
+                entry_id,
+                key.uid,
+                account.id,
+                key.type,
+                key.currency,
+                posting.amount,
+                posting.fee,
+                account.balance,
+                posting.direction,
+                posting.biz.code,
+                at,
+                posting.context,
+                account.seq,
+                book_of(key.type, posting.biz.code),
+                link,
+            )
+        )
     for key, head in heads.items():
         if head != working[key].chain_head:
-            working[key] = replace(working[key], chain_head=head)
+            working[key] = working[key].chained_to(head)
     accounts.update(working)
     if changes is not None:
         changes.extend(_changes(drafts, entries, holds, at, event_id))
     return entries
-
-
-def chained(prev: str, entry: Entry) -> str:
-    """The hash of `entry` following `prev` in its account's chain."""
-    return entry_hash(
-        prev,
-        entry.id,
-        entry.uid,
-        entry.account_id,
-        entry.account_type.value,
-        entry.currency,
-        entry.amount,
-        entry.fee,
-        entry.balance,
-        entry.direction.value,
-        entry.biz_code,
-        entry.created_at,
-        entry.context,
-        entry.seq,
-    )
 
 
 def _changes(

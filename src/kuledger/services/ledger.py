@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kuledger.domain.accounts import Account, AccountKey
@@ -27,6 +26,9 @@ from kuledger.services.ports import (
     UnitOfWorkFactory,
 )
 
+# Built once: json.dumps() with options builds a new encoder on every call.
+_RESULT_JSON = json.JSONEncoder(separators=(",", ":"))
+
 
 @dataclass(frozen=True, slots=True)
 class OperationResult:
@@ -40,15 +42,14 @@ class OperationResult:
     replayed: bool = False
 
     def to_json(self) -> str:
-        return json.dumps(
+        return _RESULT_JSON.encode(
             {
                 "uid": self.uid,
                 "id": self.id,
                 "op": self.op,
                 "entry_ids": list(self.entry_ids),
                 "created_at": self.created_at,
-            },
-            separators=(",", ":"),
+            }
         )
 
     @classmethod
@@ -134,13 +135,19 @@ def _apply_all(
     of one operation) a failure is raised as BatchError naming its index.
     """
     plans: list[Plan] = []
-    for index, operation in enumerate(operations):
-        with _blame(index, batch):
+    index = 0
+    try:  # one try per phase, not per operation: this loop is the bulk path
+        for index, operation in enumerate(operations):  # noqa: B007 (for except)
             plans.append(operation.plan())
-    users = uow.users.get(_uids_named(operations, plans))
-    for index, (operation, plan) in enumerate(zip(operations, plans, strict=True)):
-        with _blame(index, batch):
+        users = uow.users.get(_uids_named(operations, plans))
+        for index, (operation, plan) in enumerate(  # noqa: B007 (for except)
+            zip(operations, plans, strict=True)
+        ):
             _check_users(operation, plan, users)
+    except LedgerError as exc:
+        if batch:  # in a batch, name the operation that failed
+            raise BatchError(index, exc) from exc
+        raise
     accounts = uow.ledger.lock_accounts(
         sorted({key for plan in plans for key in plan.keys}, key=_key_order)
     )
@@ -158,32 +165,40 @@ def _apply_all(
     stored: list[StoredOperation] = []
     results: list[OperationResult] = []
     now = clock()
-    for index, (operation, plan) in enumerate(zip(operations, plans, strict=True)):
-        ref = (operation.uid, operation.id)
-        fingerprint = operation.fingerprint()
-        previous = known.get(ref)
-        if previous is not None:
-            with _blame(index, batch):
+    try:
+        for index, (operation, plan) in enumerate(  # noqa: B007 (for except)
+            zip(operations, plans, strict=True)
+        ):
+            ref = (operation.uid, operation.id)
+            fingerprint = operation.fingerprint()
+            previous = known.get(ref)
+            if previous is not None:
                 if previous.fingerprint != fingerprint:
                     raise IdempotencyConflict(*ref)
-            results.append(OperationResult.from_json(previous.result, replayed=True))
-            continue
-        at = now if operation.at is None else operation.at
-        with _blame(index, batch):
+                results.append(
+                    OperationResult.from_json(previous.result, replayed=True)
+                )
+                continue
+            at = now if operation.at is None else operation.at
             new_entries = apply_plan(plan, accounts, at, ids, changes, operation.id)
-        touched.update((key, accounts[key]) for key in plan.keys)
-        entries.extend(new_entries)
-        result = OperationResult(
-            operation.uid,
-            operation.id,
-            operation.name,
-            tuple(e.id for e in new_entries),
-            at,
-        )
-        record = StoredOperation(*ref, fingerprint, result.to_json(), at)
-        known[ref] = record
-        stored.append(record)
-        results.append(result)
+            for key in plan.keys:
+                touched[key] = accounts[key]
+            entries.extend(new_entries)
+            result = OperationResult(
+                operation.uid,
+                operation.id,
+                operation.name,
+                tuple(e.id for e in new_entries),
+                at,
+            )
+            record = StoredOperation(*ref, fingerprint, result.to_json(), at)
+            known[ref] = record
+            stored.append(record)
+            results.append(result)
+    except LedgerError as exc:
+        if batch:  # in a batch, name the operation that failed
+            raise BatchError(index, exc) from exc
+        raise
     uow.ledger.save(touched.values(), entries, stored)
     return results
 
@@ -212,17 +227,6 @@ def _hf_defaults(uow: UnitOfWork, payloads: Sequence[object]) -> list[object]:
         else p
         for p in payloads
     ]
-
-
-@contextmanager
-def _blame(index: int, batch: bool) -> Iterator[None]:
-    """Re-raise a ledger error as BatchError(index) when in a batch."""
-    try:
-        yield
-    except LedgerError as exc:
-        if not batch:
-            raise
-        raise BatchError(index, exc) from exc
 
 
 def _uids_named(operations: Sequence[Operation], plans: Sequence[Plan]) -> set[str]:
