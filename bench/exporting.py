@@ -11,9 +11,15 @@ from bench import harness
 from bench.harness import CACHE, DAY, END_AT
 
 
-def run(entries: int) -> dict[str, Any]:
+def dataset(entries: int) -> harness.Dataset:
+    """One user's history, about 3,000 entries a day."""
     days = max(2, min(365, entries // 3000))
-    data = harness.seeded("sqlite", 1, entries, days, seed=21, key_users=1)
+    return harness.Dataset("sqlite", 1, entries, days, seed=21, key_users=1)
+
+
+def run(entries: int) -> dict[str, Any]:
+    data = dataset(entries).load()
+    days = data.days
     uid = data.uid(0)
     key = data.keys[uid]
     port = harness.free_port()

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import psycopg
@@ -78,6 +78,20 @@ class Seeded:
 
 def _hash(*parts: object) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
+
+
+class Dataset(NamedTuple):
+    """The parameters of one seeded database (its cache key)."""
+
+    engine: str
+    users: int
+    entries: int
+    days: int
+    seed: int = 1
+    key_users: int = 40
+
+    def load(self) -> Seeded:
+        return seeded(*self)
 
 
 def seeded(

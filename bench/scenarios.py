@@ -16,6 +16,10 @@ from bench import harness
 from bench.harness import DAY, END_AT, Seeded
 from kuledger_client.signing import auth_headers
 
+# PostgreSQL is seeded through the same bulk path, at a few thousand entries a
+# second on this machine: 10 million would be an hour of seeding on a cold cache.
+POSTGRES_FULL_ENTRIES = 2_000_000
+
 
 @dataclass(frozen=True)
 class Size:
@@ -27,6 +31,7 @@ class Size:
     ingest_entries: int
     export_entries: int
     scaling: tuple[int, ...]
+    postgres_entries: int
     seconds: int
     connections: int = 32
 
@@ -38,10 +43,11 @@ FULL = Size(
     500_000,
     1_000_000,
     (1_000_000, 10_000_000, 30_000_000),
+    POSTGRES_FULL_ENTRIES,
     15,
 )
-QUICK = Size(300_000, 1_000, 110_000, 100_000, 100_000, (100_000, 300_000), 5)
-DRY = Size(3_000, 20, 2_000, 2_000, 2_000, (2_000, 3_000), 1, 4)
+QUICK = Size(300_000, 1_000, 110_000, 100_000, 100_000, (100_000, 300_000), 300_000, 5)
+DRY = Size(3_000, 20, 2_000, 2_000, 2_000, (2_000, 3_000), 3_000, 1, 4)
 DAYS = 365
 
 
@@ -90,12 +96,24 @@ def check_answers(base_url: str, requests: list[tuple[str, dict[str, str]]]) -> 
     return items
 
 
+def ledger_dataset(size: Size, engine: str, entries: int) -> harness.Dataset:
+    """Many users over a year; about 100 entries per user, at most ledger_users."""
+    users = max(20, min(size.ledger_users, entries // 100))
+    return harness.Dataset(engine, users, entries, DAYS)
+
+
+def deep_dataset(size: Size) -> harness.Dataset:
+    """One very active user, all of it in one 24 h window."""
+    return harness.Dataset("sqlite", 1, size.deep_entries, 1, seed=11, key_users=1)
+
+
 def ledger_query(
     size: Size, engine: str = "sqlite", workers: int = 1, entries: int | None = None
 ) -> dict[str, Any]:
-    entries = entries or size.ledger_entries
-    users = max(20, min(size.ledger_users, entries // 100))
-    data = harness.seeded(engine, users, entries, DAYS)
+    entries = entries or (
+        size.postgres_entries if engine == "postgres" else size.ledger_entries
+    )
+    data = ledger_dataset(size, engine, entries).load()
     signed = signed_requests(data, 2000)
     plain = baseline_requests(signed, data)
     port, base_port = harness.free_port(), harness.free_port()
@@ -143,7 +161,7 @@ def ledger_query(
 
 def deep_pages(size: Size) -> dict[str, Any]:
     """Page 1 vs page 1000 (pageSize 100) of one very active user's 24 h window."""
-    data = harness.seeded("sqlite", 1, size.deep_entries, 1, seed=11, key_users=1)
+    data = deep_dataset(size).load()
     uid = data.uid(0)
     key = data.keys[uid]
     port = harness.free_port()
@@ -209,8 +227,30 @@ def export(size: Size) -> dict[str, Any]:
 
 
 def scaling(size: Size) -> list[dict[str, Any]]:
+    """Latency and throughput at each size, with 1 and 2 workers."""
     rows = []
     for entries in size.scaling:
-        print(f"  scaling: {entries:,} entries", file=sys.stderr)
-        rows.append(ledger_query(size, entries=entries))
+        for workers in (1, 2):
+            print(
+                f"  scaling: {entries:,} entries, {workers} worker(s)", file=sys.stderr
+            )
+            rows.append(ledger_query(size, entries=entries, workers=workers))
     return rows
+
+
+def datasets(size: Size, names: set[str]) -> list[harness.Dataset]:
+    """Every database the named scenarios read, for --prepare."""
+    from bench import exporting
+
+    wanted: list[harness.Dataset] = []
+    if names & {"ledger", "ledger-2-workers"}:
+        wanted.append(ledger_dataset(size, "sqlite", size.ledger_entries))
+    if "ledger-postgres" in names:
+        wanted.append(ledger_dataset(size, "postgres", size.postgres_entries))
+    if "deep-pages" in names:
+        wanted.append(deep_dataset(size))
+    if "export" in names:
+        wanted.append(exporting.dataset(size.export_entries))
+    if "scaling" in names:
+        wanted += [ledger_dataset(size, "sqlite", n) for n in size.scaling]
+    return sorted(set(wanted), key=lambda d: d.entries)
