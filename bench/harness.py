@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -311,3 +312,71 @@ def wrk(
 
 def have_wrk() -> bool:
     return shutil.which("wrk") is not None
+
+
+PROFILES = ROOT / "bench" / "results" / "profiles"
+_LINE_NUMBER = re.compile(r":\d+\)$")
+
+
+@contextmanager
+def profiled(pid: int, name: str) -> Iterator[dict[str, Any]]:
+    """Sample `pid` (and its children) with py-spy while the block runs, when
+    BENCH_PROFILE is set; fill the yielded dict with the top functions by
+    self time and write the collapsed stacks to bench/results/profiles/."""
+    summary: dict[str, Any] = {}
+    spy = shutil.which("py-spy") or shutil.which(
+        "py-spy", path=str(Path(sys.executable).parent)
+    )
+    if not os.environ.get("BENCH_PROFILE") or spy is None:
+        yield summary
+        return
+    PROFILES.mkdir(parents=True, exist_ok=True)
+    out = PROFILES / f"{name}.txt"
+    options = ["--subprocesses", "--nonblocking", "--rate", "250", "--format", "raw"]
+    recorder = subprocess.Popen(
+        [spy, "record", "--pid", str(pid), *options, "--output", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield summary
+    finally:
+        recorder.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        try:
+            recorder.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            recorder.kill()
+    if out.exists():
+        summary.update(top_functions(out))
+
+
+def top_functions(collapsed: Path, count: int = 12) -> dict[str, Any]:
+    """Self and inclusive shares of the busiest functions in py-spy raw output."""
+    own: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, samples = line.rpartition(" ")
+        if not samples.isdigit():
+            continue
+        n = int(samples)
+        total += n
+        # "apply_plan (kuledger/domain/posting.py:73)": one key per function
+        frames = [_LINE_NUMBER.sub(")", f) for f in stack.split(";")[1:]]
+        if not frames:
+            continue
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+        for frame in set(frames):  # only our code: the callers above it are 100%
+            if " (kuledger" in frame:
+                inclusive[frame] = inclusive.get(frame, 0) + n
+
+    def share(table: dict[str, int]) -> dict[str, float]:
+        top = sorted(table.items(), key=lambda kv: -kv[1])[:count]
+        return {k: round(100 * v / total, 1) for k, v in top}
+
+    return {
+        "samples": total,
+        "file": str(collapsed.relative_to(ROOT)),
+        "self_pct": share(own) if total else {},
+        "inclusive_pct": share(inclusive) if total else {},
+    }

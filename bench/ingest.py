@@ -3,6 +3,7 @@ and single-operation commits from 16 writers (PostgreSQL, one hot account)."""
 
 from __future__ import annotations
 
+import os
 import statistics
 import threading
 import time
@@ -13,6 +14,7 @@ from typing import Any
 
 import psycopg
 
+from bench import harness
 from bench.harness import CACHE, END_AT, POSTGRES_ADMIN, SECRET_KEY
 from kuledger.bootstrap import Container
 from kuledger.config import Settings
@@ -24,7 +26,7 @@ from kuledger.storage import migrate
 BATCH = 2_000
 COLUMNS = (
     "id, uid, account_id, account_type, currency, amount, fee, balance, "
-    "direction, biz_code, created_at, context, seq, book"
+    "direction, biz_code, created_at, context, seq, book, hash"
 )
 
 
@@ -77,10 +79,11 @@ def compare(engine: str, entries: int) -> dict[str, Any]:
             for i in range(plan.users):
                 uow.users.add(User(plan.uid(i), created_at=END_AT))
             uow.commit()
-        began = time.perf_counter()
-        for batch in batches:
-            ledger.apply_batch(c.uow, batch, c.clock)
-        service_seconds = time.perf_counter() - began
+        with harness.profiled(os.getpid(), f"ingest-{engine}") as profile:
+            began = time.perf_counter()
+            for batch in batches:
+                ledger.apply_batch(c.uow, batch, c.clock)
+            service_seconds = time.perf_counter() - began
         with c.engine.connect() as conn:
             rows = [
                 tuple(r)
@@ -109,13 +112,14 @@ def compare(engine: str, entries: int) -> dict[str, Any]:
         "target": "≥ 0.5 of raw"
         + (", ≥ 50,000 entries/s" if engine == "sqlite" else ""),
         "met": target_met,
+        **({"profile": profile} if profile else {}),
     }
 
 
 def _raw_insert(container: Container, rows: list[tuple[Any, ...]]) -> float:
     """The same entry rows, inserted with the driver's executemany, no checks."""
     ph = "?" if container.engine.dialect.name == "sqlite" else "%s"
-    sql = f"INSERT INTO entries ({COLUMNS}) VALUES ({', '.join([ph] * 14)})"
+    sql = f"INSERT INTO entries ({COLUMNS}) VALUES ({', '.join([ph] * 15)})"
     step = BATCH * 2  # about as many entries per transaction as the bulk path writes
     began = time.perf_counter()
     raw = container.engine.raw_connection()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -98,6 +99,12 @@ def main() -> None:
         "--prepare", action="store_true", help="only seed the cached databases"
     )
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the servers and the bulk path with py-spy during the load "
+        "(bench/results/profiles/; the top functions go into the JSON)",
+    )
+    parser.add_argument(
         "--jobs", type=int, default=2, help="databases seeded at once (--prepare)"
     )
     args = parser.parse_args()
@@ -110,6 +117,8 @@ def main() -> None:
         if args.quick
         else scenarios.FULL
     )
+    if args.profile:
+        os.environ["BENCH_PROFILE"] = "1"
     plan = _plan(size, args.dry_run)
     if args.prepare:
         prepare(scenarios.datasets(size, set(args.only or plan)), args.jobs)
@@ -131,7 +140,7 @@ def main() -> None:
         "seconds": round(time.time() - began),
         "mode": "dry-run" if args.dry_run else "quick" if args.quick else "full",
         "machine": {
-            "cpus": __import__("os").cpu_count(),
+            "cpus": os.cpu_count(),
             "python": platform.python_version(),
         },
         "results": results,

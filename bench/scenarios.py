@@ -124,12 +124,14 @@ def ledger_query(
     }
     with harness.server(harness.kuledger_server(env, port, workers), env, port) as proc:
         items = check_answers(f"http://127.0.0.1:{port}", signed[:300])
-        run = harness.wrk(
-            f"http://127.0.0.1:{port}",
-            signed,
-            connections=size.connections,
-            seconds=size.seconds,
-        )
+        name = f"ledger-{engine}-{entries}-{workers}w"
+        with harness.profiled(proc.pid, name) as profile:
+            run = harness.wrk(
+                f"http://127.0.0.1:{port}",
+                signed,
+                connections=size.connections,
+                seconds=size.seconds,
+            )
         run["rss_mb"] = harness.peak_rss_mb(proc.pid)
     base_env = {**env, "BENCH_DATABASE_URL": data.url}
     command = harness.baseline_server(base_port) + (
@@ -149,6 +151,7 @@ def ledger_query(
         measured=run,
         baseline=base,
         items_per_page=round(items / 300, 1),
+        **({"profile": profile} if profile else {}),
         ratio=round(run["rps"] / base["rps"], 3) if base["rps"] else None,
         target="≥ 0.80 of baseline rps, p99 ≤ 20 ms",
         met=bool(base["rps"])
