@@ -17,8 +17,8 @@ class AccessLogMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
+        if scope["type"] != "http" or not log.isEnabledFor(logging.INFO):
+            await self.app(scope, receive, send)  # no line: no per-request wrapper
             return
         started = time.perf_counter()
         status = 500
@@ -32,22 +32,19 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            if log.isEnabledFor(logging.INFO):
-                state: dict[str, Any] = scope.get("state", {})
-                log.info(
-                    json.dumps(
-                        {
-                            "time": round(time.time(), 3),
-                            "method": scope["method"],
-                            "path": scope["path"],
-                            "status": status,
-                            "code": state.get("kucoin_code"),
-                            "latency_ms": round(
-                                (time.perf_counter() - started) * 1000, 3
-                            ),
-                            "uid": state.get("uid"),
-                            "client": (scope.get("client") or [None])[0],
-                        },
-                        separators=(",", ":"),
-                    )
+            state: dict[str, Any] = scope.get("state", {})
+            log.info(
+                json.dumps(
+                    {
+                        "time": round(time.time(), 3),
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "code": state.get("kucoin_code"),
+                        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                        "uid": state.get("uid"),
+                        "client": (scope.get("client") or [None])[0],
+                    },
+                    separators=(",", ":"),
                 )
+            )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -11,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool, SingletonThreadPool
 
 from kuledger.domain.accounts import Account, AccountType, Book
 from kuledger.domain.entries import Direction, Entry
@@ -33,6 +35,10 @@ class SqlLedgerReader:
         self._d = dialect_for(engine.dialect.name)
         self._pinned: sa.Connection | None = None
         self._currencies: tuple[dict[str, Currency] | None, float] = (None, 0.0)
+        # SQLite's read engine keeps one connection per thread: remember it
+        # per thread and skip the pool's checkout and checkin on every query.
+        self._per_thread = isinstance(self._read_engine.pool, SingletonThreadPool)
+        self._local = threading.local()
 
     def close(self) -> None:
         """Close the read side's own connections (the write engine is not ours)."""
@@ -50,6 +56,8 @@ class SqlLedgerReader:
         cost more than SQLite's query itself."""
         if self._pinned is not None:
             return [tuple(r) for r in self._pinned.exec_driver_sql(sql, params)]
+        if self._per_thread:
+            return self._thread_rows(sql, params)
         raw = self._read_engine.raw_connection()
         dbapi = self._read_engine.dialect.loaded_dbapi
         try:
@@ -62,6 +70,38 @@ class SqlLedgerReader:
         finally:
             raw.close()
         return rows
+
+    def _thread_rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """_rows on this thread's own SQLite connection, without the pool's
+        checkout and checkin around every query (under load they cost more
+        than the query). The connection stays the pool's: it is taken again
+        after the pool was replaced (dispose) or closed it."""
+        dbapi = self._read_engine.dialect.loaded_dbapi
+        connection = self._thread_connection()
+        try:
+            try:
+                rows = connection.execute(sql, params).fetchall()
+            except dbapi.ProgrammingError as exc:
+                if "closed" not in str(exc):
+                    raise
+                connection = self._thread_connection(stale=connection)
+                rows = connection.execute(sql, params).fetchall()
+        except dbapi.Error as exc:  # the same exception types as SQLAlchemy's path
+            raise sa.exc.DBAPIError.instance(sql, params, exc, dbapi.Error) from exc
+        return rows  # type: ignore[no-any-return]
+
+    def _thread_connection(self, stale: Any = None) -> Any:
+        pool = self._read_engine.pool
+        held: tuple[Pool, Any] | None = getattr(self._local, "held", None)
+        if held is None or held[0] is not pool or held[1] is stale:
+            raw = self._read_engine.raw_connection()
+            if stale is not None and raw.dbapi_connection is stale:
+                raw.invalidate()  # closed behind the pool's back: reconnect
+                raw = self._read_engine.raw_connection()
+            held = (pool, raw.dbapi_connection)
+            raw.close()  # checked in: the pool keeps it open for this thread
+            self._local.held = held
+        return held[1]
 
     def _row(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
         rows = self._rows(sql, params)
