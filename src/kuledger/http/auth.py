@@ -97,6 +97,8 @@ class SignedRequest:
         un-encoded query but may send it encoded (kucoin-clients.md 0.3)."""
         path, query = self.raw_path, self.query_string
         raw = f"{path}?{query}" if query else path
+        if "%" not in raw and "+" not in query:
+            return (raw,)  # nothing to decode: the three forms are one
         decoded = f"{unquote(path)}?{unquote(query)}" if query else unquote(path)
         plus = f"{unquote(path)}?{unquote_plus(query)}" if query else decoded
         return tuple(dict.fromkeys((raw, decoded, plus)))

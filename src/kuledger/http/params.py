@@ -24,8 +24,11 @@ class Query:
 
     def __init__(self, params: QueryParams) -> None:
         self._params = params
+        items = params.multi_items()
+        if len(items) == len(params):
+            return  # every name once: the common case, no loop
         seen: set[str] = set()
-        for name, _ in params.multi_items():
+        for name, _ in items:
             if name in seen:
                 raise InvalidParameter(name, f"{name} is given more than once")
             seen.add(name)
