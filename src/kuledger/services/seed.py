@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
+from itertools import accumulate
 from typing import Any
 
 DAY_MS = 86_400_000
@@ -55,7 +56,11 @@ def _s(value: Decimal) -> str:
 def generate(plan: SeedPlan) -> Iterator[tuple[dict[str, Any], int]]:
     """Yield (operation payload, entries it writes) until plan.entries is reached."""
     rng = random.Random(plan.seed)
-    weights = [1 / (i + 1) ** 1.1 for i in range(plan.users)]
+    # Cumulative, computed once: choices(weights=...) re-adds every user's
+    # weight on each call, which made generating 20,000 users' history slower
+    # than writing it. The draws are the same.
+    cum_weights = list(accumulate(1 / (i + 1) ** 1.1 for i in range(plan.users)))
+    users = range(plan.users)
     balances: dict[tuple[int, str, str], Decimal] = defaultdict(Decimal)
     start = plan.end_at - plan.days * DAY_MS
     expected_ops = max(1, plan.entries // 2)
@@ -64,7 +69,7 @@ def generate(plan: SeedPlan) -> Iterator[tuple[dict[str, Any], int]]:
     while written < plan.entries:
         counter += 1
         at = min(plan.end_at, at + rng.randint(0, 2 * step))
-        user = rng.choices(range(plan.users), weights)[0]
+        user = rng.choices(users, cum_weights=cum_weights)[0]
         payload, count = _next_operation(rng, plan, user, balances, counter)
         payload["at"] = at
         written += count
