@@ -199,7 +199,7 @@ def _handle(
             body,
             call_ip,
             request.headers.get("content-type"),
-            str(request.base_url),
+            lambda: str(request.base_url),
         )
         return ok(endpoint.handler(call), limit_headers), uid, "200000"
     except Exception as exc:  # every failure gets the envelope; see errors.py

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from starlette.datastructures import QueryParams
@@ -44,7 +45,13 @@ class Call:
     body: bytes
     client_ip: str | None
     content_type: str | None = None
-    base_url: str = ""  # scheme://host[:port]/ as the client called it
+    # scheme://host[:port]/ as the client called it; built only when asked
+    # (by the bullet endpoints): building it cost 3% of a ledger request.
+    base_url_of: Callable[[], str] = str  # str() is ""
+
+    @property
+    def base_url(self) -> str:
+        return self.base_url_of()
 
     @property
     def query(self) -> Query:
