@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 from collections.abc import Iterator
-from queue import Empty
+from itertools import chain
+from queue import Empty, Full
 from typing import Any
 
 import click
@@ -105,21 +107,29 @@ def _batches(plan: SeedPlan) -> Iterator[Batch]:
         yield batch, pending
 
 
-def _produce(plan: SeedPlan, queue: mp.Queue[Batch | None]) -> None:
-    for item in _batches(plan):
-        queue.put(item)
-    queue.put(None)
+def _produce(plan: SeedPlan, queue: mp.Queue[Batch | None], writer: int) -> None:
+    for item in chain(_batches(plan), [None]):  # streamed, never all in memory
+        while True:
+            try:
+                queue.put(item, timeout=2)
+                break
+            except Full:
+                if os.getppid() != writer:
+                    return  # the writer was killed: nobody will read this
 
 
 def _generated_batches(plan: SeedPlan) -> Iterator[Batch]:
     """The plan's batches, generated in a child process while this one writes.
 
-    Generating (Decimal arithmetic, random choices) is about a third of the
-    work; on two or more cores it overlaps with applying the previous batches.
+    Generating (Decimal arithmetic, random draws) then overlaps with writing
+    the previous batches, on a second core. The child gives up when this
+    process is killed (it would otherwise wait on a full queue forever).
     """
     context = mp.get_context("spawn")  # no inherited database connections
     queue: mp.Queue[Batch | None] = context.Queue(maxsize=4)
-    producer = context.Process(target=_produce, args=(plan, queue), daemon=True)
+    producer = context.Process(
+        target=_produce, args=(plan, queue, os.getpid()), daemon=True
+    )
     producer.start()
     try:
         while True:
