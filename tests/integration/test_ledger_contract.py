@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 
 from kuledger.bootstrap import Container
+from kuledger.domain.accounts import Book
 from kuledger.domain.errors import (
     BackdatedOperation,
     IdempotencyConflict,
@@ -15,6 +16,7 @@ from kuledger.domain.errors import (
 )
 from kuledger.services import ledger, users
 from kuledger.services.ledger import BatchError
+from kuledger.services.ports import LedgerFilter
 from kuledger.services.verify import verify
 
 
@@ -261,3 +263,26 @@ def test_sub_transfer_moves_funds_between_parent_and_sub(container, user):
             },
             container.clock,
         )
+
+
+def test_pages_of_the_last_24_hours_do_not_evict_remembered_windows(container, user):
+    # A request without startAt/endAt reads the 24 h up to now: a window that
+    # never repeats, so the page cache must not spend a slot on it.
+    from kuledger.services.paging import PageCursors, Seek
+    from kuledger.services.queries import SpotLedgerQuery, spot_ledger
+
+    now = container.clock()
+    for n in range(3):
+        ledger.apply(
+            container.uow, _deposit(f"d{n}", "1", at=now - 10 + n), container.clock
+        )
+    cursors = PageCursors(capacity=1)
+    window = SpotLedgerQuery("u1", start_at=now - 1000, end_at=now, page_size=2)
+    page = spot_ledger(container.reader, window, now, 30, cursors)
+    assert len(page.rows) == 2
+    last_24h = SpotLedgerQuery("u1", page_size=2)
+    assert len(spot_ledger(container.reader, last_24h, now, 30, cursors).rows) == 2
+    remembered = LedgerFilter(uid="u1", book=Book.SPOT, start_at=now - 1000, end_at=now)
+    assert cursors.seek(remembered, 2, 2) == Seek(
+        (page.rows[-1][8], page.rows[-1][0]), 0
+    )
