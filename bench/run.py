@@ -1,4 +1,5 @@
-"""./scripts/bench [--quick] [--dry-run] [--only NAME ...] [--prepare [--jobs N]]
+"""./scripts/bench [--quick] [--dry-run] [--only NAME ...] [--scaling N,N,...]
+                  [--prepare [--jobs N]] [--profile]
 
 Runs the scenarios, prints a markdown table and writes bench/results/latest.json.
 Every figure stands beside a baseline measured in the same run (a ratio).
@@ -16,6 +17,7 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +88,22 @@ def prepare(datasets: list[harness.Dataset], jobs: int) -> None:
             print(line, file=sys.stderr)
 
 
+def _entry_counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a list of entry counts: {text}"
+        ) from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"entry counts must be positive: {text}")
+    return counts
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument(
         "--quick", action="store_true", help="smaller data, shorter runs"
     )
@@ -97,6 +113,12 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="run only these scenarios")
     parser.add_argument(
         "--prepare", action="store_true", help="only seed the cached databases"
+    )
+    parser.add_argument(
+        "--scaling",
+        type=_entry_counts,
+        help="database sizes of the scaling curve, e.g. 1000000,10000000 "
+        "(default: the mode's; full: 1M, 10M, 30M)",
     )
     parser.add_argument(
         "--profile",
@@ -117,6 +139,8 @@ def main() -> None:
         if args.quick
         else scenarios.FULL
     )
+    if args.scaling:
+        size = replace(size, scaling=args.scaling)
     if args.profile:
         os.environ["BENCH_PROFILE"] = "1"
     plan = _plan(size, args.dry_run)
