@@ -70,6 +70,10 @@ class Results:
     error_samples: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def errors(self) -> int:
+        with self.lock:
+            return sum(m.errors for m in self.minutes.values())
+
     def record(self, minute: int, kind: str, latency_ms: float, error: str) -> None:
         with self.lock:
             bucket = self.minutes.setdefault(minute, Minute())
@@ -302,8 +306,16 @@ def run_load(
         latency = (time.monotonic() - due) * 1000
         results.record(int((due - start) // 60), kind, latency, error)
 
+    per_minute = max(1, int(rate * 60))
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for index in range(total):
+            if index and index % per_minute == 0:  # progress, once a minute
+                print(
+                    f"  minute {index // per_minute}: {index:,} requests sent, "
+                    f"{results.errors()} errors so far",
+                    file=sys.stderr,
+                    flush=True,
+                )
             due = start + index / rate
             delay = due - time.monotonic()
             if delay > 0:
