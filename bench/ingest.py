@@ -20,7 +20,8 @@ from kuledger.bootstrap import Container
 from kuledger.config import Settings
 from kuledger.domain.users import User
 from kuledger.services import ledger
-from kuledger.services.seed import SeedPlan, generate
+from kuledger.services.seed import SeedPlan
+from kuledger.services.seed import batches as seed_batches
 from kuledger.storage import migrate
 
 BATCH = 2_000
@@ -59,15 +60,7 @@ def _container(url: str) -> Container:
 
 
 def _payloads(plan: SeedPlan) -> list[list[dict[str, Any]]]:
-    batches, batch = [], []
-    for payload, _ in generate(plan):
-        batch.append(payload)
-        if len(batch) == BATCH:
-            batches.append(batch)
-            batch = []
-    if batch:
-        batches.append(batch)
-    return batches
+    return [batch for batch, _ in seed_batches(plan, BATCH)]
 
 
 def compare(engine: str, entries: int) -> dict[str, Any]:

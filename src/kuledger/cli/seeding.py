@@ -22,7 +22,7 @@ from rich.progress import (
 from kuledger.cli.context import container, fail, reports_errors
 from kuledger.domain.users import User
 from kuledger.services import ledger
-from kuledger.services.seed import DAY_MS, SeedPlan, generate
+from kuledger.services.seed import DAY_MS, Batch, SeedPlan, batches
 from kuledger.storage import partitions
 
 BATCH_OPERATIONS = 2_000
@@ -91,24 +91,10 @@ def _create_users(c: Any, plan: SeedPlan) -> None:
         uow.commit()
 
 
-Batch = tuple[list[dict[str, Any]], int]  # operations, and the entries they write
-
-
-def _batches(plan: SeedPlan) -> Iterator[Batch]:
-    batch: list[dict[str, Any]] = []
-    pending = 0
-    for payload, count in generate(plan):
-        batch.append(payload)
-        pending += count
-        if len(batch) >= BATCH_OPERATIONS:
-            yield batch, pending
-            batch, pending = [], 0
-    if batch:
-        yield batch, pending
-
-
 def _produce(plan: SeedPlan, queue: mp.Queue[Batch | None], writer: int) -> None:
-    for item in chain(_batches(plan), [None]):  # streamed, never all in memory
+    for item in chain(
+        batches(plan, BATCH_OPERATIONS), [None]
+    ):  # streamed, never all in memory
         while True:
             try:
                 queue.put(item, timeout=2)

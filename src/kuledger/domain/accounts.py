@@ -122,27 +122,6 @@ class Account:
             self.base_hash,
         )
 
-    def credited(self, amount: Decimal) -> Account:
-        return self._next(
-            MONEY.add(self.balance, amount),
-            MONEY.add(self.available, amount),
-            self.holds,
-            self.seq,
-            self.last_entry_at,
-            self.chain_head,
-        )
-
-    def debited(self, amount: Decimal) -> Account:
-        self._require_available(amount)
-        return self._next(
-            MONEY.subtract(self.balance, amount),
-            MONEY.subtract(self.available, amount),
-            self.holds,
-            self.seq,
-            self.last_entry_at,
-            self.chain_head,
-        )
-
     def posted(self, credit: bool, amount: Decimal, at: int) -> Account:
         """The state after one entry at `at`: credited or debited, seq + 1."""
         if credit:

@@ -148,9 +148,8 @@ def _apply_all(
         if batch:  # in a batch, name the operation that failed
             raise BatchError(index, exc) from exc
         raise
-    accounts = uow.ledger.lock_accounts(
-        sorted({key for plan in plans for key in plan.keys}, key=_key_order)
-    )
+    # The store locks in its own (deadlock-free) order.
+    accounts = uow.ledger.lock_accounts({key for plan in plans for key in plan.keys})
     # Looked up only now, under the account locks: a concurrent replay of the
     # same operation (same accounts) has committed by then, and is seen.
     known = uow.ledger.find_operations((op.uid, op.id) for op in operations)
@@ -243,7 +242,3 @@ def _check_users(operation: Operation, plan: Plan, users: dict[str, User]) -> No
     for parent, sub in plan.sub_accounts:
         if users[sub].parent_uid != parent:
             raise NotASubAccount(parent, sub)
-
-
-def _key_order(key: AccountKey) -> tuple[str, str, str]:
-    return (key.uid, key.type.value, key.currency)

@@ -211,3 +211,20 @@ def _trade(
         "order_id": f"{counter:024x}",
         "trade_id": f"{counter * 7:024x}",
     }, legs
+
+
+Batch = tuple[list[dict[str, Any]], int]  # operations, and the entries they write
+
+
+def batches(plan: SeedPlan, size: int) -> Iterator[Batch]:
+    """generate(plan) in lists of `size` operations (the last one shorter)."""
+    batch: list[dict[str, Any]] = []
+    pending = 0
+    for payload, count in generate(plan):
+        batch.append(payload)
+        pending += count
+        if len(batch) == size:
+            yield batch, pending
+            batch, pending = [], 0
+    if batch:
+        yield batch, pending

@@ -143,13 +143,13 @@ def test_to_wire_then_parse_amount_returns_the_same_amount(amount):
 @given(_amounts, _amounts)
 def test_crediting_and_debiting_are_exact_for_any_amount(a, b):
     key = AccountKey("u1", AccountType.MAIN, "USDT")
-    account = Account("a1", key).credited(a).credited(b)
+    account = Account("a1", key).posted(True, a, 1).posted(True, b, 2)
     assert Fraction(account.balance) == Fraction(a) + Fraction(b)
     assert account.available == account.balance
     held = account.held(a)
     assert Fraction(held.available) == Fraction(b)
     assert held.released(a) == account
-    assert account.debited(a).debited(b).balance == 0
+    assert account.posted(False, a, 3).posted(False, b, 4).balance == 0
 
 
 @pytest.mark.parametrize(
