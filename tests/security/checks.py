@@ -8,7 +8,14 @@ from typing import Any
 
 import httpx
 
+from kuledger.http.routing import Endpoint
+
 CODE = re.compile(r"[0-9]{6}")
+
+
+def endpoint_label(e: Endpoint) -> str:
+    """A test id for an endpoint: "GET /api/v1/accounts"."""
+    return f"{e.method} {e.path}"
 
 
 def envelope_problems(response: httpx.Response) -> list[str]:

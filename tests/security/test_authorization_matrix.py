@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,36 +16,15 @@ import pytest
 from kuledger.domain.users import Permission
 from kuledger.http.endpoints import ENDPOINTS
 from kuledger.http.routing import Endpoint
-from tests.conftest import PostgresDatabases
-from tests.security.checks import envelope_problems
+from tests.security.checks import endpoint_label, envelope_problems
 from tests.support.api import assert_error, new_uid, ok_data, signed_headers
 from tests.support.server import ApiUser, LiveServer, live_server
-from tests.support.shared import ENGINES, engine_server
 
 SIGNED = [e for e in ENDPOINTS if e.signed]
 FLEX = "/api/v3/accounts/universal-transfer"
 INNER = "/api/v2/accounts/inner-transfer"
 ACCOUNTS = "/api/v1/accounts"
 ALL = ",".join(p.value for p in Permission)
-
-
-def _label(e: Endpoint) -> str:
-    return f"{e.method} {e.path}"
-
-
-@pytest.fixture(scope="module", params=ENGINES)
-def authz_server(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres_databases: PostgresDatabases,
-) -> Iterator[LiveServer]:
-    with engine_server(
-        request.param,
-        tmp_path_factory,
-        postgres_databases,
-        {"KULEDGER_RATELIMIT": "off"},
-    ) as server:
-        yield server
 
 
 def flex_body(**fields: str) -> dict[str, str]:
@@ -146,9 +124,11 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(authz_server: LiveServer) -> World:
+def world(unlimited_server: LiveServer) -> World:
     return World(
-        authz_server, _populate(authz_server, "authA"), _populate(authz_server, "authB")
+        unlimited_server,
+        _populate(unlimited_server, "authA"),
+        _populate(unlimited_server, "authB"),
     )
 
 
@@ -175,7 +155,7 @@ def _assert_nothing_of_b(
 # --- 1. a key without the endpoint's permission ---
 
 
-PERMISSION_CASES = [pytest.param(e, id=_label(e)) for e in SIGNED]
+PERMISSION_CASES = [pytest.param(e, id=endpoint_label(e)) for e in SIGNED]
 
 
 @pytest.mark.parametrize("endpoint", PERMISSION_CASES)
@@ -210,7 +190,7 @@ def _id_cases() -> list[Any]:
                 cases += [(e, "body", name, "user"), (e, "body", name, "sub")]
         if e.path in (FLEX, INNER):
             cases.append((e, "body", "clientOid", "client_oid"))
-    return [pytest.param(*c, id=f"{_label(c[0])} {c[2]}={c[3]}") for c in cases]
+    return [pytest.param(*c, id=f"{endpoint_label(c[0])} {c[2]}={c[3]}") for c in cases]
 
 
 ID_CASES = _id_cases()
@@ -278,7 +258,7 @@ def test_a_cannot_reach_b_by_id(world, endpoint, where, name, kind):
 
 @pytest.mark.parametrize(
     "endpoint",
-    [pytest.param(e, id=_label(e)) for e in SIGNED if e.method == "GET"],
+    [pytest.param(e, id=endpoint_label(e)) for e in SIGNED if e.method == "GET"],
 )
 def test_no_b_entry_in_any_response_of_a(world, endpoint):
     account = next(iter(world.b.account_ids))

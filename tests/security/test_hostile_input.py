@@ -19,12 +19,10 @@ import pytest
 from kuledger.http.app import MAX_BODY_BYTES
 from kuledger.http.endpoints import ENDPOINTS
 from kuledger.http.routing import Endpoint
-from tests.conftest import PostgresDatabases
 from tests.security import raw
-from tests.security.checks import envelope_problems
+from tests.security.checks import endpoint_label, envelope_problems
 from tests.support.api import LEDGER, assert_error, new_uid, ok_data, signed_headers
 from tests.support.server import ApiUser, LiveServer
-from tests.support.shared import ENGINES, engine_server
 
 INNER = "/api/v2/accounts/inner-transfer"
 FLEX = "/api/v3/accounts/universal-transfer"
@@ -49,25 +47,6 @@ NUMERIC += ("offset", "maxCount")
 HUGE = [str(2**63), str(2**63 - 1), str(10**40), "-1", "-" + str(2**63), "1e3"]
 
 
-def _label(e: Endpoint) -> str:
-    return f"{e.method} {e.path}"
-
-
-@pytest.fixture(scope="module", params=ENGINES)
-def hostile_server(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres_databases: PostgresDatabases,
-) -> Iterator[LiveServer]:
-    with engine_server(
-        request.param,
-        tmp_path_factory,
-        postgres_databases,
-        {"KULEDGER_RATELIMIT": "off"},
-    ) as server:
-        yield server
-
-
 @dataclass
 class Pair:
     a: ApiUser  # General, Spot, FlexTransfers
@@ -75,8 +54,8 @@ class Pair:
 
 
 @pytest.fixture(scope="module")
-def pair(hostile_server: LiveServer) -> Pair:
-    s = hostile_server
+def pair(unlimited_server: LiveServer) -> Pair:
+    s = unlimited_server
     a = s.add_user(new_uid("hostA"), permissions="General,Spot,FlexTransfers")
     b = s.add_user(new_uid("hostB"), permissions="General,Spot,FlexTransfers")
     s.add_user(new_uid("hostSub"), parent=a.uid)
@@ -104,7 +83,7 @@ def _no_traceback(server: LiveServer) -> None:
 # --- bodies: deep, wide, huge ---
 
 
-@pytest.mark.parametrize("endpoint", POSTS, ids=_label)
+@pytest.mark.parametrize("endpoint", POSTS, ids=endpoint_label)
 @pytest.mark.parametrize(
     "body",
     [
@@ -117,9 +96,11 @@ def _no_traceback(server: LiveServer) -> None:
     ],
     ids=["deep-array", "deep-object", "deep-field", "wide-array", "wide-field", "long"],
 )
-def test_deep_and_wide_bodies_are_refused_cleanly(hostile_server, pair, endpoint, body):
+def test_deep_and_wide_bodies_are_refused_cleanly(
+    unlimited_server, pair, endpoint, body
+):
     assert len(body.encode()) <= MAX_BODY_BYTES
-    response = hostile_server.signed(pair.a, "POST", endpoint.path, body)
+    response = unlimited_server.signed(pair.a, "POST", endpoint.path, body)
     _ok_or_refused(response)
     if endpoint.path in BODY_FIELDS:
         assert response.json()["code"] == "400100"
@@ -147,10 +128,10 @@ def _send_until_answered(
 TEN_MB = 10 * 1024 * 1024
 
 
-@pytest.mark.parametrize("endpoint", POSTS, ids=_label)
+@pytest.mark.parametrize("endpoint", POSTS, ids=endpoint_label)
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
 def test_a_10_mb_body_is_refused_before_it_is_read(
-    hostile_server, pair, endpoint, framing
+    unlimited_server, pair, endpoint, framing
 ):
     piece = b"x" * 16384
     headers = signed_headers(pair.a, "POST", endpoint.path, "")
@@ -166,7 +147,7 @@ def test_a_10_mb_body_is_refused_before_it_is_read(
         chunks = (frame for _ in range(TEN_MB // len(piece)))
     head = ("\r\n".join(lines) + "\r\n\r\n").encode()
     started = time.monotonic()
-    with raw.connect(hostile_server, timeout=20) as sock:
+    with raw.connect(unlimited_server, timeout=20) as sock:
         sent = _send_until_answered(sock, head, chunks)
         response = raw.read_response(sock)
     assert response.status == 413, response
@@ -176,7 +157,7 @@ def test_a_10_mb_body_is_refused_before_it_is_read(
     # answered long before the 10 MB were on the wire (socket buffers aside)
     assert sent < 4 * 1024 * 1024, sent
     assert time.monotonic() - started < 10
-    ok_data(hostile_server.signed(pair.a, "GET", LEDGER))  # still serving
+    ok_data(unlimited_server.signed(pair.a, "GET", LEDGER))  # still serving
 
 
 # --- header injection, over a bare socket ---
@@ -192,14 +173,14 @@ INJECTIONS = [
 
 @pytest.mark.parametrize("value", INJECTIONS, ids=repr)
 @pytest.mark.parametrize("header", [b"KC-API-KEY", b"KC-API-SIGN", b"X-Forwarded-For"])
-def test_header_injection_is_refused(hostile_server, pair, header, value):
+def test_header_injection_is_refused(unlimited_server, pair, header, value):
     signed = signed_headers(pair.a, "GET", LEDGER)
     headers = [
         (name.encode(), v.encode()) for name, v in signed.items() if name != header
     ]
     headers.append((header, value))
     try:
-        response = raw.request(hostile_server, "GET", LEDGER.encode(), headers)
+        response = raw.request(unlimited_server, "GET", LEDGER.encode(), headers)
     except (ConnectionResetError, IndexError, ValueError):
         response = None  # the server dropped the connection: also a refusal
     if response is not None:
@@ -210,17 +191,17 @@ def test_header_injection_is_refused(hostile_server, pair, header, value):
         ):
             assert response.json()["code"] != "200000", response
         assert response.status < 500, response
-    ok_data(hostile_server.signed(pair.a, "GET", LEDGER))
-    for line in hostile_server.log().splitlines():
+    ok_data(unlimited_server.signed(pair.a, "GET", LEDGER))
+    for line in unlimited_server.log().splitlines():
         assert not line.startswith("X-Injected")
 
 
-def test_crlf_in_the_path_does_not_split_the_log_line(hostile_server, pair):
+def test_crlf_in_the_path_does_not_split_the_log_line(unlimited_server, pair):
     path = "/api/v1/no%0d%0aX-Injected:%201%0a{}"
-    response = raw.request(hostile_server, "GET", path.encode())
+    response = raw.request(unlimited_server, "GET", path.encode())
     assert response.status == 404
     assert response.json()["code"] == "404000"
-    for line in hostile_server.log().splitlines():
+    for line in unlimited_server.log().splitlines():
         assert "X-Injected" not in line or line.startswith("{"), line
 
 
@@ -240,14 +221,14 @@ def test_crlf_in_the_path_does_not_split_the_log_line(hostile_server, pair):
 @pytest.mark.parametrize(
     "endpoint",
     [e for e in ENDPOINTS if e.method == "GET" and "{" not in e.path],
-    ids=_label,
+    ids=endpoint_label,
 )
-def test_invalid_utf8_in_the_query(hostile_server, pair, endpoint, query):
+def test_invalid_utf8_in_the_query(unlimited_server, pair, endpoint, query):
     target = endpoint.path.encode() + b"?" + query
     headers = raw.signed_raw_headers(
         signed_headers(pair.a, "GET", target.decode("latin-1"))
     )
-    response = raw.request(hostile_server, "GET", target, headers)
+    response = raw.request(unlimited_server, "GET", target, headers)
     if b"\xff" in query:  # not ASCII in the request line: the HTTP parser's 400
         assert response.status == 400, response
         return
@@ -257,14 +238,14 @@ def test_invalid_utf8_in_the_query(hostile_server, pair, endpoint, query):
     assert body["code"] in ("200000", "400100", "400005"), body
 
 
-@pytest.mark.parametrize("endpoint", POSTS, ids=_label)
+@pytest.mark.parametrize("endpoint", POSTS, ids=endpoint_label)
 @pytest.mark.parametrize(
     "body",
     [b'{"currency":"\xff\xfe","amount":"1"}', b"\xff\xfe\xfd", b'{"\xc0\xaf":1}'],
     ids=["in-string", "bare", "overlong-key"],
 )
 @pytest.mark.parametrize("signature", ["bytes", "replaced"])
-def test_invalid_utf8_in_the_body(hostile_server, pair, endpoint, body, signature):
+def test_invalid_utf8_in_the_body(unlimited_server, pair, endpoint, body, signature):
     # sign what a byte-oriented client would (latin-1 round trip of the bytes
     # via surrogateescape), or the U+FFFD-replaced text: both end cleanly
     text = (
@@ -274,7 +255,7 @@ def test_invalid_utf8_in_the_body(hostile_server, pair, endpoint, body, signatur
     )
     headers = _resign(pair.a, endpoint.path, text)
     response = raw.request(
-        hostile_server,
+        unlimited_server,
         "POST",
         endpoint.path.encode(),
         raw.signed_raw_headers(headers),
@@ -284,7 +265,7 @@ def test_invalid_utf8_in_the_body(hostile_server, pair, endpoint, body, signatur
     assert response.headers["content-type"] == "application/json"
     parsed = response.json()
     assert parsed["code"] != "500000", parsed
-    _no_traceback(hostile_server)
+    _no_traceback(unlimited_server)
 
 
 def _resign(user: ApiUser, path: str, text: str) -> dict[str, str]:
@@ -309,7 +290,9 @@ def _places(e: Endpoint) -> list[tuple[str, str]]:
 
 
 SQL_CASES = [
-    pytest.param(e, where, name, value, id=f"{_label(e)} {where}:{name} {value}")
+    pytest.param(
+        e, where, name, value, id=f"{endpoint_label(e)} {where}:{name} {value}"
+    )
     for e in SIGNED
     for where, name in _places(e)
     for value in SQL
@@ -347,15 +330,15 @@ def _everything_of(server: LiveServer, user: ApiUser) -> list[Any]:
 
 
 @pytest.fixture(scope="module")
-def b_before(hostile_server, pair) -> list[Any]:
-    return _everything_of(hostile_server, pair.b)
+def b_before(unlimited_server, pair) -> list[Any]:
+    return _everything_of(unlimited_server, pair.b)
 
 
 @pytest.mark.parametrize(("endpoint", "where", "name", "value"), SQL_CASES)
 def test_sql_metacharacters_are_plain_values(
-    hostile_server, pair, b_before, endpoint, where, name, value
+    unlimited_server, pair, b_before, endpoint, where, name, value
 ):
-    response = _call(hostile_server, pair.a, endpoint, where, name, value)
+    response = _call(unlimited_server, pair.a, endpoint, where, name, value)
     body = _ok_or_refused(response, ("400100", "230008", "200004"))
     text = response.text
     assert pair.b.uid not in text
@@ -363,13 +346,13 @@ def test_sql_metacharacters_are_plain_values(
         for b_account in b_before[0]:
             assert b_account["id"] not in text
     # the tables are intact: B's view is unchanged
-    assert _everything_of(hostile_server, pair.b) == b_before
+    assert _everything_of(unlimited_server, pair.b) == b_before
 
 
 # --- integer overflow ---
 
 OVERFLOW_CASES = [
-    pytest.param(e, p["name"], value, id=f"{_label(e)} {p['name']}={value}")
+    pytest.param(e, p["name"], value, id=f"{endpoint_label(e)} {p['name']}={value}")
     for e in ENDPOINTS
     for p in e.params
     if p["name"] in NUMERIC
@@ -379,9 +362,9 @@ OVERFLOW_CASES = [
 
 @pytest.mark.parametrize(("endpoint", "name", "value"), OVERFLOW_CASES)
 def test_integer_overflow_is_400100_or_empty(
-    hostile_server, pair, endpoint, name, value
+    unlimited_server, pair, endpoint, name, value
 ):
-    response = hostile_server.signed(pair.a, "GET", f"{endpoint.path}?{name}={value}")
+    response = unlimited_server.signed(pair.a, "GET", f"{endpoint.path}?{name}={value}")
     _ok_or_refused(response)
     if value in (str(10**40), "-1", str(2**63), "-" + str(2**63), "1e3"):
         assert response.json()["code"] == "400100", response.text
@@ -390,7 +373,7 @@ def test_integer_overflow_is_400100_or_empty(
 # --- duplicated query parameters ---
 
 DUPLICATE_CASES = [
-    pytest.param(e, p["name"], id=f"{_label(e)} {p['name']}")
+    pytest.param(e, p["name"], id=f"{endpoint_label(e)} {p['name']}")
     for e in ENDPOINTS
     for p in e.params
     if p["in"] == "query"
@@ -398,12 +381,12 @@ DUPLICATE_CASES = [
 
 
 @pytest.mark.parametrize(("endpoint", "name"), DUPLICATE_CASES)
-def test_a_duplicated_query_parameter_is_400100(hostile_server, pair, endpoint, name):
+def test_a_duplicated_query_parameter_is_400100(unlimited_server, pair, endpoint, name):
     path = f"{endpoint.path}?{name}=1&{name}=2"
     if endpoint.signed:
-        response = hostile_server.signed(pair.a, "GET", path)
+        response = unlimited_server.signed(pair.a, "GET", path)
     else:
-        response = hostile_server.http.get(hostile_server.base_url + path)
+        response = unlimited_server.http.get(unlimited_server.base_url + path)
     assert_error(response, 200, "400100", msg_contains=name)
 
 
@@ -424,8 +407,8 @@ TRAVERSALS = [
 
 
 @pytest.mark.parametrize("target", TRAVERSALS, ids=repr)
-def test_path_traversal_is_404000(hostile_server, target):
-    response = raw.request(hostile_server, "GET", target)
+def test_path_traversal_is_404000(unlimited_server, target):
+    response = raw.request(unlimited_server, "GET", target)
     assert response.status == 404, response
     assert response.json() == {"code": "404000", "msg": "Url Not Found"}
 
@@ -433,9 +416,9 @@ def test_path_traversal_is_404000(hostile_server, target):
 @pytest.mark.parametrize(
     "account_id", ["..", "../../etc/passwd", "..%2f..%2fetc", "%00", "' OR 1=1 --"]
 )
-def test_traversal_in_an_account_id_is_230008(hostile_server, pair, account_id):
+def test_traversal_in_an_account_id_is_230008(unlimited_server, pair, account_id):
     path = "/api/v1/accounts/" + quote(account_id, safe="").replace(".", "%2E")
-    response = hostile_server.signed(pair.a, "GET", path)
+    response = unlimited_server.signed(pair.a, "GET", path)
     if "/" in account_id:  # %2F is decoded before routing: no route matches
         assert_error(response, 404, "404000")
     else:
