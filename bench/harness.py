@@ -22,6 +22,10 @@ from typing import Any, NamedTuple
 import httpx
 import psycopg
 
+from kuledger.bootstrap import Container
+from kuledger.config import Settings
+from kuledger.services import keys as key_service
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / "cache"
 DAY = 86_400_000
@@ -105,17 +109,15 @@ def seeded(
     if engine == "sqlite":
         path = CACHE / f"sqlite-{tag}.db"
         url = f"sqlite:///{path}"
-        if not path.exists() or not keys_file.exists():
-            for stale in CACHE.glob(f"sqlite-{tag}.db*"):
-                stale.unlink()
+        if not keys_file.exists():  # (written last: the seed is complete)
             _seed(url, users, entries, days, seed)
     else:
         name = f"kuledger_bench_{tag}"
         url = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-        if not _postgres_exists(name) or not keys_file.exists():
-            with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                admin.execute(f'CREATE DATABASE "{name}"')
+        if not keys_file.exists():  # (written last: the seed is complete)
+            if not _postgres_exists(name):
+                with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+                    admin.execute(f'CREATE DATABASE "{name}"')
             _seed(url, users, entries, days, seed)
     kuledger(base_env(url), "init")  # a cache made by an older schema is upgraded
     if not keys_file.exists():
@@ -146,6 +148,7 @@ def _seed(url: str, users: int, entries: int, days: int, seed: int) -> None:
         str(seed),
         "--end",
         str(END_AT),
+        "--resume",  # an interrupted seed (Ctrl-C, a killed run) goes on
         "--quiet",
     )
     print(
@@ -155,14 +158,29 @@ def _seed(url: str, users: int, entries: int, days: int, seed: int) -> None:
 
 
 def _create_keys(url: str, users: int, seed: int, count: int) -> dict[str, Any]:
-    env = base_env(url)
+    """API keys (General) for `count` sampled users and the first three. In
+    this process: a `kuledger keys create` per key was a minute per database."""
     sample = random.Random(seed).sample(range(users), min(count, users))
     chosen = sorted({i for i in (0, 1, 2, *sample) if i < users})
+    container = Container(
+        Settings.from_env({}, database_url=url, secret_key=SECRET_KEY)
+    )
     keys = {}
-    for index in chosen:
-        uid = f"seed-{seed}-{index:06d}"
-        created = json.loads(kuledger(env, "keys", "create", "--uid", uid, "--json"))
-        keys[uid] = created
+    try:
+        for index in chosen:
+            uid = f"seed-{seed}-{index:06d}"
+            created = key_service.create_key(
+                container.uow, container.box, container.clock, uid=uid
+            )
+            keys[uid] = {
+                "key": created.key,
+                "secret": created.secret,
+                "passphrase": created.passphrase,
+                "uid": uid,
+                "keyVersion": created.key_version,
+            }
+    finally:
+        container.close()
     return keys
 
 

@@ -3,6 +3,7 @@ baseline measured in the same run."""
 
 from __future__ import annotations
 
+import functools
 import random
 import statistics
 import sys
@@ -46,7 +47,7 @@ FULL = Size(
     POSTGRES_FULL_ENTRIES,
     15,
 )
-QUICK = Size(300_000, 1_000, 110_000, 100_000, 100_000, (100_000, 300_000), 300_000, 5)
+QUICK = Size(300_000, 1_000, 110_000, 100_000, 100_000, (100_000, 300_000), 100_000, 5)
 DRY = Size(3_000, 20, 2_000, 2_000, 2_000, (2_000, 3_000), 3_000, 1, 4)
 DAYS = 365
 
@@ -113,6 +114,15 @@ def ledger_query(
     entries = entries or (
         size.postgres_entries if engine == "postgres" else size.ledger_entries
     )
+    return _ledger_query(size, engine, workers, entries)
+
+
+# Once per run: the scaling curve's point at the ledger scenario's own size
+# (10M, or 300k with --quick) is that scenario's measurement, not a second one.
+@functools.cache
+def _ledger_query(
+    size: Size, engine: str, workers: int, entries: int
+) -> dict[str, Any]:
     data = ledger_dataset(size, engine, entries).load()
     signed = signed_requests(data, 2000)
     plain = baseline_requests(signed, data)
@@ -256,4 +266,6 @@ def datasets(size: Size, names: set[str]) -> list[harness.Dataset]:
         wanted.append(exporting.dataset(size.export_entries))
     if "scaling" in names:
         wanted += [ledger_dataset(size, "sqlite", n) for n in size.scaling]
-    return sorted(set(wanted), key=lambda d: d.entries)
+    # Largest first: with --jobs 2 the longest seed starts at once and the
+    # others share the second core meanwhile.
+    return sorted(set(wanted), key=lambda d: -d.entries)

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from kuledger.bootstrap import Container
+from kuledger.cli.seeding import _create_users
+from kuledger.config import settings_from_environment
+from kuledger.services import ledger
+from kuledger.services.seed import SeedPlan, batches
 from tests.cli.conftest import Run, dump, execute, invoke
 
 ACCOUNT_FIELDS = {"id", "type", "currency", "balance", "available", "holds"}
@@ -451,3 +457,34 @@ def test_seed_twice_with_the_same_arguments_writes_identical_ledgers(
     times = [i["createdAt"] for t in first["ledgers"].values() for i in json.loads(t)]
     assert max(times) <= 1_790_000_000_000
     assert min(times) >= 1_790_000_000_000 - 3 * 86_400_000
+
+
+def _interrupted_seed(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a seed killed after its first batches leaves: those batches only."""
+    monkeypatch.setenv("KULEDGER_DATABASE_URL", f"sqlite:///{path}")
+    assert invoke("init").exit_code == 0
+    c = Container(settings_from_environment())
+    plan = SeedPlan(5, 2000, 3, 3, 1_790_000_000_000)
+    _create_users(c, plan)
+    for batch, _ in islice(batches(plan, 200), 2):
+        ledger.apply_batch(c.uow, batch, c.clock)
+    c.close()
+
+
+def test_an_interrupted_seed_resumes_to_the_same_ledgers(
+    tmp_path, monkeypatch, db_path
+):
+    _interrupted_seed(tmp_path / "resumed.db", monkeypatch)
+    refused = invoke(*SEED_ARGS)
+    assert refused.exit_code != 0
+    assert "add --resume" in refused.output
+    resumed = invoke(*SEED_ARGS, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    # ... and resuming a finished seed writes nothing more.
+    assert invoke(*SEED_ARGS, "--resume").exit_code == 0
+    whole = _seeded(tmp_path / "whole.db", monkeypatch)
+    monkeypatch.setenv("KULEDGER_DATABASE_URL", f"sqlite:///{tmp_path / 'resumed.db'}")
+    assert invoke("verify").exit_code == 0
+    for uid, text in whole["ledgers"].items():
+        assert invoke("ledger", "--uid", uid, "--json").stdout == text
+    assert resumed.stdout == whole["message"]

@@ -25,7 +25,10 @@ from kuledger.services import ledger
 from kuledger.services.seed import DAY_MS, Batch, SeedPlan, batches
 from kuledger.storage import partitions
 
-BATCH_OPERATIONS = 2_000
+# Operations per transaction. With 20,000 users, 10,000 seeded 1.45x faster
+# than 2,000: each commit rewrites the index pages it touched, and a bigger
+# batch puts more of a user's entries on each of those pages.
+BATCH_OPERATIONS = 10_000
 
 
 @click.command()
@@ -40,10 +43,21 @@ BATCH_OPERATIONS = 2_000
 @click.option(
     "--end", "end_at", type=int, help="Time of the last entry in ms (default: now)."
 )
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue an interrupted seed with the same arguments (and --end).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @reports_errors
 def seed(
-    user_count: int, entries: int, days: int, seed: int, end_at: int | None, quiet: bool
+    user_count: int,
+    entries: int,
+    days: int,
+    seed: int,
+    end_at: int | None,
+    resume: bool,
+    quiet: bool,
 ) -> None:
     """Write deterministic, realistic synthetic history through the bulk path.
 
@@ -51,10 +65,14 @@ def seed(
     """
     c = container()
     plan = SeedPlan(user_count, entries, days, seed, end_at or c.clock())
-    if any(True for _ in c.reader.entries(plan.uid(0), limit=1)):
+    # Batches commit whole and in order: what an interrupted run applied is
+    # exactly the first `applied` operations of the same plan.
+    applied = c.reader.count_operations(plan.uid(0)[: -len("000000")])
+    if applied and not resume:
         fail(
-            f"this database already holds history of --seed {seed}; seed a fresh "
-            "database or choose another --seed"
+            f"this database already holds history of --seed {seed}; add --resume "
+            "(same arguments and --end) to continue it, or seed a fresh database "
+            "or another --seed"
         )
     _create_users(c, plan)
     # PostgreSQL: months with no partition of their own would go to DEFAULT.
@@ -72,8 +90,9 @@ def seed(
         disable=quiet,
     ) as progress:
         task = progress.add_task("seed", total=entries)
-        for batch, count in _generated_batches(plan):
-            ledger.apply_batch(c.uow, batch, c.clock)
+        for batch, count in _generated_batches(plan, applied):
+            if batch:  # (the first of a resumed run is empty: entries already there)
+                ledger.apply_batch(c.uow, batch, c.clock)
             progress.advance(task, count)
             written += count
     click.echo(f"seeded {written} entries for {user_count} users over {days} days")
@@ -91,9 +110,11 @@ def _create_users(c: Any, plan: SeedPlan) -> None:
         uow.commit()
 
 
-def _produce(plan: SeedPlan, queue: mp.Queue[Batch | None], writer: int) -> None:
+def _produce(
+    plan: SeedPlan, skip: int, queue: mp.Queue[Batch | None], writer: int
+) -> None:
     for item in chain(
-        batches(plan, BATCH_OPERATIONS), [None]
+        batches(plan, BATCH_OPERATIONS, skip), [None]
     ):  # streamed, never all in memory
         while True:
             try:
@@ -104,7 +125,7 @@ def _produce(plan: SeedPlan, queue: mp.Queue[Batch | None], writer: int) -> None
                     return  # the writer was killed: nobody will read this
 
 
-def _generated_batches(plan: SeedPlan) -> Iterator[Batch]:
+def _generated_batches(plan: SeedPlan, skip: int) -> Iterator[Batch]:
     """The plan's batches, generated in a child process while this one writes.
 
     Generating (Decimal arithmetic, random draws) then overlaps with writing
@@ -114,7 +135,7 @@ def _generated_batches(plan: SeedPlan) -> Iterator[Batch]:
     context = mp.get_context("spawn")  # no inherited database connections
     queue: mp.Queue[Batch | None] = context.Queue(maxsize=4)
     producer = context.Process(
-        target=_produce, args=(plan, queue, os.getpid()), daemon=True
+        target=_produce, args=(plan, skip, queue, os.getpid()), daemon=True
     )
     producer.start()
     try:

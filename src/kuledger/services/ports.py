@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 from kuledger.domain.accounts import Account, AccountKey, AccountType, Book
 from kuledger.domain.entries import Entry
@@ -133,8 +133,15 @@ class LedgerReader(Protocol):
     ) -> list[Account]: ...
     def account(self, uid: str, account_id: str) -> Account | None: ...
     def count_entries(self, query: LedgerFilter) -> int: ...
-    def change_marker(self, uid: str) -> int:
-        """A number that changes whenever any of the user's accounts changes."""
+    def marked_entry_rows(
+        self,
+        query: LedgerFilter,
+        offset: int,
+        limit: int,
+        after: tuple[int, int] | None = None,
+    ) -> tuple[int, list[tuple[Any, ...]]]:
+        """entry_rows(...) and the user's change marker, read together: a number
+        that moves whenever any of the user's accounts gets an entry."""
         ...
 
     def entry_rows(

@@ -113,16 +113,17 @@ def spot_ledger(
         # only push out the positions of clients that really page.
         cursors = None
     cursors = cursors or PageCursors(capacity=1)
-    marker = reader.change_marker(query.uid)
+    # The page is read before its total is known: with the change marker it
+    # is one round trip, and a page past the end is empty anyway.
+    seek = cursors.seek(selection, query.page_size, query.current_page)
+    marker, rows = reader.marked_entry_rows(
+        selection, seek.offset, query.page_size, seek.after
+    )
     total = cursors.count(selection, marker)
     if total is None:
         total = reader.count_entries(selection)
         cursors.remember_count(selection, marker, total)
     total_pages = -(-total // query.page_size)
-    rows: list[tuple[Any, ...]] = []
-    if (query.current_page - 1) * query.page_size < total:
-        seek = cursors.seek(selection, query.page_size, query.current_page)
-        rows = reader.entry_rows(selection, seek.offset, query.page_size, seek.after)
     if rows:
         last = rows[-1]  # (id, ..., created_at at index 8, ...)
         cursors.remember(

@@ -216,13 +216,23 @@ def _trade(
 Batch = tuple[list[dict[str, Any]], int]  # operations, and the entries they write
 
 
-def batches(plan: SeedPlan, size: int) -> Iterator[Batch]:
-    """generate(plan) in lists of `size` operations (the last one shorter)."""
+def batches(plan: SeedPlan, size: int, skip: int = 0) -> Iterator[Batch]:
+    """generate(plan) in lists of `size` operations (the last one shorter).
+
+    The first `skip` operations (applied by an earlier, interrupted run) are
+    generated but not returned: the draws and simulated balances after them
+    must be the same. Then the first batch is ([], entries they wrote).
+    """
     batch: list[dict[str, Any]] = []
     pending = 0
-    for payload, count in generate(plan):
-        batch.append(payload)
+    for index, (payload, count) in enumerate(generate(plan)):
         pending += count
+        if index < skip:
+            if index == skip - 1:
+                yield [], pending
+                pending = 0
+            continue
+        batch.append(payload)
         if len(batch) == size:
             yield batch, pending
             batch, pending = [], 0

@@ -188,11 +188,12 @@ class SqlLedgerReader:
         row = self._row(f"SELECT COUNT(*) FROM entries WHERE {where}", tuple(params))
         return int(row[0]) if row else 0
 
-    def change_marker(self, uid: str) -> int:
-        """A number that moves whenever any of the user's accounts gets an entry."""
+    def count_operations(self, uid_prefix: str) -> int:
+        """How many operations users whose uid starts with `uid_prefix` applied."""
+        ph = self._d.ph
         row = self._row(
-            f"SELECT COALESCE(SUM(seq), 0) FROM accounts WHERE uid = {self._d.ph}",
-            (uid,),
+            f"SELECT COUNT(*) FROM operations WHERE substr(uid, 1, {ph}) = {ph}",
+            (len(uid_prefix), uid_prefix),
         )
         return int(row[0]) if row else 0
 
@@ -231,6 +232,26 @@ class SqlLedgerReader:
         after: tuple[int, int] | None = None,
     ) -> list[tuple[Any, ...]]:
         return self._rows(*self.entry_rows_statement(query, offset, limit, after))
+
+    def marked_entry_rows(
+        self,
+        query: LedgerFilter,
+        offset: int,
+        limit: int,
+        after: tuple[int, int] | None = None,
+    ) -> tuple[int, list[tuple[Any, ...]]]:
+        """entry_rows and the change marker (the sum of the user's accounts'
+        seq) in one statement: on PostgreSQL each statement is a round trip,
+        and they were a quarter of a ledger request's time."""
+        page, params = self.entry_rows_statement(query, offset, limit, after)
+        rows = self._rows(
+            "SELECT m.marker, p.* FROM (SELECT COALESCE(SUM(seq), 0) AS marker "
+            f"FROM accounts WHERE uid = {self._d.ph}) m LEFT JOIN ({page}) p "
+            "ON 1 = 1 ORDER BY p.created_at DESC, p.id DESC",
+            (query.uid, *params),
+        )
+        # No entries on the page: one row, the marker and NULLs.
+        return int(rows[0][0]), [row[1:] for row in rows if row[1] is not None]
 
     def entry_rows_before(
         self, query: LedgerFilter, last_id: int | None, limit: int

@@ -26,6 +26,23 @@ from kuledger.storage import schema
 from kuledger.storage.dialect import SqlDialect, dialect_for
 
 _CHUNK = 300  # keys per IN (...) list: under SQLite's parameter limit
+
+
+def _rows_in(columns: str, ph: str, width: int, count: int) -> str:
+    """`(columns) IN (VALUES (?, ?), ...)` for `count` rows. Not a chain of
+    ORs: PostgreSQL rechecks every OR term on every row it reads (the chain
+    made bulk ingestion seconds per batch once its plan was generic), where
+    this is a join of index lookups on both engines."""
+    row = "(" + ", ".join([ph] * width) + ")"
+    # (SELECT ... FROM (VALUES ...)), not a bare VALUES list: with the bare
+    # list SQLite scans the whole index instead of searching it per row.
+    names = ", ".join(f"column{i + 1}" for i in range(width))
+    return (
+        f"({columns}) IN (SELECT {names} FROM (VALUES {', '.join([row] * count)}) "
+        "AS wanted)"
+    )
+
+
 _NEW_ACCOUNT_COLUMNS = (
     "id, uid, type, currency, balance, available, holds, seq, last_entry_at"
 )
@@ -72,7 +89,7 @@ class SqlLedgerStore:
         ph = self._d.ph
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start : start + _CHUNK]
-            where = " OR ".join([f"(uid = {ph} AND op_id = {ph})"] * len(chunk))
+            where = _rows_in("uid, op_id", ph, 2, len(chunk))
             params = tuple(v for ref in chunk for v in ref)
             rows = self._conn.exec_driver_sql(
                 "SELECT uid, op_id, fingerprint, result, created_at "
@@ -108,9 +125,7 @@ class SqlLedgerStore:
         ph, c = self._d.ph, self._d.collate
         for start in range(0, len(keys), _CHUNK):
             chunk = keys[start : start + _CHUNK]
-            where = " OR ".join(
-                [f"(uid = {ph} AND type = {ph} AND currency = {ph})"] * len(chunk)
-            )
+            where = _rows_in("uid, type, currency", ph, 3, len(chunk))
             params = tuple(v for k in chunk for v in (k.uid, k.type.value, k.currency))
             order = f" ORDER BY uid{c}, type{c}, currency{c}" if lock else ""
             sql = f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE {where}{order}"

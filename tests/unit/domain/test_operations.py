@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kuledger.domain.accounts import AccountKey, AccountType
 from kuledger.domain.currencies import DEFAULT_CURRENCIES
@@ -18,6 +22,7 @@ from kuledger.domain.errors import (
     UnknownCurrency,
     UnknownOperation,
 )
+from kuledger.domain.money import Currency, to_wire
 from kuledger.domain.operations import (
     OPERATIONS,
     Adjust,
@@ -284,6 +289,36 @@ def test_any_other_difference_changes_the_fingerprint():
     assert _parse("deposit", account="trade").fingerprint() != base
     assert _parse("deposit", at=5).fingerprint() != base
     assert _parse("deposit", context={"a": 1}).fingerprint() != base
+
+
+def _reference_fingerprint(operation: Operation) -> str:
+    """What fingerprints were before they were written by hand (and what the
+    ones already stored hold): json.dumps with sorted keys of the fields."""
+    body: dict[str, Any] = {"op": operation.name}
+    for f in dataclasses.fields(operation):
+        value = getattr(operation, f.name)
+        if f.name == "at" and value is None:
+            continue
+        if isinstance(value, Currency):
+            value = value.code
+        elif isinstance(value, Decimal):
+            value = to_wire(value)
+        body[f.name] = value
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+
+
+@given(
+    op=st.sampled_from(sorted(VALID)),
+    uid=st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=20),
+    context=st.text(st.characters(exclude_categories=("Cs",)), max_size=20),
+    at=st.none() | st.integers(min_value=0, max_value=10**13 - 1),
+)
+def test_the_fingerprint_is_json_with_sorted_keys(op, uid, context, at):
+    changes: dict[str, Any] = {"uid": uid, "at": at}
+    if op in ("deposit", "withdrawal"):  # (operations with a free-text context)
+        changes["context"] = context or None
+    operation = _parse(op, **changes)
+    assert operation.fingerprint() == _reference_fingerprint(operation)
 
 
 def test_a_transfer_plans_an_out_leg_then_an_in_leg():

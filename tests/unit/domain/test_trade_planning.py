@@ -112,6 +112,13 @@ def test_every_leg_names_the_fill_in_its_context_and_uses_the_trade_code():
         assert posting.key.uid == "u1"
 
 
+def test_the_fill_context_is_compact_ascii_json_whatever_the_ids():
+    plan = _trade(order_id='o"\\é\n', trade_id="t\u2028").plan()
+    expected = {"symbol": "ETH-USDT", "orderId": 'o"\\é\n', "tradeId": "t\u2028"}
+    for posting in plan.postings:
+        assert posting.context == json.dumps(expected, separators=(",", ":"))
+
+
 def test_a_margin_trade_uses_the_margin_exchange_code():
     for account in ("margin", "margin_v2"):
         plan = _trade(account=account).plan()
