@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -99,6 +100,7 @@ class Dataset(NamedTuple):
         return seeded(*self)
 
 
+@functools.cache  # once per run: `kuledger init` and the keys file are not free
 def seeded(
     engine: str, users: int, entries: int, days: int, seed: int = 1, key_users: int = 40
 ) -> Seeded:

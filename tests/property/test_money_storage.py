@@ -71,7 +71,9 @@ def test_amounts_and_balances_read_back_exact_and_canonical(
         )
     ledger.apply_batch(container.uow, ops, container.clock)
 
-    rows = container.reader.entry_rows(LedgerFilter(uid, Book.SPOT, 0, 2**62), 0, 10)
+    _, rows = container.reader.marked_entry_rows(
+        LedgerFilter(uid, Book.SPOT, 0, 2**62), 0, 10
+    )
     expected = [(to_wire(_amount(deposited)), to_wire(_amount(deposited)))]
     if withdrawn:
         left = to_wire(_amount(deposited - withdrawn)) if deposited > withdrawn else "0"

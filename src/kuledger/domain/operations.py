@@ -154,16 +154,12 @@ class Operation:
                 text = f'"{to_wire(value)}"'
             elif isinstance(value, Currency):
                 text = _json_ascii(value.code)
-            elif value is None:
-                if name == "at":
-                    continue
-                text = "null"
-            elif isinstance(value, bool):
-                text = "true" if value else "false"
-            elif isinstance(value, int):
+            elif isinstance(value, int):  # `at`
                 text = str(value)
+            elif value is None and name == "at":
+                continue
             else:
-                text = _json_ascii(str(value))
+                raise TypeError(f"{type(self).__name__}.{name}: no fingerprint form")
             items.append(f'"{name}":{text}')
         return "{" + ",".join(items) + "}"
 

@@ -9,7 +9,7 @@ from kuledger.domain.accounts import Account
 from kuledger.domain.entries import Entry
 from kuledger.domain.money import to_wire
 
-LedgerRow = tuple[Any, ...]  # see LedgerReader.entry_rows
+LedgerRow = tuple[Any, ...]  # see LedgerReader.marked_entry_rows
 
 
 def biz_name(code: str, style: str) -> str:

@@ -140,19 +140,10 @@ class LedgerReader(Protocol):
         limit: int,
         after: tuple[int, int] | None = None,
     ) -> tuple[int, list[tuple[Any, ...]]]:
-        """entry_rows(...) and the user's change marker, read together: a number
-        that moves whenever any of the user's accounts gets an entry."""
-        ...
-
-    def entry_rows(
-        self,
-        query: LedgerFilter,
-        offset: int,
-        limit: int,
-        after: tuple[int, int] | None = None,
-    ) -> list[tuple[object, ...]]:
-        """Rows (id, currency, amount, fee, balance, account_type, biz_code,
-        direction, created_at, context), newest first, ties by id descending."""
+        """The user's change marker (a number that moves whenever any of their
+        accounts gets an entry) and a page of rows (id, currency, amount, fee,
+        balance, account_type, biz_code, direction, created_at, context),
+        newest first, ties by id descending, read together."""
         ...
 
     def entry_rows_before(

@@ -41,8 +41,12 @@ class SeedPlan:
     seed: int
     end_at: int
 
+    @property
+    def uid_prefix(self) -> str:
+        return f"seed-{self.seed}-"
+
     def uid(self, index: int) -> str:
-        return f"seed-{self.seed}-{index:06d}"
+        return f"{self.uid_prefix}{index:06d}"
 
 
 def _q(value: Decimal, currency: str) -> Decimal:

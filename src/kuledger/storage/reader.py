@@ -204,7 +204,7 @@ class SqlLedgerReader:
         limit: int,
         after: tuple[int, int] | None = None,
     ) -> tuple[str, tuple[Any, ...]]:
-        """The SQL and parameters of entry_rows (EXPLAIN uses them)."""
+        """The SQL and parameters of a page of marked_entry_rows (EXPLAIN uses them)."""
         if after is not None:
             # The seek position becomes the window's only upper bound: given two
             # (`<= end` and `<= position`) SQLite may start its index range at
@@ -224,15 +224,6 @@ class SqlLedgerReader:
         )
         return sql, (*params, limit, offset)
 
-    def entry_rows(
-        self,
-        query: LedgerFilter,
-        offset: int,
-        limit: int,
-        after: tuple[int, int] | None = None,
-    ) -> list[tuple[Any, ...]]:
-        return self._rows(*self.entry_rows_statement(query, offset, limit, after))
-
     def marked_entry_rows(
         self,
         query: LedgerFilter,
@@ -240,8 +231,8 @@ class SqlLedgerReader:
         limit: int,
         after: tuple[int, int] | None = None,
     ) -> tuple[int, list[tuple[Any, ...]]]:
-        """entry_rows and the change marker (the sum of the user's accounts'
-        seq) in one statement: on PostgreSQL each statement is a round trip,
+        """A page of entries and the change marker (the sum of the user's
+        accounts' seq) in one statement: on PostgreSQL each statement is a round trip,
         and they were a quarter of a ledger request's time."""
         page, params = self.entry_rows_statement(query, offset, limit, after)
         rows = self._rows(
@@ -256,8 +247,8 @@ class SqlLedgerReader:
     def entry_rows_before(
         self, query: LedgerFilter, last_id: int | None, limit: int
     ) -> list[tuple[Any, ...]]:
-        """Like entry_rows, but a keyset page: entries that sort after `last_id`
-        in (createdAt, id) descending order, i.e. older than it."""
+        """Like marked_entry_rows' page, but a keyset page: entries that sort
+        after `last_id` in (createdAt, id) descending order, i.e. older than it."""
         where, params = self._where(query)
         ph, t = self._d.ph, self._d.text_of
         if last_id is not None:

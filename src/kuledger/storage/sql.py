@@ -29,10 +29,10 @@ _CHUNK = 300  # keys per IN (...) list: under SQLite's parameter limit
 
 
 def _rows_in(columns: str, ph: str, width: int, count: int) -> str:
-    """`(columns) IN (VALUES (?, ?), ...)` for `count` rows. Not a chain of
-    ORs: PostgreSQL rechecks every OR term on every row it reads (the chain
-    made bulk ingestion seconds per batch once its plan was generic), where
-    this is a join of index lookups on both engines."""
+    """`(columns) IN (SELECT ... FROM (VALUES (?, ?), ...))` for `count` rows.
+    Not a chain of ORs: PostgreSQL rechecks every OR term on every row it
+    reads (a lookup took over a second once its plan was generic), where this
+    is a join of index lookups on both engines."""
     row = "(" + ", ".join([ph] * width) + ")"
     # (SELECT ... FROM (VALUES ...)), not a bare VALUES list: with the bare
     # list SQLite scans the whole index instead of searching it per row.
