@@ -206,9 +206,8 @@ def server(
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise RuntimeError(
-                    f"server exited: {process.stderr.read().decode()[-2000:]}"
-                )
+                stderr = process.stderr.read() if process.stderr else b""
+                raise RuntimeError(f"server exited: {stderr.decode()[-2000:]}")
             try:
                 httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=1)
                 break
@@ -294,16 +293,55 @@ def wrk(
     threads: int = 1,
 ) -> dict[str, float]:
     """Replay `requests` (path, headers) round-robin with wrk; return rps, p50, p99."""
+    lines = _request_lines(requests)
+    lines.append("request = function() i = i + 1; return reqs[(i % #reqs) + 1] end")
+    out = _run_wrk(base_url, "\n".join(lines) + WRK_DONE, connections, seconds, threads)
+    stats = json.loads(out.strip().splitlines()[-1])
+    seconds_run = stats["duration_us"] / 1e6
+    return {
+        "rps": round(stats["requests"] / seconds_run, 1),
+        "p50_ms": round(stats["p50_us"] / 1000, 3),
+        "p99_ms": round(stats["p99_us"] / 1000, 3),
+        "errors": stats["errors"] + stats["non2xx"],
+    }
+
+
+def wrk_pass(
+    base_url: str,
+    requests: list[tuple[str, dict[str, str]]],
+    *,
+    connections: int,
+    max_seconds: int,
+) -> float:
+    """Send every request once with wrk (not timed: a warm-up); return seconds."""
+    lines = _request_lines(requests)
+    # wrk runs for its whole duration even when its threads stop early, so the
+    # one thread exits the process once the last request has been sent.
+    lines.append(
+        "request = function() i = i + 1; return reqs[((i - 1) % #reqs) + 1] end"
+    )
+    lines.append("response = function() if i >= #reqs then os.exit(0) end end")
+    started = time.perf_counter()
+    _run_wrk(base_url, "\n".join(lines), connections, max_seconds, threads=1)
+    return time.perf_counter() - started
+
+
+def _request_lines(requests: list[tuple[str, dict[str, str]]]) -> list[str]:
     lines = ["local reqs = {}"]
     for path, headers in requests:
         header_lua = ", ".join(f'["{k}"]="{v}"' for k, v in headers.items())
         lines.append(f'reqs[#reqs+1] = wrk.format("GET", "{path}", {{{header_lua}}})')
     lines.append("local i = 0")
-    lines.append("request = function() i = i + 1; return reqs[(i % #reqs) + 1] end")
+    return lines
+
+
+def _run_wrk(
+    base_url: str, script_text: str, connections: int, seconds: int, threads: int
+) -> str:
     script = CACHE / f"wrk-{os.getpid()}.lua"
-    script.write_text("\n".join(lines) + WRK_DONE)
+    script.write_text(script_text)
     try:
-        out = subprocess.run(
+        return subprocess.run(
             [
                 "wrk",
                 f"-t{threads}",
@@ -320,14 +358,6 @@ def wrk(
         ).stdout
     finally:
         script.unlink(missing_ok=True)
-    stats = json.loads(out.strip().splitlines()[-1])
-    seconds_run = stats["duration_us"] / 1e6
-    return {
-        "rps": round(stats["requests"] / seconds_run, 1),
-        "p50_ms": round(stats["p50_us"] / 1000, 3),
-        "p99_ms": round(stats["p99_us"] / 1000, 3),
-        "errors": stats["errors"] + stats["non2xx"],
-    }
 
 
 def have_wrk() -> bool:

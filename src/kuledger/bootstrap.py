@@ -49,7 +49,9 @@ class Container:
 
     @cached_property
     def reader(self) -> SqlLedgerReader:
-        read_engine = create_read_engine(self.settings.database_url, self.engine)
+        read_engine = create_read_engine(
+            self.settings.database_url, threads=self.settings.threads
+        )
         return SqlLedgerReader(self.engine, read_engine)
 
     @cached_property

@@ -100,15 +100,16 @@ SETTINGS: tuple[Setting, ...] = (
         "pool_size",
         "KULEDGER_POOL_SIZE",
         "5",
-        "database connections per API worker (PostgreSQL)",
+        "write connections per API worker (PostgreSQL); reads have a pool of "
+        "KULEDGER_THREADS of their own",
         int,
     ),
     Setting(
         "threads",
         "KULEDGER_THREADS",
         "8",
-        "threads per API worker that run database work (and, on SQLite, hold "
-        "one read connection each)",
+        "threads per API worker that run database work; each holds one read "
+        "connection (SQLite) or has one in the read pool (PostgreSQL)",
         int,
     ),
     Setting(

@@ -1,16 +1,18 @@
-"""SQLite read connections: one per live thread, none kept for ended threads
-(a server's worker threads come and go; their connections must not pile up)."""
+"""Read connections. SQLite: one per live thread, none kept for ended threads
+(a server's worker threads come and go; their connections must not pile up).
+PostgreSQL: a pool of autocommit connections that survives the server
+dropping them."""
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
 
-from kuledger.storage.engines import (
-    ThreadConnectionPool,
-    create_engine,
-    create_read_engine,
-)
+import psycopg
+import pytest
+
+from kuledger.storage.engines import ThreadConnectionPool, create_read_engine
+from tests.conftest import make_container
 
 
 def _read(engine, seen: list[int]) -> None:
@@ -32,8 +34,7 @@ def _open_connections(engine) -> int:
 
 def test_a_new_thread_takes_over_the_connection_of_an_ended_one(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'reads.db'}"
-    write = create_engine(url)
-    read = create_read_engine(url, write)
+    read = create_read_engine(url)
     try:
         seen: list[int] = []
         for _ in range(50):  # 50 short-lived threads, one after another
@@ -46,13 +47,11 @@ def test_a_new_thread_takes_over_the_connection_of_an_ended_one(tmp_path: Path):
         assert _open_connections(read) == 1
     finally:
         read.dispose()
-        write.dispose()
 
 
 def test_a_live_thread_keeps_its_connection(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'reads.db'}"
-    write = create_engine(url)
-    read = create_read_engine(url, write)
+    read = create_read_engine(url)
     release = threading.Event()
     first: list[int] = []
     again: list[int] = []
@@ -79,13 +78,11 @@ def test_a_live_thread_keeps_its_connection(tmp_path: Path):
         assert mine[0] == mine[1]
     finally:
         read.dispose()
-        write.dispose()
 
 
 def test_connections_of_ended_threads_beyond_new_ones_are_closed(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'reads.db'}"
-    write = create_engine(url)
-    read = create_read_engine(url, write)
+    read = create_read_engine(url)
     try:
         seen: list[int] = []
         gate = threading.Barrier(6)
@@ -106,4 +103,28 @@ def test_connections_of_ended_threads_beyond_new_ones_are_closed(tmp_path: Path)
         assert _open_connections(read) == 1
     finally:
         read.dispose()
-        write.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_reads_survive_the_server_dropping_their_connections(
+    postgres_url: str,
+):
+    c = make_container(postgres_url)
+    try:
+        reader = c.reader
+        assert reader.count_operations("nobody-") == 0  # a pooled connection now
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            # Reads run in autocommit: the pooled connection sits idle, not
+            # "idle in transaction" as it would inside BEGIN ... ROLLBACK.
+            others = admin.execute(
+                "SELECT pid, state FROM pg_stat_activity WHERE datname = "
+                "current_database() AND pid <> pg_backend_pid()"
+            ).fetchall()
+            assert others and {state for _, state in others} == {"idle"}
+            for pid, _ in others:  # as a server restart would
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        # The next read finds its connection dead, drops the pool, reads again.
+        assert reader.count_operations("nobody-") == 0
+        assert reader.count_operations("nobody-") == 0
+    finally:
+        c.close()

@@ -45,14 +45,24 @@ def create_engine(url: str, *, pool_size: int = 5) -> Engine:
     )
 
 
-def create_read_engine(url: str, write_engine: Engine) -> Engine:
-    """The engine the read side uses. On SQLite: one connection per thread,
-    kept open, reading in autocommit (each statement sees the latest commit);
-    pooling and BEGIN/ROLLBACK around every read cost more than the read. On
-    PostgreSQL the write engine's pool serves reads too."""
+def create_read_engine(url: str, *, threads: int = 8) -> Engine:
+    """The engine the read side uses, reading in autocommit (each statement
+    sees the latest commit). On SQLite: one connection per thread, kept open;
+    pooling and BEGIN/ROLLBACK around every read cost more than the read.
+    On PostgreSQL: a pool of its own with a connection for each of the
+    `threads` that run database work."""
     url = normalize_url(url)
     if sa.make_url(url).get_backend_name() != "sqlite":
-        return write_engine
+        # Autocommit: no BEGIN and ROLLBACK round trips around a read. No ping
+        # before each checkout either: the reader retries a read that finds
+        # its connection dropped (SqlLedgerReader._pooled_rows).
+        return sa.create_engine(
+            url,
+            pool_size=threads,
+            max_overflow=2,  # callers outside the worker threads (CLI, lifespan)
+            isolation_level="AUTOCOMMIT",
+            pool_reset_on_return=None,
+        )
     engine = sa.create_engine(
         url,
         poolclass=ThreadConnectionPool,

@@ -48,7 +48,10 @@ class SqlLedgerReader:
     def _connect(self) -> AbstractContextManager[sa.Connection]:
         if self._pinned is not None:  # inside snapshot(): keep its transaction
             return nullcontext(self._pinned)
-        return self._read_engine.connect().execution_options(**{READ_ONLY: True})
+        # Streaming reads: on PostgreSQL a server-side cursor needs a
+        # transaction, which the read side's autocommit pool does not open.
+        engine = self._read_engine if self._per_thread else self._engine
+        return engine.connect().execution_options(**{READ_ONLY: True})
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Run driver SQL on the read side's connection; rows as tuples. The hot
@@ -58,18 +61,35 @@ class SqlLedgerReader:
             return [tuple(r) for r in self._pinned.exec_driver_sql(sql, params)]
         if self._per_thread:
             return self._thread_rows(sql, params)
-        raw = self._read_engine.raw_connection()
-        dbapi = self._read_engine.dialect.loaded_dbapi
-        try:
-            cursor = raw.cursor()
-            cursor.execute(sql, params)
-            rows = [tuple(r) for r in cursor.fetchall()]
-            cursor.close()
-        except dbapi.Error as exc:  # the same exception types as SQLAlchemy's path
-            raise sa.exc.DBAPIError.instance(sql, params, exc, dbapi.Error) from exc
-        finally:
-            raw.close()
-        return rows
+        return self._pooled_rows(sql, params)
+
+    def _pooled_rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """_rows on a pooled connection (PostgreSQL). The pool does not ping a
+        connection before lending it (a round trip per query, which cost a third
+        of the ledger endpoint's throughput): a read that finds its connection
+        dropped (a server restart, an idle timeout) drops the whole pool, whose
+        other connections are as dead, and runs once more on a new one."""
+        engine = self._read_engine
+        dbapi = engine.dialect.loaded_dbapi
+        for attempt in (1, 2):
+            raw = engine.raw_connection()
+            try:
+                cursor = raw.cursor()
+                cursor.execute(sql, params)
+                rows = [tuple(r) for r in cursor.fetchall()]
+                cursor.close()
+                return rows
+            except dbapi.Error as exc:  # the same exception types as SQLAlchemy's
+                if attempt == 1 and engine.dialect.is_disconnect(
+                    exc, raw.dbapi_connection, None
+                ):
+                    raw.invalidate(exc)
+                    engine.dispose()
+                    continue
+                raise sa.exc.DBAPIError.instance(sql, params, exc, dbapi.Error) from exc
+            finally:
+                raw.close()
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     def _thread_rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         """_rows on this thread's own SQLite connection, without the pool's
