@@ -55,7 +55,7 @@ Requests = list[tuple[str, dict[str, str]]]  # (path, headers) for wrk
 # Each is sent a few times in a 15 s run, so kuledger's cached page totals are
 # hit about as often as they are missed; with 2,000 they were nearly always hit.
 LEDGER_REQUESTS = 20_000
-WARM_PASS_MAX_S = 120  # (a pass takes 5-20 s; this only bounds a stuck one)
+WARM_PASS_MAX_S = 120  # (a pass took 3-17 s in the full run; this bounds a stuck one)
 
 
 def signed_requests(
