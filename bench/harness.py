@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / "cache"
 DAY = 86_400_000
 END_AT = 1_790_000_000_000  # seeded history ends here: fixed, so caches stay valid
+Requests = list[tuple[str, dict[str, str]]]  # (path, headers) that wrk replays
 SECRET_KEY = "bench-secret-key-material"
 POSTGRES_ADMIN = os.environ.get(
     "KULEDGER_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -286,16 +287,15 @@ end
 
 def wrk(
     base_url: str,
-    requests: list[tuple[str, dict[str, str]]],
+    requests: Requests,
     *,
     connections: int,
     seconds: int,
     threads: int = 1,
 ) -> dict[str, float]:
     """Replay `requests` (path, headers) round-robin with wrk; return rps, p50, p99."""
-    lines = _request_lines(requests)
-    lines.append("request = function() i = i + 1; return reqs[(i % #reqs) + 1] end")
-    out = _run_wrk(base_url, "\n".join(lines) + WRK_DONE, connections, seconds, threads)
+    script = _replay_script(requests) + WRK_DONE
+    out = _run_wrk(base_url, script, connections, seconds, threads)
     stats = json.loads(out.strip().splitlines()[-1])
     seconds_run = stats["duration_us"] / 1e6
     return {
@@ -308,31 +308,30 @@ def wrk(
 
 def wrk_pass(
     base_url: str,
-    requests: list[tuple[str, dict[str, str]]],
+    requests: Requests,
     *,
     connections: int,
     max_seconds: int,
 ) -> float:
     """Send every request once with wrk (not timed: a warm-up); return seconds."""
-    lines = _request_lines(requests)
     # wrk runs for its whole duration even when its threads stop early, so the
-    # one thread exits the process once the last request has been sent.
-    lines.append(
-        "request = function() i = i + 1; return reqs[((i - 1) % #reqs) + 1] end"
+    # one thread exits the process once it has sent as many as there are.
+    script = _replay_script(requests) + (
+        "\nresponse = function() if i >= #reqs then os.exit(0) end end\n"
     )
-    lines.append("response = function() if i >= #reqs then os.exit(0) end end")
     started = time.perf_counter()
-    _run_wrk(base_url, "\n".join(lines), connections, max_seconds, threads=1)
+    _run_wrk(base_url, script, connections, max_seconds, threads=1)
     return time.perf_counter() - started
 
 
-def _request_lines(requests: list[tuple[str, dict[str, str]]]) -> list[str]:
+def _replay_script(requests: Requests) -> str:
     lines = ["local reqs = {}"]
     for path, headers in requests:
         header_lua = ", ".join(f'["{k}"]="{v}"' for k, v in headers.items())
         lines.append(f'reqs[#reqs+1] = wrk.format("GET", "{path}", {{{header_lua}}})')
     lines.append("local i = 0")
-    return lines
+    lines.append("request = function() i = i + 1; return reqs[(i % #reqs) + 1] end")
+    return "\n".join(lines)
 
 
 def _run_wrk(

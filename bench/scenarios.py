@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from bench import harness
-from bench.harness import DAY, END_AT, Seeded
+from bench.harness import DAY, END_AT, Requests, Seeded
 from kuledger_client.signing import auth_headers
 
 # PostgreSQL is seeded through the same bulk path, at a few thousand entries a
@@ -50,7 +50,6 @@ FULL = Size(
 QUICK = Size(300_000, 1_000, 110_000, 100_000, 100_000, (100_000, 300_000), 100_000, 5)
 DRY = Size(3_000, 20, 2_000, 2_000, 2_000, (2_000, 3_000), 3_000, 1, 4)
 DAYS = 365
-Requests = list[tuple[str, dict[str, str]]]  # (path, headers) for wrk
 # Distinct signed ledger requests wrk replays in turn (it cannot sign its own).
 # Each is sent a few times in a 15 s run, so kuledger's cached page totals are
 # hit about as often as they are missed; with 2,000 they were nearly always hit.
@@ -58,9 +57,7 @@ LEDGER_REQUESTS = 20_000
 WARM_PASS_MAX_S = 120  # (a pass took 3-17 s in the full run; this bounds a stuck one)
 
 
-def signed_requests(
-    data: Seeded, count: int, seed: int = 7
-) -> list[tuple[str, dict[str, str]]]:
+def signed_requests(data: Seeded, count: int, seed: int = 7) -> Requests:
     """Signed ledger requests for random users (with keys) and 24 h windows."""
     rng = random.Random(seed)
     uids = sorted(data.keys)
@@ -79,9 +76,7 @@ def signed_requests(
     return requests
 
 
-def baseline_requests(
-    signed: list[tuple[str, dict[str, str]]], data: Seeded
-) -> list[tuple[str, dict[str, str]]]:
+def baseline_requests(signed: Requests, data: Seeded) -> Requests:
     """The same queries for the baseline app: uid in the query, no headers."""
     by_key = {k["key"]: uid for uid, k in data.keys.items()}
     out: Requests = []
@@ -91,7 +86,7 @@ def baseline_requests(
     return out
 
 
-def check_answers(base_url: str, requests: list[tuple[str, dict[str, str]]]) -> int:
+def check_answers(base_url: str, requests: Requests) -> int:
     """Every request must succeed (code 200000) before it is timed; count items."""
     items = 0
     with httpx.Client(base_url=base_url, timeout=30) as client:

@@ -101,7 +101,7 @@ SETTINGS: tuple[Setting, ...] = (
         "KULEDGER_POOL_SIZE",
         "5",
         "write connections per API worker (PostgreSQL); reads have a pool of "
-        "KULEDGER_THREADS of their own",
+        "their own (KULEDGER_THREADS + 2)",
         int,
     ),
     Setting(

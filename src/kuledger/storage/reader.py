@@ -50,7 +50,7 @@ class SqlLedgerReader:
             return nullcontext(self._pinned)
         # Streaming reads: on PostgreSQL a server-side cursor needs a
         # transaction, which the read side's autocommit pool does not open.
-        engine = self._read_engine if self._per_thread else self._engine
+        engine = self._engine if self._d.name == "postgresql" else self._read_engine
         return engine.connect().execution_options(**{READ_ONLY: True})
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -63,33 +63,32 @@ class SqlLedgerReader:
             return self._thread_rows(sql, params)
         return self._pooled_rows(sql, params)
 
-    def _pooled_rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    def _pooled_rows(
+        self, sql: str, params: tuple[Any, ...], *, retry: bool = True
+    ) -> list[tuple[Any, ...]]:
         """_rows on a pooled connection (PostgreSQL). The pool does not ping a
-        connection before lending it (a round trip per query, which cost a third
-        of the ledger endpoint's throughput): a read that finds its connection
-        dropped (a server restart, an idle timeout) drops the whole pool, whose
-        other connections are as dead, and runs once more on a new one."""
+        connection before lending it (a round trip per query): a read that finds
+        its connection dropped (a server restart, an idle timeout) drops the
+        whole pool, whose other connections are as dead, and runs once more."""
         engine = self._read_engine
         dbapi = engine.dialect.loaded_dbapi
-        for attempt in (1, 2):
-            raw = engine.raw_connection()
-            try:
-                cursor = raw.cursor()
-                cursor.execute(sql, params)
-                rows = [tuple(r) for r in cursor.fetchall()]
-                cursor.close()
-                return rows
-            except dbapi.Error as exc:  # the same exception types as SQLAlchemy's
-                if attempt == 1 and engine.dialect.is_disconnect(
-                    exc, raw.dbapi_connection, None
-                ):
-                    raw.invalidate(exc)
-                    engine.dispose()
-                    continue
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute(sql, params)
+            rows = [tuple(r) for r in cursor.fetchall()]
+            cursor.close()
+            return rows
+        except dbapi.Error as exc:  # the same exception types as SQLAlchemy's
+            if not (
+                retry and engine.dialect.is_disconnect(exc, raw.dbapi_connection, None)
+            ):
                 raise sa.exc.DBAPIError.instance(sql, params, exc, dbapi.Error) from exc
-            finally:
-                raw.close()
-        raise AssertionError("unreachable: the second attempt returns or raises")
+            raw.invalidate(exc)
+        finally:
+            raw.close()
+        engine.dispose()
+        return self._pooled_rows(sql, params, retry=False)
 
     def _thread_rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         """_rows on this thread's own SQLite connection, without the pool's
