@@ -5,19 +5,61 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 PYTHON="${PYTHON:-python3}"
 
-ensure_venv() {  # ensure_venv [extras]: create .venv and install kuledger into it
-    local extras="${1:-}"
-    local stamp=".venv/.installed${extras:+-$extras}"
-    if [ ! -x .venv/bin/python ]; then
-        "$PYTHON" -m venv .venv
+UV_VERSION=0.13.8  # keep in step with scripts/lib/uv-requirements.txt
+# Never fetch a Python: the machine's interpreter is the one we test on.
+export UV_PYTHON_DOWNLOADS=never
+export UV_PROJECT_ENVIRONMENT="$ROOT/.venv"
+# Compile at install, as pip does: the KuCoin SDK's sources carry invalid escape
+# sequences, whose SyntaxWarning pytest (warnings are errors) would otherwise
+# raise on first import.
+export UV_COMPILE_BYTECODE=1
+
+ensure_uv() {  # a pinned, hash-checked uv in .tools/ (ignored by git); sets $UV
+    local home="$ROOT/.tools/uv-$UV_VERSION"
+    UV="$home/bin/uv"
+    if [ ! -x "$UV" ]; then
+        echo "installing uv $UV_VERSION (it installs .venv from uv.lock) into .tools ..." >&2
+        rm -rf "$home"
+        "$PYTHON" -m venv "$home"
+        "$home/bin/python" -m pip install --quiet --require-hashes --no-deps \
+            -r "$ROOT/scripts/lib/uv-requirements.txt"
     fi
-    if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-        echo "installing kuledger${extras:+[$extras]} into .venv ..." >&2
-        .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-        .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
-        touch "$stamp"
+}
+
+lock_matches_pyproject() {  # fail with the fix when pyproject.toml and uv.lock disagree
+    ensure_uv
+    if ! "$UV" lock --check --python "$PYTHON" --quiet 2>/dev/null; then
+        echo "error: uv.lock does not match pyproject.toml (a dependency was added, removed or" >&2
+        echo "       its range changed). Run ./scripts/lock and commit uv.lock with the change." >&2
+        return 1
     fi
+}
+
+ensure_venv() {  # ensure_venv [dev]: .venv holds exactly the versions uv.lock names
+    # dev: kuledger with its test tools, and nothing else (an exact sync).
+    # no argument: the runtime only; installed dev tools are left alone, so the
+    # demo does not strip a developer's venv.
+    ensure_uv
+    local args=(sync --frozen --python "$PYTHON" --quiet)
+    if [ "${1:-}" = dev ]; then args+=(--extra dev); else args+=(--inexact); fi
+    "$UV" "${args[@]}"
     export PATH="$ROOT/.venv/bin:$PATH"
+}
+
+ensure_unlocked_venv() {  # ensure_unlocked_venv latest|lowest: .venv-<mode>, resolved afresh
+    # latest: the newest release inside every range of pyproject.toml;
+    # lowest: the oldest release each direct range admits. uv.lock is not touched.
+    ensure_uv
+    local mode="$1" venv="$ROOT/.venv-$1" resolution=highest
+    if [ "$mode" = lowest ]; then resolution=lowest-direct; fi
+    echo "resolving the $mode versions inside pyproject.toml's ranges into .venv-$mode ..." >&2
+    [ -x "$venv/bin/python" ] || "$UV" venv --quiet --python "$PYTHON" "$venv"
+    "$UV" pip install --quiet --python "$venv/bin/python" --upgrade \
+        --resolution "$resolution" -e ".[dev]"
+    "$UV" pip list --python "$venv/bin/python" --format freeze \
+        | grep -iE '^(alembic|click|cryptography|httpx|orjson|psycopg|psycopg-pool|redis|rich|sqlalchemy|starlette|uvicorn)==' >&2
+    export PATH="$venv/bin:$PATH"
+    export KULEDGER_UNLOCKED_ENV="$mode"
 }
 
 ensure_postgres() {  # start the machine's PostgreSQL if it is installed and down
