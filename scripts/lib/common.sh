@@ -14,11 +14,15 @@ export UV_PROJECT_ENVIRONMENT="$ROOT/.venv"
 # raise on first import.
 export UV_COMPILE_BYTECODE=1
 
-ensure_uv() {  # a pinned, hash-checked uv in .tools/ (ignored by git); sets $UV
-    local home="$ROOT/.tools/uv-$UV_VERSION"
+# uv lives outside the checkout, so every clone on a machine shares one install
+# (and uv's own download cache, ~/.cache/uv).
+TOOLS_DIR="${KULEDGER_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kuledger-tools}"
+
+ensure_uv() {  # a pinned, hash-checked uv in $TOOLS_DIR; sets $UV
+    local home="$TOOLS_DIR/uv-$UV_VERSION"
     UV="$home/bin/uv"
     if [ ! -x "$UV" ]; then
-        echo "installing uv $UV_VERSION (it installs .venv from uv.lock) into .tools ..." >&2
+        echo "installing uv $UV_VERSION (it installs .venv from uv.lock) into $home ..." >&2
         rm -rf "$home"
         "$PYTHON" -m venv "$home"
         "$home/bin/python" -m pip install --quiet --require-hashes --no-deps \
