@@ -32,7 +32,7 @@ ensure_uv() {  # a pinned, hash-checked uv in $TOOLS_DIR; sets $UV
 
 lock_matches_pyproject() {  # fail with the fix when pyproject.toml and uv.lock disagree
     ensure_uv
-    if ! "$UV" lock --check --python "$PYTHON" --quiet 2>/dev/null; then
+    if ! "$UV" lock --check --python "$PYTHON" --quiet; then
         echo "error: uv.lock does not match pyproject.toml (a dependency was added, removed or" >&2
         echo "       its range changed). Run ./scripts/lock and commit uv.lock with the change." >&2
         return 1
@@ -60,8 +60,11 @@ ensure_unlocked_venv() {  # ensure_unlocked_venv latest|lowest: .venv-<mode>, re
     [ -x "$venv/bin/python" ] || "$UV" venv --quiet --python "$PYTHON" "$venv"
     "$UV" pip install --quiet --python "$venv/bin/python" --upgrade \
         --resolution "$resolution" -e ".[dev]"
-    "$UV" pip list --python "$venv/bin/python" --format freeze \
-        | grep -iE '^(alembic|click|cryptography|httpx|orjson|psycopg|psycopg-pool|redis|rich|sqlalchemy|starlette|uvicorn)==' >&2
+    local direct  # the runtime dependencies' names, read from pyproject.toml
+    direct=$("$PYTHON" -c 'import re, tomllib
+deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]
+print("|".join(re.match(r"[A-Za-z0-9._-]+", d).group() for d in deps))')
+    "$UV" pip list --python "$venv/bin/python" --format freeze | grep -iE "^($direct)==" >&2
     export PATH="$venv/bin:$PATH"
     export KULEDGER_UNLOCKED_ENV="$mode"
 }
