@@ -40,6 +40,7 @@ from kuledger.config import (
     api_profile_from_environment,
     load_profile,
 )
+from kuledger.domain.times import DAY_MS
 from kuledger_client import (
     DEFAULT_BASE_URL,
     LEDGERS,
@@ -50,8 +51,6 @@ from kuledger_client import (
     ledger_windows,
     window_count,
 )
-
-DAY_MS = 86_400_000
 
 
 def parse_time(text: str, *, end_of_day: bool = False, option: str = "DATE") -> int:
