@@ -1,6 +1,7 @@
 """What the sync and async clients share, without I/O: the endpoint table
-(with KuCoin's rate-limit weights), building and signing requests, reading
-replies into data or exceptions, rate-limit bookkeeping and backoff."""
+(with KuCoin's rate-limit weights), the argument types and query helpers,
+building and signing requests, reading replies into data or exceptions,
+rate-limit bookkeeping and backoff."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -24,8 +25,8 @@ from kuledger_client._exceptions import (
     TransportError,
     error_for,
 )
-from kuledger_client._ledger import to_ms
-from kuledger_client._models import RateLimit
+from kuledger_client._ledger import LEDGERS, Filters, to_ms
+from kuledger_client._models import LedgerEntry, RateLimit
 
 DEFAULT_BASE_URL = "https://api.kucoin.com"
 DEFAULT_FUTURES_BASE_URL = "https://api-futures.kucoin.com"
@@ -73,6 +74,11 @@ ENDPOINTS: dict[str, Endpoint] = {
 }
 
 Params = list[tuple[str, str]]
+Time = int | datetime
+Currencies = str | Sequence[str] | None
+Amount = Decimal | str
+Sleep = Callable[[float], None]
+AsyncSleep = Callable[[float], Awaitable[None]]
 
 
 def query(**values: Any) -> Params:
@@ -105,6 +111,51 @@ def body(**values: Any) -> dict[str, Any]:
         for k, v in values.items()
         if v is not None
     }
+
+
+def currency_list(value: Currencies) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(c.strip() for c in value.split(",") if c.strip())
+    return tuple(value)
+
+
+def cursor_query(
+    currency: Currencies,
+    direction: str | None,
+    biz_type: str | None,
+    last_id: int | str | None,
+    limit: int,
+    start_at: Time | None,
+    end_at: Time | None,
+) -> Params:
+    """The query of both HF ledgers (spot and margin): a `lastId` cursor page."""
+    return query(
+        currency=currency_list(currency) or None,
+        direction=direction,
+        bizType=biz_type,
+        lastId=last_id,
+        limit=limit,
+        startAt=start_at,
+        endAt=end_at,
+    )
+
+
+def hf_list(data: Any) -> list[LedgerEntry]:
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise TransportError("unexpected response: the ledger is not a list")
+    return [LedgerEntry.parse(item) for item in data]
+
+
+def ledger_filters(
+    ledger: str, currencies: Currencies, biz_type: str | None, direction: str | None
+) -> Filters:
+    if ledger not in LEDGERS:
+        raise ValueError(f"ledger must be one of {', '.join(LEDGERS)}, not {ledger!r}")
+    return Filters(currency_list(currencies), biz_type, direction)
 
 
 def client_oid(given: str | None) -> str:
@@ -166,9 +217,9 @@ class Core:
     def build(
         self,
         endpoint: Endpoint,
-        params: Params | None = None,
-        payload: Mapping[str, Any] | None = None,
-        path_args: Mapping[str, str] | None = None,
+        params: Params | None,
+        payload: Mapping[str, Any] | None,
+        path_args: Mapping[str, str] | None,
     ) -> httpx.Request:
         path = endpoint.path.format(**(path_args or {}))
         content = None

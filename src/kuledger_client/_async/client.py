@@ -1,32 +1,39 @@
-"""AsyncKucoinClient: KucoinClient's twin for asyncio (see _client.py)."""
+"""KucoinClient and AsyncKucoinClient: typed calls to any KuCoin-compatible API.
+
+The client is written once, for asyncio, in kuledger_client/_async/client.py;
+scripts/unasync.py writes the blocking twin, _sync/client.py, from it.
+
+Method names follow KuCoin's universal SDK in snake case. Every call waits
+instead of exceeding a rate-limit pool (the gw-ratelimit-* headers), and
+retries 429s, 5xx replies and connection failures with exponential backoff
+and jitter, signing each attempt anew.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
-from types import TracebackType
 from typing import Any, Self
 
 import httpx
 
 from kuledger_client._auth import wall_clock_ms
-from kuledger_client._client import (
+from kuledger_client._core import (
+    DEFAULT_BASE_URL,
+    ENDPOINTS,
     Amount,
+    AsyncSleep,
+    Core,
     Currencies,
+    Params,
     Time,
+    body,
     currency_list,
     cursor_query,
     hf_list,
     ledger_filters,
-)
-from kuledger_client._core import (
-    DEFAULT_BASE_URL,
-    ENDPOINTS,
-    Core,
-    Params,
-    body,
     query,
     transport_error,
 )
@@ -54,8 +61,14 @@ from kuledger_client._models import (
 
 
 class AsyncKucoinClient:
-    """The asynchronous twin of KucoinClient: the same methods, awaited;
-    `iter_ledger` is an async iterator."""
+    """A client; KucoinClient's methods block, AsyncKucoinClient's are awaited
+    (and its `iter_ledger` is an async iterator).
+
+    `base_url` defaults to https://api.kucoin.com; `futures_base_url` to
+    https://api-futures.kucoin.com, or to `base_url` when that is custom.
+    `transport` is handed to httpx; `sleep` and `jitter` are injectable so
+    tests never sleep.
+    """
 
     def __init__(
         self,
@@ -72,7 +85,7 @@ class AsyncKucoinClient:
         backoff_max: float = 30.0,
         respect_rate_limits: bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: AsyncSleep = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
         clock: Callable[[], int] = wall_clock_ms,
     ) -> None:
@@ -96,12 +109,7 @@ class AsyncKucoinClient:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -117,6 +125,7 @@ class AsyncKucoinClient:
 
     @property
     def last_rate_limit(self) -> RateLimit | None:
+        """The gw-ratelimit-* headers of the latest reply that had them."""
         return self._core.last_rate_limit
 
     async def _call(
@@ -150,6 +159,8 @@ class AsyncKucoinClient:
             await self._sleep(delay)
             attempt += 1
 
+    # -- ledgers -------------------------------------------------------------
+
     async def get_spot_ledger(
         self,
         *,
@@ -161,6 +172,7 @@ class AsyncKucoinClient:
         current_page: int = 1,
         page_size: int = 50,
     ) -> SpotLedgerPage:
+        """GET /api/v1/accounts/ledgers: one page, newest first."""
         params = query(
             currency=currency_list(currency) or None,
             direction=direction,
@@ -183,6 +195,7 @@ class AsyncKucoinClient:
         start_at: Time | None = None,
         end_at: Time | None = None,
     ) -> list[LedgerEntry]:
+        """GET /api/v1/hf/accounts/ledgers: items with id < last_id, newest first."""
         params = cursor_query(
             currency, direction, biz_type, last_id, limit, start_at, end_at
         )
@@ -199,6 +212,7 @@ class AsyncKucoinClient:
         start_at: Time | None = None,
         end_at: Time | None = None,
     ) -> list[LedgerEntry]:
+        """GET /api/v3/hf/margin/account/ledgers: items with id < last_id."""
         params = cursor_query(
             currency, direction, biz_type, last_id, limit, start_at, end_at
         )
@@ -215,6 +229,7 @@ class AsyncKucoinClient:
         start_at: Time | None = None,
         end_at: Time | None = None,
     ) -> FuturesLedgerPage:
+        """GET /api/v1/transaction-history on the futures host."""
         params = query(
             currency=currency,
             type=type,
@@ -237,7 +252,8 @@ class AsyncKucoinClient:
         ledger: LedgerName = "spot",
         newest_first: bool = True,
     ) -> AsyncIterator[AnyLedgerEntry]:
-        """As KucoinClient.iter_ledger, as an async iterator."""
+        """Every entry with start <= createdAt <= end, each exactly once, in 24 h
+        windows and all their pages (see kuledger_client._ledger)."""
         filters = ledger_filters(ledger, currencies, biz_type, direction)
         for window in ledger_windows(start, end, newest_first=newest_first):
             walks, in_order = window_plan(ledger, window, filters)
@@ -253,28 +269,33 @@ class AsyncKucoinClient:
 
     async def _walk(self, walk: WindowWalk) -> AsyncIterator[AnyLedgerEntry]:
         while (request := walk.next_request()) is not None:
-            result = await getattr(self, request.method)(**request.kwargs)
-            for entry in walk.feed(result):
+            page = await getattr(self, request.method)(**request.kwargs)
+            for entry in walk.feed(page):
                 yield entry
+
+    # -- accounts ------------------------------------------------------------
 
     async def get_spot_account_list(
         self, *, currency: str | None = None, type: str | None = None
     ) -> list[Account]:
-        data = await self._call(
-            "get_spot_account_list", query(currency=currency, type=type)
-        )
+        """GET /api/v1/accounts."""
+        params = query(currency=currency, type=type)
+        data = await self._call("get_spot_account_list", params)
         return [Account.parse(item) for item in data or []]
 
     get_account_list = get_spot_account_list
 
     async def get_spot_account_detail(self, account_id: str) -> AccountDetail:
-        data = await self._call(
-            "get_spot_account_detail", path_args={"accountId": account_id}
-        )
+        """GET /api/v1/accounts/{accountId}; NotFoundError (230008) if unknown."""
+        path_args = {"accountId": account_id}
+        data = await self._call("get_spot_account_detail", path_args=path_args)
         return AccountDetail.parse(data)
 
     async def get_spot_account_type(self) -> bool:
+        """GET /api/v1/hf/accounts/opened: True when the user trades from HF."""
         return bool(await self._call("get_spot_account_type"))
+
+    # -- transfers -----------------------------------------------------------
 
     async def flex_transfer(
         self,
@@ -290,6 +311,7 @@ class AsyncKucoinClient:
         from_account_tag: str | None = None,
         to_account_tag: str | None = None,
     ) -> TransferResult:
+        """POST /api/v3/accounts/universal-transfer."""
         payload = body(
             clientOid=new_client_oid(client_oid),
             type=type,
@@ -315,6 +337,7 @@ class AsyncKucoinClient:
         from_tag: str | None = None,
         to_tag: str | None = None,
     ) -> TransferResult:
+        """POST /api/v2/accounts/inner-transfer (`from_` and `to` lowercase)."""
         payload = body(
             clientOid=new_client_oid(client_oid),
             currency=currency,
@@ -329,11 +352,16 @@ class AsyncKucoinClient:
     async def get_transfer_quotas(
         self, *, currency: str, type: str, tag: str | None = None
     ) -> TransferQuotas:
+        """GET /api/v1/accounts/transferable (`type` uppercase, e.g. MAIN)."""
         params = query(currency=currency, type=type, tag=tag)
         return TransferQuotas.parse(await self._call("get_transfer_quotas", params))
 
+    # -- public --------------------------------------------------------------
+
     async def get_server_time(self) -> int:
+        """GET /api/v1/timestamp: the server's time in ms (no credentials needed)."""
         return int(await self._call("get_server_time"))
 
     async def get_service_status(self) -> ServiceStatus:
+        """GET /api/v1/status."""
         return ServiceStatus.parse(await self._call("get_service_status"))

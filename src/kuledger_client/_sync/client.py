@@ -1,5 +1,9 @@
-"""KucoinClient: typed calls to any KuCoin-compatible API (its asyncio twin,
-AsyncKucoinClient, is in _async_client.py).
+# Generated from kuledger_client/_async/client.py by scripts/unasync.py: do not edit.
+# Change the async source and run `python scripts/unasync.py`.
+"""KucoinClient and AsyncKucoinClient: typed calls to any KuCoin-compatible API.
+
+The client is written once, for asyncio, in kuledger_client/_async/client.py;
+scripts/unasync.py writes the blocking twin, _sync/client.py, from it.
 
 Method names follow KuCoin's universal SDK in snake case. Every call waits
 instead of exceeding a rate-limit pool (the gw-ratelimit-* headers), and
@@ -11,10 +15,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterator
 from decimal import Decimal
-from types import TracebackType
 from typing import Any, Self
 
 import httpx
@@ -23,17 +25,23 @@ from kuledger_client._auth import wall_clock_ms
 from kuledger_client._core import (
     DEFAULT_BASE_URL,
     ENDPOINTS,
+    Amount,
     Core,
+    Currencies,
     Params,
+    Sleep,
+    Time,
     body,
+    currency_list,
+    cursor_query,
+    hf_list,
+    ledger_filters,
     query,
     transport_error,
 )
 from kuledger_client._core import client_oid as new_client_oid
-from kuledger_client._exceptions import ClientError, TransportError
+from kuledger_client._exceptions import ClientError
 from kuledger_client._ledger import (
-    LEDGERS,
-    Filters,
     LedgerName,
     WindowWalk,
     ledger_windows,
@@ -53,62 +61,15 @@ from kuledger_client._models import (
     TransferResult,
 )
 
-Time = int | datetime
-Currencies = str | Sequence[str] | None
-Amount = Decimal | str
-
-
-def currency_list(value: Currencies) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return tuple(c.strip() for c in value.split(",") if c.strip())
-    return tuple(value)
-
-
-def cursor_query(
-    currency: Currencies,
-    direction: str | None,
-    biz_type: str | None,
-    last_id: int | str | None,
-    limit: int,
-    start_at: Time | None,
-    end_at: Time | None,
-) -> Params:
-    """The query of both HF ledgers (spot and margin): a `lastId` cursor page."""
-    return query(
-        currency=currency_list(currency) or None,
-        direction=direction,
-        bizType=biz_type,
-        lastId=last_id,
-        limit=limit,
-        startAt=start_at,
-        endAt=end_at,
-    )
-
-
-def hf_list(data: Any) -> list[LedgerEntry]:
-    if data is None:
-        return []
-    if not isinstance(data, list):
-        raise TransportError("unexpected response: the ledger is not a list")
-    return [LedgerEntry.parse(item) for item in data]
-
-
-def ledger_filters(
-    ledger: str, currencies: Currencies, biz_type: str | None, direction: str | None
-) -> Filters:
-    if ledger not in LEDGERS:
-        raise ValueError(f"ledger must be one of {', '.join(LEDGERS)}, not {ledger!r}")
-    return Filters(currency_list(currencies), biz_type, direction)
-
 
 class KucoinClient:
-    """A synchronous client.
+    """A client; KucoinClient's methods block, AsyncKucoinClient's are awaited
+    (and its `iter_ledger` is an async iterator).
 
     `base_url` defaults to https://api.kucoin.com; `futures_base_url` to
     https://api-futures.kucoin.com, or to `base_url` when that is custom.
-    `sleep` and `jitter` are injectable so tests never sleep.
+    `transport` is handed to httpx; `sleep` and `jitter` are injectable so
+    tests never sleep.
     """
 
     def __init__(
@@ -126,7 +87,7 @@ class KucoinClient:
         backoff_max: float = 30.0,
         respect_rate_limits: bool = True,
         transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Sleep = time.sleep,
         jitter: Callable[[], float] = random.random,
         clock: Callable[[], int] = wall_clock_ms,
     ) -> None:
@@ -150,12 +111,7 @@ class KucoinClient:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -305,15 +261,18 @@ class KucoinClient:
             walks, in_order = window_plan(ledger, window, filters)
             if in_order and newest_first:
                 for walk in walks:
-                    yield from self._walk(walk)
+                    for entry in self._walk(walk):
+                        yield entry
             else:
                 entries = [entry for walk in walks for entry in self._walk(walk)]
                 entries.sort(key=order_key, reverse=newest_first)
-                yield from entries
+                for entry in entries:
+                    yield entry
 
     def _walk(self, walk: WindowWalk) -> Iterator[AnyLedgerEntry]:
         while (request := walk.next_request()) is not None:
-            yield from walk.feed(getattr(self, request.method)(**request.kwargs))
+            page = getattr(self, request.method)(**request.kwargs)
+            yield from walk.feed(page)
 
     # -- accounts ------------------------------------------------------------
 
@@ -321,16 +280,16 @@ class KucoinClient:
         self, *, currency: str | None = None, type: str | None = None
     ) -> list[Account]:
         """GET /api/v1/accounts."""
-        data = self._call("get_spot_account_list", query(currency=currency, type=type))
+        params = query(currency=currency, type=type)
+        data = self._call("get_spot_account_list", params)
         return [Account.parse(item) for item in data or []]
 
     get_account_list = get_spot_account_list
 
     def get_spot_account_detail(self, account_id: str) -> AccountDetail:
         """GET /api/v1/accounts/{accountId}; NotFoundError (230008) if unknown."""
-        data = self._call(
-            "get_spot_account_detail", path_args={"accountId": account_id}
-        )
+        path_args = {"accountId": account_id}
+        data = self._call("get_spot_account_detail", path_args=path_args)
         return AccountDetail.parse(data)
 
     def get_spot_account_type(self) -> bool:
