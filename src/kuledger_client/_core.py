@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 
@@ -121,20 +121,45 @@ def currency_list(value: Currencies) -> tuple[str, ...]:
     return tuple(value)
 
 
-def cursor_query(
-    currency: Currencies,
-    direction: str | None,
-    biz_type: str | None,
-    last_id: int | str | None,
-    limit: int,
-    start_at: Time | None,
-    end_at: Time | None,
+class CursorPage(TypedDict, total=False):
+    """The keywords of both HF ledger calls (spot and margin)."""
+
+    currency: Currencies
+    direction: str | None
+    biz_type: str | None
+    last_id: int | str | None  # items with id < last_id
+    limit: int  # 100 when not given
+    start_at: Time | None
+    end_at: Time | None
+
+
+def ledger_query(
+    currency: Currencies, direction: str | None, biz_type: str | None, **paging: Any
 ) -> Params:
-    """The query of both HF ledgers (spot and margin): a `lastId` cursor page."""
+    """A spot ledger's query: the filters, then the paging in the order given."""
     return query(
         currency=currency_list(currency) or None,
         direction=direction,
         bizType=biz_type,
+        **paging,
+    )
+
+
+def cursor_query(
+    *,
+    currency: Currencies = None,
+    direction: str | None = None,
+    biz_type: str | None = None,
+    last_id: int | str | None = None,
+    limit: int = 100,
+    start_at: Time | None = None,
+    end_at: Time | None = None,
+) -> Params:
+    """The query of a CursorPage: a `lastId` cursor page."""
+    return ledger_query(
+        currency,
+        direction,
+        biz_type,
         lastId=last_id,
         limit=limit,
         startAt=start_at,
@@ -323,6 +348,26 @@ class Core:
     def backoff(self, attempt: int) -> float:
         ceiling = min(self.backoff_max, self.backoff_base * 2.0**attempt)
         return ceiling / 2 + self._jitter() * ceiling / 2
+
+
+class BaseClient:
+    """What both clients read from their Core, as httpx's BaseClient is to its
+    Client and AsyncClient."""
+
+    _core: Core
+
+    @property
+    def base_url(self) -> str:
+        return self._core.base_url
+
+    @property
+    def futures_base_url(self) -> str:
+        return self._core.futures_base_url
+
+    @property
+    def last_rate_limit(self) -> RateLimit | None:
+        """The gw-ratelimit-* headers of the latest reply that had them."""
+        return self._core.last_rate_limit
 
 
 def _int_header(response: httpx.Response, name: str) -> int | None:

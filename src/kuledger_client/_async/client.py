@@ -15,7 +15,7 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
-from typing import Any, Self
+from typing import Any, Self, Unpack
 
 import httpx
 
@@ -25,15 +25,17 @@ from kuledger_client._core import (
     ENDPOINTS,
     Amount,
     AsyncSleep,
+    BaseClient,
     Core,
     Currencies,
+    CursorPage,
     Params,
     Time,
     body,
-    currency_list,
     cursor_query,
     hf_list,
     ledger_filters,
+    ledger_query,
     query,
     transport_error,
 )
@@ -52,7 +54,6 @@ from kuledger_client._models import (
     AnyLedgerEntry,
     FuturesLedgerPage,
     LedgerEntry,
-    RateLimit,
     ServiceStatus,
     SpotLedgerPage,
     TransferQuotas,
@@ -60,7 +61,7 @@ from kuledger_client._models import (
 )
 
 
-class AsyncKucoinClient:
+class AsyncKucoinClient(BaseClient):
     """A client; KucoinClient's methods block, AsyncKucoinClient's are awaited
     (and its `iter_ledger` is an async iterator).
 
@@ -115,19 +116,6 @@ class AsyncKucoinClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    @property
-    def base_url(self) -> str:
-        return self._core.base_url
-
-    @property
-    def futures_base_url(self) -> str:
-        return self._core.futures_base_url
-
-    @property
-    def last_rate_limit(self) -> RateLimit | None:
-        """The gw-ratelimit-* headers of the latest reply that had them."""
-        return self._core.last_rate_limit
-
     async def _call(
         self,
         name: str,
@@ -173,10 +161,10 @@ class AsyncKucoinClient:
         page_size: int = 50,
     ) -> SpotLedgerPage:
         """GET /api/v1/accounts/ledgers: one page, newest first."""
-        params = query(
-            currency=currency_list(currency) or None,
-            direction=direction,
-            bizType=biz_type,
+        params = ledger_query(
+            currency,
+            direction,
+            biz_type,
             startAt=start_at,
             endAt=end_at,
             currentPage=current_page,
@@ -184,39 +172,15 @@ class AsyncKucoinClient:
         )
         return SpotLedgerPage.parse(await self._call("get_spot_ledger", params))
 
-    async def get_spot_hf_ledger(
-        self,
-        *,
-        currency: Currencies = None,
-        direction: str | None = None,
-        biz_type: str | None = None,
-        last_id: int | str | None = None,
-        limit: int = 100,
-        start_at: Time | None = None,
-        end_at: Time | None = None,
-    ) -> list[LedgerEntry]:
+    async def get_spot_hf_ledger(self, **page: Unpack[CursorPage]) -> list[LedgerEntry]:
         """GET /api/v1/hf/accounts/ledgers: items with id < last_id, newest first."""
-        params = cursor_query(
-            currency, direction, biz_type, last_id, limit, start_at, end_at
-        )
-        return hf_list(await self._call("get_spot_hf_ledger", params))
+        return hf_list(await self._call("get_spot_hf_ledger", cursor_query(**page)))
 
     async def get_margin_hf_ledger(
-        self,
-        *,
-        currency: Currencies = None,
-        direction: str | None = None,
-        biz_type: str | None = None,
-        last_id: int | str | None = None,
-        limit: int = 100,
-        start_at: Time | None = None,
-        end_at: Time | None = None,
+        self, **page: Unpack[CursorPage]
     ) -> list[LedgerEntry]:
         """GET /api/v3/hf/margin/account/ledgers: items with id < last_id."""
-        params = cursor_query(
-            currency, direction, biz_type, last_id, limit, start_at, end_at
-        )
-        return hf_list(await self._call("get_margin_hf_ledger", params))
+        return hf_list(await self._call("get_margin_hf_ledger", cursor_query(**page)))
 
     async def get_futures_ledger(
         self,
@@ -337,7 +301,8 @@ class AsyncKucoinClient:
         from_tag: str | None = None,
         to_tag: str | None = None,
     ) -> TransferResult:
-        """POST /api/v2/accounts/inner-transfer (`from_` and `to` lowercase)."""
+        """POST /api/v2/accounts/inner-transfer: between two of the user's
+        accounts, named in lowercase (`from_="main", to="trade"`)."""
         payload = body(
             clientOid=new_client_oid(client_oid),
             currency=currency,
