@@ -79,11 +79,12 @@ def _setting(
     secret: bool = False,
 ) -> Any:
     """A `Settings` field: its variable, default, help text and parser."""
-    kind = kind or (cast.kind if isinstance(cast, _Choice) else _KINDS.get(cast, ""))
+    if not kind:
+        kind = cast.kind if isinstance(cast, _Choice) else _KINDS.get(cast, "string")
     declared = {"env": env, "default": default, "help": help, "cast": cast}
     return field(
         default_factory=lambda: cast(default),
-        metadata={**declared, "kind": kind or "string", "secret": secret},
+        metadata={**declared, "kind": kind, "secret": secret},
     )
 
 
@@ -93,6 +94,9 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    """What a process runs with. `Settings()` is every default; `from_env` reads
+    the variables."""
+
     database_url: str = _setting(
         "KULEDGER_DATABASE_URL",
         "sqlite:///kuledger.db",
