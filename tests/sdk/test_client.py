@@ -1,6 +1,8 @@
-"""The SDK against canned replies (httpx.MockTransport): error mapping, retries
-with backoff, waiting for the rate-limit reset, exact futures numbers and the
-exactly-once ledger walk. `sleep` is injected: nothing here sleeps."""
+"""Both SDK clients against canned replies (httpx.MockTransport): every public
+method, error mapping, retries with backoff, waiting for the rate-limit reset,
+exact futures numbers and the exactly-once ledger walk. Each test that takes
+`clients` runs on KucoinClient and on AsyncKucoinClient. `sleep` is injected:
+nothing here sleeps."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from kuledger_client import (
     dumps,
     ledger_windows,
 )
+from tests.sdk.clients import Clients
 
 BASE = "http://ledger.test"
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -56,7 +59,10 @@ class Recorder:
     """A MockTransport whose replies come from a list or a function, keeping
     every request, and a sleep that only records."""
 
-    def __init__(self, replies: list[httpx.Response] | Handler) -> None:
+    def __init__(
+        self, clients: Clients, replies: list[httpx.Response] | Handler
+    ) -> None:
+        self.clients = clients
         self.replies = replies
         self.requests: list[httpx.Request] = []
         self.sleeps: list[float] = []
@@ -72,7 +78,7 @@ class Recorder:
 
     def client(self, **options: Any) -> KucoinClient:
         options.setdefault("jitter", lambda: 0.0)
-        return KucoinClient(
+        return self.clients(
             "key",
             "secret",
             "pass",
@@ -100,8 +106,8 @@ class Recorder:
         (200, "230003", KucoinError),
     ],
 )
-def test_kucoin_codes_become_exception_classes(status, code, expected):
-    recorder = Recorder([fail(status, code, "the message")])
+def test_kucoin_codes_become_exception_classes(clients, status, code, expected):
+    recorder = Recorder(clients, [fail(status, code, "the message")])
     with pytest.raises(KucoinError) as raised:
         recorder.client().get_spot_account_list()
     assert type(raised.value) is expected
@@ -114,32 +120,34 @@ def test_kucoin_codes_become_exception_classes(status, code, expected):
     assert len(recorder.requests) == 1  # not retried
 
 
-def test_a_non_json_gateway_error_is_a_server_error_by_its_status():
-    recorder = Recorder([httpx.Response(502, text="<html>bad gateway</html>")])
+def test_a_non_json_gateway_error_is_a_server_error_by_its_status(clients):
+    recorder = Recorder(clients, [httpx.Response(502, text="<html>bad gateway</html>")])
     with pytest.raises(ServerError) as raised:
         recorder.client(max_retries=0).get_server_time()
     assert raised.value.status == 502
 
 
-def test_a_success_without_data_is_an_error():
+def test_a_success_without_data_is_an_error(clients):
     recorder = Recorder(
+        clients,
         [
             httpx.Response(
                 200, json={"code": "200000", "msg": "The interface is offline"}
             )
-        ]
+        ],
     )
     with pytest.raises(KucoinError, match="offline"):
         recorder.client().get_server_time()
 
 
-def test_429_is_retried_after_the_reset_and_each_attempt_is_signed_anew():
+def test_429_is_retried_after_the_reset_and_each_attempt_is_signed_anew(clients):
     times = iter(range(1_700_000_000_000, 1_700_000_000_100))
     recorder = Recorder(
+        clients,
         [
             fail(429, "429000", "Too Many Requests", **limits(0, 1500)),
             ok([], limits(1995, 30000)),
-        ]
+        ],
     )
     client = recorder.client(clock=lambda: next(times))
     assert client.get_spot_account_list() == []
@@ -150,14 +158,15 @@ def test_429_is_retried_after_the_reset_and_each_attempt_is_signed_anew():
     assert client.last_rate_limit == kuledger_client.RateLimit(2000, 1995, 30000)
 
 
-def test_5xx_backs_off_exponentially_with_jitter_then_succeeds():
+def test_5xx_backs_off_exponentially_with_jitter_then_succeeds(clients):
     recorder = Recorder(
+        clients,
         [
             fail(500, "500000"),
             fail(503, "503000"),
             httpx.Response(504, text="timeout"),
             ok(1700000000000),
-        ]
+        ],
     )
     client = recorder.client(backoff_base=1.0, jitter=lambda: 0.5)
     assert client.get_server_time() == 1700000000000
@@ -165,29 +174,29 @@ def test_5xx_backs_off_exponentially_with_jitter_then_succeeds():
     assert recorder.sleeps == [0.75, 1.5, 3.0]
 
 
-def test_backoff_is_capped():
-    recorder = Recorder([fail(503, "503000")] * 6 + [ok(1)])
+def test_backoff_is_capped(clients):
+    recorder = Recorder(clients, [fail(503, "503000")] * 6 + [ok(1)])
     client = recorder.client(backoff_base=1.0, backoff_max=4.0, max_retries=6)
     assert client.get_server_time() == 1
     assert recorder.sleeps == [0.5, 1.0, 2.0, 2.0, 2.0, 2.0]
 
 
-def test_retries_are_bounded():
-    recorder = Recorder([fail(429, "429000")] * 10)
+def test_retries_are_bounded(clients):
+    recorder = Recorder(clients, [fail(429, "429000")] * 10)
     with pytest.raises(RateLimitError):
         recorder.client(max_retries=3).get_spot_account_list()
     assert len(recorder.requests) == 4
     assert len(recorder.sleeps) == 3
 
 
-def test_connection_errors_are_retried_then_raised_as_transport_errors():
+def test_connection_errors_are_retried_then_raised_as_transport_errors(clients):
     calls = []
 
     def refuse(request: httpx.Request) -> httpx.Response:
         calls.append(request)
         raise httpx.ConnectError("connection refused", request=request)
 
-    recorder = Recorder(refuse)
+    recorder = Recorder(clients, refuse)
     with pytest.raises(TransportError) as raised:
         recorder.client(max_retries=2).get_spot_account_list()
     assert raised.value.transient
@@ -195,7 +204,7 @@ def test_connection_errors_are_retried_then_raised_as_transport_errors():
     assert len(calls) == 3
 
 
-def test_a_connection_error_then_success():
+def test_a_connection_error_then_success(clients):
     state = {"calls": 0}
 
     def flaky(request: httpx.Request) -> httpx.Response:
@@ -204,12 +213,12 @@ def test_a_connection_error_then_success():
             raise httpx.ReadTimeout("slow", request=request)
         return ok({"status": "open", "msg": ""})
 
-    status = Recorder(flaky).client().get_service_status()
+    status = Recorder(clients, flaky).client().get_service_status()
     assert status == kuledger_client.ServiceStatus("open", "")
 
 
-def test_the_client_waits_for_the_reset_instead_of_spending_its_last_weight():
-    recorder = Recorder([ok([], limits(1, 2500)), ok([], limits(1995, 30000))])
+def test_the_client_waits_for_the_reset_instead_of_spending_its_last_weight(clients):
+    recorder = Recorder(clients, [ok([], limits(1, 2500)), ok([], limits(1995, 30000))])
     client = recorder.client()
     client.get_spot_account_list()  # leaves 1; the next call weighs 5
     assert recorder.sleeps == []
@@ -219,14 +228,15 @@ def test_the_client_waits_for_the_reset_instead_of_spending_its_last_weight():
     assert len(recorder.requests) == 2
 
 
-def test_no_wait_while_the_pool_has_room_and_pools_are_separate():
+def test_no_wait_while_the_pool_has_room_and_pools_are_separate(clients):
     recorder = Recorder(
+        clients,
         [
             ok([], limits(5, 20000)),  # Management: exactly one more weight-5 call
             ok([], limits(4, 20000)),  # Management: now 4 left
             ok(1, limits(2, 20000)),  # Public pool: its own quota
             ok([], limits(1990, 30000)),
-        ]
+        ],
     )
     client = recorder.client()
     client.get_spot_account_list()
@@ -237,16 +247,16 @@ def test_no_wait_while_the_pool_has_room_and_pools_are_separate():
     assert len(recorder.sleeps) == 1
 
 
-def test_rate_limit_respect_can_be_turned_off():
-    recorder = Recorder([ok([], limits(0, 2500)), ok([], limits(0, 2500))])
+def test_rate_limit_respect_can_be_turned_off(clients):
+    recorder = Recorder(clients, [ok([], limits(0, 2500)), ok([], limits(0, 2500))])
     client = recorder.client(respect_rate_limits=False)
     client.get_spot_account_list()
     client.get_spot_account_list()
     assert recorder.sleeps == []
 
 
-def test_a_retried_transfer_keeps_its_client_oid():
-    recorder = Recorder([fail(503, "503000"), ok({"orderId": "o1"})])
+def test_a_retried_transfer_keeps_its_client_oid(clients):
+    recorder = Recorder(clients, [fail(503, "503000"), ok({"orderId": "o1"})])
     result = recorder.client().inner_transfer(
         currency="USDT", amount=Decimal("1.50"), from_="main", to="trade"
     )
@@ -258,8 +268,9 @@ def test_a_retried_transfer_keeps_its_client_oid():
     assert bodies[0]["clientOid"]
 
 
-def test_flex_transfer_and_quotas_send_kucoins_field_names():
+def test_flex_transfer_and_quotas_send_kucoins_field_names(clients):
     recorder = Recorder(
+        clients,
         [
             ok({"orderId": "o2"}),
             ok(
@@ -271,7 +282,7 @@ def test_flex_transfer_and_quotas_send_kucoins_field_names():
                     "transferable": "9",
                 }
             ),
-        ]
+        ],
     )
     client = recorder.client()
     client.flex_transfer(
@@ -295,19 +306,19 @@ def test_flex_transfer_and_quotas_send_kucoins_field_names():
     assert recorder.requests[1].url.params["type"] == "MAIN"
 
 
-def test_public_calls_are_not_signed_and_need_no_credentials():
-    recorder = Recorder([ok(1700000000000)])
-    client = KucoinClient(base_url=BASE, transport=httpx.MockTransport(recorder.handle))
+def test_public_calls_are_not_signed_and_need_no_credentials(clients):
+    recorder = Recorder(clients, [ok(1700000000000)])
+    client = clients(base_url=BASE, transport=httpx.MockTransport(recorder.handle))
     assert client.get_server_time() == 1700000000000
     assert "KC-API-SIGN" not in recorder.requests[0].headers
     with pytest.raises(kuledger_client.ClientError, match="needs a key"):
         client.get_spot_account_list()
 
 
-def test_futures_calls_go_to_the_futures_host():
-    assert KucoinClient().futures_base_url == "https://api-futures.kucoin.com"
-    assert KucoinClient(base_url="http://x:1/").futures_base_url == "http://x:1"
-    custom = KucoinClient(base_url="http://x:1", futures_base_url="http://y:2")
+def test_futures_calls_go_to_the_futures_host(clients):
+    assert clients().futures_base_url == "https://api-futures.kucoin.com"
+    assert clients(base_url="http://x:1/").futures_base_url == "http://x:1"
+    custom = clients(base_url="http://x:1", futures_base_url="http://y:2")
     assert custom.futures_base_url == "http://y:2"
 
 
@@ -319,8 +330,9 @@ FUTURES_BODY = (
 )
 
 
-def test_futures_numbers_are_parsed_exactly_and_written_back_unchanged():
+def test_futures_numbers_are_parsed_exactly_and_written_back_unchanged(clients):
     recorder = Recorder(
+        clients,
         [httpx.Response(200, content=FUTURES_BODY.encode())] * 2,
     )
     page = recorder.client().get_futures_ledger(currency="USDT")
@@ -339,8 +351,8 @@ def test_futures_numbers_are_parsed_exactly_and_written_back_unchanged():
     assert request.url.params["forward"] == "true"
 
 
-def test_a_malformed_item_is_a_transport_error():
-    recorder = Recorder([ok([{"id": "1", "currency": "USDT"}])])
+def test_a_malformed_item_is_a_transport_error(clients):
+    recorder = Recorder(clients, [ok([{"id": "1", "currency": "USDT"}])])
     with pytest.raises(TransportError, match="amount"):
         recorder.client().get_spot_hf_ledger()
 
@@ -413,14 +425,14 @@ def test_windows_are_consecutive_non_overlapping_and_at_most_24_hours():
     assert list(ledger_windows(6, 5)) == []
 
 
-def test_equal_timestamps_at_a_window_boundary_are_yielded_once():
+def test_equal_timestamps_at_a_window_boundary_are_yielded_once(clients):
     start = 10 * DAY_MS
     boundary = start + DAY_MS  # first millisecond of the second window
     entries = [(i, boundary - 1) for i in range(1, 4)] + [
         (i, boundary) for i in range(4, 8)
     ]
     fake = FakeSpotLedger(entries)
-    recorder = Recorder(fake)
+    recorder = Recorder(clients, fake)
     got = list(recorder.client().iter_ledger(start, start + 2 * DAY_MS - 1))
     assert sorted(int(e.id) for e in got) == list(range(1, 8))
     assert fake.windows == [
@@ -430,7 +442,7 @@ def test_equal_timestamps_at_a_window_boundary_are_yielded_once():
 
 
 @pytest.mark.parametrize("newest_first", [True, False])
-def test_entries_arriving_mid_walk_cause_no_duplicate_and_no_gap(newest_first):
+def test_entries_arriving_mid_walk_cause_no_duplicate_and_no_gap(clients, newest_first):
     start = 20 * DAY_MS
     existing = [(i, start + i * 60_000) for i in range(1, 1401)]  # 3 pages
     fake = FakeSpotLedger(existing)
@@ -442,7 +454,7 @@ def test_entries_arriving_mid_walk_cause_no_duplicate_and_no_gap(newest_first):
 
     fake.arrivals = arrivals
     got = list(
-        Recorder(fake)
+        Recorder(clients, fake)
         .client()
         .iter_ledger(start, start + 2 * DAY_MS - 1, newest_first=newest_first)
     )
@@ -453,7 +465,7 @@ def test_entries_arriving_mid_walk_cause_no_duplicate_and_no_gap(newest_first):
     assert keys == sorted(keys, reverse=newest_first)
 
 
-def test_more_than_ten_currencies_are_asked_in_groups_and_merged_in_order():
+def test_more_than_ten_currencies_are_asked_in_groups_and_merged_in_order(clients):
     seen: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -472,7 +484,7 @@ def test_more_than_ten_currencies_are_asked_in_groups_and_merged_in_order():
 
     codes = [f"C{i:02d}" for i in range(12)]
     got = list(
-        Recorder(handler)
+        Recorder(clients, handler)
         .client()
         .iter_ledger(5 * DAY_MS, 6 * DAY_MS - 1, currencies=codes)
     )
@@ -480,7 +492,7 @@ def test_more_than_ten_currencies_are_asked_in_groups_and_merged_in_order():
     assert [e.id for e in got] == ["2", "1"]  # newest first across both groups
 
 
-def test_hf_ledgers_walk_last_id_cursors_within_each_window():
+def test_hf_ledgers_walk_last_id_cursors_within_each_window(clients):
     rows = [(i, 3 * DAY_MS + i) for i in range(1, 451)]
     asked: list[str | None] = []
 
@@ -499,7 +511,7 @@ def test_hf_ledgers_walk_last_id_cursors_within_each_window():
         return ok(items)
 
     got = list(
-        Recorder(handler)
+        Recorder(clients, handler)
         .client()
         .iter_ledger(3 * DAY_MS, 4 * DAY_MS - 1, ledger="hf", newest_first=False)
     )
@@ -507,7 +519,7 @@ def test_hf_ledgers_walk_last_id_cursors_within_each_window():
     assert asked == [None, "251", "51"]
 
 
-def test_the_futures_walk_follows_offsets_and_skips_pending_rows():
+def test_the_futures_walk_follows_offsets_and_skips_pending_rows(clients):
     pages = [
         {
             "dataList": [_futures(-1, "Pending"), _futures(9), _futures(8)],
@@ -524,7 +536,7 @@ def test_the_futures_walk_follows_offsets_and_skips_pending_rows():
         )
 
     got = list(
-        Recorder(handler)
+        Recorder(clients, handler)
         .client()
         .iter_ledger(0, DAY_MS - 1, ledger="futures", currencies=["USDT"])
     )
@@ -546,9 +558,9 @@ def _futures(offset: int, status: str = "Completed") -> dict[str, Any]:
     }
 
 
-def test_iter_ledger_refuses_an_unknown_ledger():
+def test_iter_ledger_refuses_an_unknown_ledger(clients):
     with pytest.raises(ValueError, match="ledger must be one of"):
-        list(Recorder([]).client().iter_ledger(0, 1, ledger="nope"))  # type: ignore[arg-type]
+        list(Recorder(clients, []).client().iter_ledger(0, 1, ledger="nope"))  # type: ignore[arg-type]
 
 
 # -- the async client --------------------------------------------------------
