@@ -10,7 +10,9 @@ import asyncio
 import inspect
 import itertools
 import json
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
@@ -21,14 +23,22 @@ import pytest
 import kuledger_client
 from kuledger_client import (
     DAY_MS,
+    Account,
+    AccountDetail,
     AsyncKucoinClient,
     AuthenticationError,
     BadRequestError,
+    FuturesLedgerPage,
     KucoinClient,
     KucoinError,
+    LedgerEntry,
     NotFoundError,
     RateLimitError,
     ServerError,
+    ServiceStatus,
+    SpotLedgerPage,
+    TransferQuotas,
+    TransferResult,
     TransportError,
     dumps,
     ledger_windows,
@@ -563,10 +573,198 @@ def test_iter_ledger_refuses_an_unknown_ledger(clients):
         list(Recorder(clients, []).client().iter_ledger(0, 1, ledger="nope"))  # type: ignore[arg-type]
 
 
-# -- the async client --------------------------------------------------------
+# -- every public method ----------------------------------------------------
+
+ACCOUNT = {
+    "id": "a1",
+    "currency": "USDT",
+    "type": "main",
+    "balance": "3",
+    "available": "2",
+    "holds": "1",
+}
+SPOT_PAGE = {
+    "currentPage": 1,
+    "pageSize": 50,
+    "totalNum": 1,
+    "totalPage": 1,
+    "items": [_item(1, 1000)],
+}
+FUTURES_PAGE = {"dataList": [_futures(3)], "hasMore": False}
 
 
-def test_the_async_client_retries_waits_and_walks_the_same_way():
+def _as_received(data: Any) -> Any:
+    """`data` as the client reads it off the wire: JSON numbers as Decimal."""
+    return json.loads(json.dumps(data), parse_float=Decimal)
+
+
+QUOTAS = {**ACCOUNT, "transferable": "2"}
+ORDER = {"orderId": "o9"}
+NOON = datetime(2024, 1, 2, 12, tzinfo=UTC)  # 1704196800000 ms
+
+# method, keywords, the request it sends, the data the server answers, what
+# the call returns
+CALLS: list[tuple[str, dict[str, Any], str, Any, Any]] = [
+    (
+        "get_spot_ledger",
+        {"currency": "BTC, ETH", "biz_type": "Deposit", "start_at": NOON, "end_at": 9},
+        "GET /api/v1/accounts/ledgers?currency=BTC%2CETH&bizType=Deposit"
+        "&startAt=1704196800000&endAt=9&currentPage=1&pageSize=50",
+        SPOT_PAGE,
+        SpotLedgerPage(1, 50, 1, 1, (LedgerEntry.parse(_item(1, 1000)),)),
+    ),
+    (
+        "get_spot_hf_ledger",
+        {"currency": ["USDT"], "direction": "in", "last_id": 7, "end_at": 9},
+        "GET /api/v1/hf/accounts/ledgers?currency=USDT&direction=in&lastId=7"
+        "&limit=100&endAt=9",
+        [_item(2, 1000)],
+        [LedgerEntry.parse(_item(2, 1000))],
+    ),
+    (
+        "get_margin_hf_ledger",
+        {"limit": 5, "start_at": 1},
+        "GET /api/v3/hf/margin/account/ledgers?limit=5&startAt=1",
+        None,
+        [],
+    ),
+    (
+        "get_futures_ledger",
+        {"currency": "USDT", "offset": 4, "forward": False, "max_count": 10},
+        "GET http://futures.test/api/v1/transaction-history?currency=USDT&offset=4"
+        "&forward=false&maxCount=10",
+        FUTURES_PAGE,
+        FuturesLedgerPage.parse(
+            json.loads(json.dumps(FUTURES_PAGE), parse_float=Decimal)
+        ),
+    ),
+    (
+        "get_spot_account_list",
+        {"currency": "USDT"},
+        "GET /api/v1/accounts?currency=USDT",
+        [ACCOUNT],
+        [Account.parse(ACCOUNT)],
+    ),
+    (
+        "get_account_list",
+        {"type": "main"},
+        "GET /api/v1/accounts?type=main",
+        [],
+        [],
+    ),
+    (
+        "get_spot_account_detail",
+        {"account_id": "a1"},
+        "GET /api/v1/accounts/a1",
+        ACCOUNT,
+        AccountDetail("USDT", Decimal(3), Decimal(2), Decimal(1)),
+    ),
+    ("get_spot_account_type", {}, "GET /api/v1/hf/accounts/opened", True, True),
+    (
+        "get_transfer_quotas",
+        {"currency": "USDT", "type": "MAIN", "tag": "BTC-USDT"},
+        "GET /api/v1/accounts/transferable?currency=USDT&type=MAIN&tag=BTC-USDT",
+        QUOTAS,
+        TransferQuotas.parse(QUOTAS),
+    ),
+    (
+        "inner_transfer",
+        {
+            "currency": "USDT",
+            "amount": "0.10",
+            "from_": "main",
+            "to": "isolated",
+            "client_oid": "c7",
+            "to_tag": "BTC-USDT",
+        },
+        'POST /api/v2/accounts/inner-transfer {"clientOid":"c7","currency":"USDT",'
+        '"amount":"0.10","from":"main","to":"isolated","toTag":"BTC-USDT"}',
+        ORDER,
+        TransferResult("o9"),
+    ),
+    (
+        "flex_transfer",
+        {
+            "currency": "USDT",
+            "amount": Decimal("2.5"),
+            "from_account_type": "MAIN",
+            "to_account_type": "CONTRACT",
+            "type": "PARENT_TO_SUB",
+            "client_oid": "c8",
+            "to_user_id": "u2",
+        },
+        'POST /api/v3/accounts/universal-transfer {"clientOid":"c8",'
+        '"type":"PARENT_TO_SUB","currency":"USDT","amount":"2.5",'
+        '"fromAccountType":"MAIN","toUserId":"u2","toAccountType":"CONTRACT"}',
+        ORDER,
+        TransferResult("o9"),
+    ),
+    ("get_server_time", {}, "GET /api/v1/timestamp", 1700000000000, 1700000000000),
+    (
+        "get_service_status",
+        {},
+        "GET /api/v1/status",
+        {"status": "cancelonly", "msg": "soon"},
+        ServiceStatus("cancelonly", "soon"),
+    ),
+]
+
+
+def _sent(request: httpx.Request) -> str:
+    """The request as one line: method, URL (host only when not BASE), body."""
+    url = str(request.url).removeprefix(BASE)
+    body = f" {request.content.decode()}" if request.content else ""
+    return f"{request.method} {url}{body}"
+
+
+@pytest.mark.parametrize(
+    ("method", "keywords", "request_line", "data", "expected"),
+    CALLS,
+    ids=[call[0] for call in CALLS],
+)
+def test_every_public_method_sends_its_request_and_types_its_reply(
+    clients, method, keywords, request_line, data, expected
+):
+    recorder = Recorder(clients, [ok(data)])
+    client = recorder.client(futures_base_url="http://futures.test")
+    assert getattr(client, method)(**keywords) == expected
+    [request] = recorder.requests
+    assert _sent(request) == request_line
+    signed = "KC-API-SIGN" in request.headers
+    assert signed == (method not in ("get_server_time", "get_service_status"))
+
+
+def test_the_method_table_covers_every_public_method():
+    methods = {
+        name
+        for name, _ in inspect.getmembers(KucoinClient, inspect.isfunction)
+        if not name.startswith("_")
+    }
+    assert methods - {"iter_ledger", "close"} == {call[0] for call in CALLS}
+
+
+def test_both_clients_have_the_same_methods_and_keywords():
+    def face(cls: type) -> dict[str, list[tuple[str, Any, Any]]]:
+        return {
+            name.replace("aclose", "close"): [
+                (p.name, p.kind, p.default)
+                for p in inspect.signature(member).parameters.values()
+                if p.name != "sleep"  # time.sleep / asyncio.sleep
+            ]
+            for name, member in inspect.getmembers(cls, inspect.isfunction)
+            if not name.startswith("_")
+        }
+
+    assert face(KucoinClient) == face(AsyncKucoinClient)
+    sleep = inspect.signature(AsyncKucoinClient).parameters["sleep"]
+    assert sleep.default is asyncio.sleep
+    assert inspect.signature(KucoinClient).parameters["sleep"].default is time.sleep
+
+
+# -- the async client's own face --------------------------------------------
+
+
+def test_the_async_client_awaits_its_sleep_and_iterates_asynchronously():
     start = 20 * DAY_MS
     fake = FakeSpotLedger([(i, start + i * 1000) for i in range(1, 700)])
     state = {"failed": False}
