@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.e2e.conftest import module_server  # noqa: F401  (test_server.py's)
 from tests.sdk.clients import FLAVOURS, Clients
 
 
