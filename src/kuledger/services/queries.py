@@ -10,10 +10,10 @@ from kuledger.domain import biztypes
 from kuledger.domain.accounts import Book
 from kuledger.domain.errors import InvalidInput
 from kuledger.domain.money import to_wire
+from kuledger.domain.times import DAY_MS
 from kuledger.services.paging import PageCursors
 from kuledger.services.ports import LedgerFilter, LedgerReader
 
-DAY_MS = 86_400_000
 MAX_CURRENCIES = 10
 
 
