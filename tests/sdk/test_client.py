@@ -318,11 +318,12 @@ def test_flex_transfer_and_quotas_send_kucoins_field_names(clients):
 
 def test_public_calls_are_not_signed_and_need_no_credentials(clients):
     recorder = Recorder(clients, [ok(1700000000000)])
-    client = clients(base_url=BASE, transport=httpx.MockTransport(recorder.handle))
-    assert client.get_server_time() == 1700000000000
-    assert "KC-API-SIGN" not in recorder.requests[0].headers
-    with pytest.raises(kuledger_client.ClientError, match="needs a key"):
-        client.get_spot_account_list()
+    transport = httpx.MockTransport(recorder.handle)
+    with clients(base_url=BASE, transport=transport) as client:
+        assert client.get_server_time() == 1700000000000
+        assert "KC-API-SIGN" not in recorder.requests[0].headers
+        with pytest.raises(kuledger_client.ClientError, match="needs a key"):
+            client.get_spot_account_list()
 
 
 def test_futures_calls_go_to_the_futures_host(clients):
