@@ -85,22 +85,23 @@ def ruff(args: list[str], path: Path, text: str) -> str:
 
 def main(argv: list[str]) -> int:
     check = "--check" in argv
-    stale = []
+    stale = 0
     for source in sources():
         target = TARGET / source.name
         expected = generate(source)
         current = target.read_text(encoding="utf-8") if target.exists() else None
         if current == expected:
             continue
-        if check:
-            stale.append(target.relative_to(ROOT))
-        else:
+        name = target.relative_to(ROOT)
+        if not check:
             target.write_text(expected, encoding="utf-8")
-            print(f"wrote {target.relative_to(ROOT)}")
-    for path in stale:
+            print(f"wrote {name}")
+            continue
+        stale += 1
+        state = "is missing" if current is None else "is stale"
         print(
-            f"stale: {path} differs from what scripts/unasync.py writes from "
-            f"{SOURCE.relative_to(ROOT) / path.name}; run python scripts/unasync.py"
+            f"{name} {state}: it is generated from {source.relative_to(ROOT)}; "
+            "run python scripts/unasync.py and commit the result"
         )
     return 1 if stale else 0
 
