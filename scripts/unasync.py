@@ -60,6 +60,8 @@ def generate(source: Path) -> str:
         text = Path(tmp, "_sync", source.name).read_text(encoding="utf-8")
     text = HEADER.format(name=source.name) + text
     target = TARGET / source.name
+    # I: a rename can unsort the imports; UP028: a loop that yields what an
+    # `async for` gave becomes `yield from` once the loop is a plain `for`.
     fixes = ["--fix-only", "--unsafe-fixes", "--select", "I,UP028", "--quiet"]
     text = ruff(["check", *fixes], target, text)
     return ruff(["format", "--quiet"], target, text)
