@@ -60,6 +60,8 @@ def generate(source: Path) -> str:
         text = Path(tmp, "_sync", source.name).read_text(encoding="utf-8")
     text = HEADER.format(name=source.name) + text
     target = TARGET / source.name
+    # I: a rename can unsort the imports; UP028: a loop that yields what an
+    # `async for` gave becomes `yield from` once the loop is a plain `for`.
     fixes = ["--fix-only", "--unsafe-fixes", "--select", "I,UP028", "--quiet"]
     text = ruff(["check", *fixes], target, text)
     return ruff(["format", "--quiet"], target, text)
@@ -85,22 +87,23 @@ def ruff(args: list[str], path: Path, text: str) -> str:
 
 def main(argv: list[str]) -> int:
     check = "--check" in argv
-    stale = []
+    stale = 0
     for source in sources():
         target = TARGET / source.name
         expected = generate(source)
         current = target.read_text(encoding="utf-8") if target.exists() else None
         if current == expected:
             continue
-        if check:
-            stale.append(target.relative_to(ROOT))
-        else:
+        name = target.relative_to(ROOT)
+        if not check:
             target.write_text(expected, encoding="utf-8")
-            print(f"wrote {target.relative_to(ROOT)}")
-    for path in stale:
+            print(f"wrote {name}")
+            continue
+        stale += 1
+        state = "is missing" if current is None else "is stale"
         print(
-            f"stale: {path} differs from what scripts/unasync.py writes from "
-            f"{SOURCE.relative_to(ROOT) / path.name}; run python scripts/unasync.py"
+            f"{name} {state}: it is generated from {source.relative_to(ROOT)}; "
+            "run python scripts/unasync.py and commit the result"
         )
     return 1 if stale else 0
 
