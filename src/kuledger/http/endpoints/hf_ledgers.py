@@ -11,6 +11,7 @@ from kuledger.http.context import Call
 from kuledger.http.endpoints._schema import INTEGER, STRING, array, obj, query
 from kuledger.http.params import MAX_MS
 from kuledger.http.routing import Endpoint
+from kuledger.services.ports import LedgerRow
 from kuledger.services.queries import MAX_HF_LIMIT, CursorLedgerQuery, cursor_ledger
 
 MARGIN_HF_FILTERS = (
@@ -54,22 +55,21 @@ def get_margin_hf_ledger(call: Call) -> list[dict[str, Any]]:
     return [_item(row, numeric=True) for row in rows]
 
 
-def _item(row: tuple[Any, ...], *, numeric: bool) -> dict[str, Any]:
+def _item(row: LedgerRow, *, numeric: bool) -> dict[str, Any]:
     """An HF ledger item. The spot HF ledger sends id and createdAt as strings,
     the margin HF ledger as numbers (kucoin-clients.md; KuCoin's OpenAPI)."""
-    entry_id, currency, amount, fee, balance, account_type, code, way, at, ctx = row
     return {
-        "id": entry_id if numeric else str(entry_id),
-        "currency": currency,
-        "amount": amount,
-        "fee": fee,
+        "id": row.id if numeric else str(row.id),
+        "currency": row.currency,
+        "amount": row.amount,
+        "fee": row.fee,
         "tax": "0",
-        "balance": balance,
-        "accountType": account_type.upper(),
-        "bizType": code,
-        "direction": way,
-        "createdAt": at if numeric else str(at),
-        "context": ctx,
+        "balance": row.balance,
+        "accountType": row.account_type.upper(),
+        "bizType": row.biz_code,
+        "direction": row.direction,
+        "createdAt": row.created_at if numeric else str(row.created_at),
+        "context": row.context,
     }
 
 
