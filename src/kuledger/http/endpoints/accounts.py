@@ -67,6 +67,7 @@ ENDPOINTS = (
             query("type", {"type": "string", "enum": list(_TYPES)}, "account type"),
         ),
         response=array(ACCOUNT),
+        inline=True,
     ),
     Endpoint(
         "GET",
@@ -78,6 +79,7 @@ ENDPOINTS = (
         kucoin_doc="https://www.kucoin.com/docs-new/api-3470126",
         params=(path("accountId", "the account id from GET /api/v1/accounts"),),
         response=obj(currency=STRING, balance=STRING, available=STRING, holds=STRING),
+        inline=True,
     ),
     Endpoint(
         "GET",

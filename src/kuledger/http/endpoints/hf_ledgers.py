@@ -130,6 +130,7 @@ ENDPOINTS = (
         kucoin_doc="https://www.kucoin.com/docs-new/api-3470122",
         params=_params(biztypes.HF_FILTERS),
         response=array(_item_schema(STRING, STRING)),
+        inline=True,
     ),
     Endpoint(
         "GET",
@@ -141,5 +142,6 @@ ENDPOINTS = (
         kucoin_doc="https://www.kucoin.com/docs-new/api-3470123",
         params=_params(MARGIN_HF_FILTERS),
         response=array(_item_schema(INTEGER, INTEGER)),
+        inline=True,
     ),
 )

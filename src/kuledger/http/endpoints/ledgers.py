@@ -103,5 +103,6 @@ ENDPOINTS = (
             totalPage=INTEGER,
             items=array(SPOT_LEDGER_ITEM),
         ),
+        inline=True,
     ),
 )
