@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from kuledger.domain import errors as domain
 from kuledger.http import auth
 from kuledger.http.envelope import Envelope, fail
-from kuledger.http.ratelimit import LimiterDown, RateLimited
+from kuledger.http.rate_policy import LimiterDown, RateLimited
 
 log = logging.getLogger("kuledger.http")
 

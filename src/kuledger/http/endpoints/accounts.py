@@ -6,9 +6,16 @@ from kuledger.domain.accounts import AccountType
 from kuledger.domain.errors import AccountNotFound
 from kuledger.domain.money import to_wire
 from kuledger.http.context import Call
-from kuledger.http.endpoints._schema import BOOLEAN, STRING, array, obj, path, query
+from kuledger.http.endpoints._json_schema import (
+    BOOLEAN,
+    STRING,
+    array,
+    obj,
+    path,
+    query,
+)
 from kuledger.http.routing import Endpoint
-from kuledger.http.schemas import account_item
+from kuledger.http.wire import account_item
 
 _TYPES = tuple(t.value for t in AccountType)
 

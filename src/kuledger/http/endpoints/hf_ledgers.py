@@ -8,7 +8,7 @@ from typing import Any
 from kuledger.domain import biztypes
 from kuledger.domain.accounts import Book
 from kuledger.http.context import Call
-from kuledger.http.endpoints._schema import INTEGER, STRING, array, obj, query
+from kuledger.http.endpoints._json_schema import INTEGER, STRING, array, obj, query
 from kuledger.http.params import MAX_MS
 from kuledger.http.routing import Endpoint
 from kuledger.services.queries import MAX_HF_LIMIT, CursorLedgerQuery, cursor_ledger
