@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kuledger.bootstrap import build_rate_limit_policy
-from kuledger.http.app import INLINE_READS, runs_inline
+from kuledger.http.app import runs_inline
 from kuledger.http.auth import Authenticator
 from kuledger.http.context import ApiServices
 from kuledger.http.endpoints import ENDPOINTS
@@ -37,9 +37,15 @@ def _services(url: str, **overrides: object) -> ApiServices:
     )
 
 
-def test_every_inline_read_is_a_get_endpoint():
-    gets = {e.path for e in ENDPOINTS if e.method == "GET"}
-    assert INLINE_READS.issubset(gets)
+def test_the_inline_reads_are_the_ledger_and_account_gets():
+    inline = {(e.method, e.path) for e in ENDPOINTS if e.inline}
+    assert inline == {
+        ("GET", "/api/v1/accounts/ledgers"),
+        ("GET", "/api/v1/hf/accounts/ledgers"),
+        ("GET", "/api/v3/hf/margin/account/ledgers"),
+        ("GET", "/api/v1/accounts"),
+        ("GET", "/api/v1/accounts/{accountId}"),
+    }
 
 
 def test_sqlite_ledger_reads_run_inline_writes_do_not(sqlite_url):

@@ -10,7 +10,7 @@ from starlette.datastructures import QueryParams
 from kuledger.config import Settings
 from kuledger.http.auth import Authenticator, Principal
 from kuledger.http.params import Query
-from kuledger.http.ratelimit import RateLimitPolicy
+from kuledger.http.rate_policy import RateLimitPolicy
 from kuledger.http.stream import StreamServices
 from kuledger.services.paging import PageCursors
 from kuledger.services.ports import (

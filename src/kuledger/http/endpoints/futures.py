@@ -11,7 +11,14 @@ import orjson
 
 from kuledger.domain import biztypes
 from kuledger.http.context import Call
-from kuledger.http.endpoints._schema import BOOLEAN, INTEGER, STRING, array, obj, query
+from kuledger.http.endpoints._json_schema import (
+    BOOLEAN,
+    INTEGER,
+    STRING,
+    array,
+    obj,
+    query,
+)
 from kuledger.http.params import MAX_MS, InvalidParameter
 from kuledger.http.routing import Endpoint
 from kuledger.services.queries import FuturesLedgerQuery, futures_ledger

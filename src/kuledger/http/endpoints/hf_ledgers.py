@@ -8,7 +8,7 @@ from typing import Any
 from kuledger.domain import biztypes
 from kuledger.domain.accounts import Book
 from kuledger.http.context import Call
-from kuledger.http.endpoints._schema import INTEGER, STRING, array, obj, query
+from kuledger.http.endpoints._json_schema import INTEGER, STRING, array, obj, query
 from kuledger.http.params import MAX_MS
 from kuledger.http.routing import Endpoint
 from kuledger.services.ports import LedgerRow
@@ -130,6 +130,7 @@ ENDPOINTS = (
         kucoin_doc="https://www.kucoin.com/docs-new/api-3470122",
         params=_params(biztypes.HF_FILTERS),
         response=array(_item_schema(STRING, STRING)),
+        inline=True,
     ),
     Endpoint(
         "GET",
@@ -141,5 +142,6 @@ ENDPOINTS = (
         kucoin_doc="https://www.kucoin.com/docs-new/api-3470123",
         params=_params(MARGIN_HF_FILTERS),
         response=array(_item_schema(INTEGER, INTEGER)),
+        inline=True,
     ),
 )

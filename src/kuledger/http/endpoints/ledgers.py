@@ -6,10 +6,10 @@ from typing import Any
 
 from kuledger.domain import biztypes
 from kuledger.http.context import Call
-from kuledger.http.endpoints._schema import INTEGER, STRING, array, obj, query
+from kuledger.http.endpoints._json_schema import INTEGER, STRING, array, obj, query
 from kuledger.http.params import MAX_MS
 from kuledger.http.routing import Endpoint
-from kuledger.http.schemas import spot_ledger_item
+from kuledger.http.wire import spot_ledger_item
 from kuledger.services.queries import SpotLedgerQuery, spot_ledger
 
 MAX_PAGE = 1_000_000_000
@@ -103,5 +103,6 @@ ENDPOINTS = (
             totalPage=INTEGER,
             items=array(SPOT_LEDGER_ITEM),
         ),
+        inline=True,
     ),
 )
