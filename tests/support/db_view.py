@@ -13,7 +13,7 @@ from typing import Any
 from kuledger.bootstrap import Container
 from kuledger.config import Settings
 from kuledger.domain.users import Permission
-from kuledger.http.schemas import account_item, entry_row, spot_ledger_item
+from kuledger.http.wire import account_item, entry_row, spot_ledger_item
 from kuledger.services.keys import create_key
 from kuledger.services.users import create_user
 from tests.support.server import ApiUser, LiveServer

@@ -9,12 +9,11 @@ from __future__ import annotations
 import logging
 
 from starlette.exceptions import HTTPException
-from starlette.responses import Response
 
 from kuledger.domain import errors as domain
 from kuledger.http import auth
-from kuledger.http.envelope import fail
-from kuledger.http.ratelimit import LimiterDown, RateLimited
+from kuledger.http.envelope import Envelope, fail
+from kuledger.http.rate_policy import LimiterDown, RateLimited
 
 log = logging.getLogger("kuledger.http")
 
@@ -53,15 +52,6 @@ KUCOIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
     BodyTooLarge: (413, "413000"),
 }
 
-_HTTP_STATUS_CODES = {
-    400: "400000",
-    404: "404000",
-    405: "405000",
-    413: "413000",
-    415: "415000",
-    429: "429000",
-    503: "503000",
-}
 _HTTP_MESSAGES = {404: "Url Not Found", 405: "Method Not Allowed"}
 
 
@@ -72,10 +62,11 @@ def lookup(exc: BaseException) -> tuple[int, str] | None:
     return None
 
 
-def error_response(exc: BaseException) -> Response:
-    """The KuCoin envelope for any exception; unexpected ones become 500000."""
+def error_response(exc: BaseException) -> Envelope:
+    """The KuCoin envelope for any exception; unexpected ones become 500000.
+    Starlette's own HTTP errors (404, 405, ...) answer code "<status>000"."""
     if isinstance(exc, HTTPException):
-        code = _HTTP_STATUS_CODES.get(exc.status_code, f"{exc.status_code}000")
+        code = f"{exc.status_code}000"
         message = _HTTP_MESSAGES.get(exc.status_code, str(exc.detail))
         return fail(code, message, exc.status_code, exc.headers)
     found = lookup(exc)
