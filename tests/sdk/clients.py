@@ -24,7 +24,7 @@ class Blocking:
     def __init__(self, client: AsyncKucoinClient) -> None:
         self.wrapped = client
         self._runner = asyncio.Runner()
-        self._closed = False
+        self.closed = False
 
     def __enter__(self) -> Self:
         self._runner.run(self.wrapped.__aenter__())
@@ -39,8 +39,8 @@ class Blocking:
         self._finish()
 
     def _finish(self) -> None:
-        if not self._closed:
-            self._closed = True
+        if not self.closed:
+            self.closed = True
             self._runner.close()
 
     def __getattr__(self, name: str) -> Any:
@@ -83,7 +83,7 @@ class Clients:
 
     def close(self) -> None:
         for client in self._made:
-            if not (isinstance(client, Blocking) and client._closed):
+            if not (isinstance(client, Blocking) and client.closed):
                 client.close()
 
 
