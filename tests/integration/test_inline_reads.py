@@ -5,6 +5,7 @@ one when the pool has been replaced or has closed it."""
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 
@@ -71,18 +72,25 @@ def _reader(url: str) -> SqlLedgerReader:
     return make_container(url).reader
 
 
+def _connection(reader: SqlLedgerReader) -> Any:
+    """The reader's SQLite connection on this thread."""
+    threads = reader._db._threads
+    assert threads is not None
+    return threads.connection()
+
+
 def test_the_reader_reuses_one_connection_per_thread(sqlite_url):
     reader = _reader(sqlite_url)
     users.create_user(make_container(sqlite_url).uow, lambda: 1, uid="alice")
     assert reader.user("alice") is not None
-    first = reader._local.held[1]
+    first = _connection(reader)
     assert reader.user("alice") is not None
-    assert reader._local.held[1] is first
+    assert _connection(reader) is first
     seen: list[object] = []
 
     def other_thread() -> None:
         assert reader.user("alice") is not None
-        seen.append(reader._local.held[1])
+        seen.append(_connection(reader))
 
     thread = threading.Thread(target=other_thread)
     thread.start()
@@ -95,9 +103,9 @@ def test_a_disposed_or_closed_connection_is_replaced(sqlite_url):
     reader = _reader(sqlite_url)
     users.create_user(make_container(sqlite_url).uow, lambda: 1, uid="bob")
     assert reader.user("bob") is not None
-    reader._read_engine.dispose()  # closes every connection, starts a new pool
+    reader._db._read_engine.dispose()  # closes every connection, starts a new pool
     assert reader.user("bob") is not None
-    reader._local.held[1].close()  # e.g. the pool trimming its connections
+    _connection(reader).close()  # e.g. the pool trimming its connections
     assert reader.user("bob") is not None
     assert reader.user("nobody") is None
     reader.close()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from kuledger.domain.accounts import AccountType
 from kuledger.domain.errors import AccountNotFound
+from kuledger.domain.fields import choice, read, text
 from kuledger.domain.money import to_wire
 from kuledger.http.context import Call
 from kuledger.http.endpoints._json_schema import (
@@ -20,11 +23,16 @@ from kuledger.http.wire import account_item
 _TYPES = tuple(t.value for t in AccountType)
 
 
+@dataclass(frozen=True, slots=True)
+class AccountListParams:
+    type: str | None = choice("type", _TYPES)
+    currency: str | None = text("currency")
+
+
 def get_account_list(call: Call) -> list[dict[str, str]]:
-    q = call.query
-    type_name = q.choice("type", _TYPES)
+    p = read(AccountListParams, call.query)
     accounts = call.services.reader.accounts(
-        call.uid, q.text("currency"), AccountType(type_name) if type_name else None
+        call.uid, p.currency, AccountType(p.type) if p.type else None
     )
     return [account_item(a) for a in accounts]
 

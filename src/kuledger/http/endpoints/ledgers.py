@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from kuledger.domain import biztypes
+from kuledger.domain.fields import MAX_MS, choice, codes, integer, read, text
 from kuledger.http.context import Call
 from kuledger.http.endpoints._json_schema import INTEGER, STRING, array, obj, query
-from kuledger.http.params import MAX_MS
 from kuledger.http.routing import Endpoint
 from kuledger.http.wire import spot_ledger_item
 from kuledger.services.queries import SpotLedgerQuery, spot_ledger
@@ -15,18 +16,29 @@ from kuledger.services.queries import SpotLedgerQuery, spot_ledger
 MAX_PAGE = 1_000_000_000
 
 
+@dataclass(frozen=True, slots=True)
+class LedgerParams:
+    currencies: tuple[str, ...] = codes("currency")
+    direction: str | None = choice("direction", ("in", "out"))
+    biz_type: str | None = text("bizType")
+    start_at: int | None = integer("startAt")
+    end_at: int | None = integer("endAt")
+    current_page: int = integer("currentPage", default=1, low=1, high=MAX_PAGE)
+    page_size: int = integer("pageSize", default=50, low=10, high=500)
+
+
 def get_spot_ledger(call: Call) -> dict[str, Any]:
-    q = call.query
+    p = read(LedgerParams, call.query)
     settings = call.services.settings
     query_ = SpotLedgerQuery(
         uid=call.uid,
-        currencies=q.codes("currency"),
-        direction=q.choice("direction", ("in", "out")),
-        biz_type=q.text("bizType"),
-        start_at=q.integer("startAt"),
-        end_at=q.integer("endAt"),
-        current_page=q.integer("currentPage", default=1, low=1, high=MAX_PAGE) or 1,
-        page_size=q.integer("pageSize", default=50, low=10, high=500) or 50,
+        currencies=p.currencies,
+        direction=p.direction,
+        biz_type=p.biz_type,
+        start_at=p.start_at,
+        end_at=p.end_at,
+        current_page=p.current_page,
+        page_size=p.page_size,
     )
     page = spot_ledger(
         call.services.reader,
