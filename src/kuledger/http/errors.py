@@ -55,8 +55,9 @@ KUCOIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
 _HTTP_MESSAGES = {404: "Url Not Found", 405: "Method Not Allowed"}
 
 
-def lookup(exc: BaseException) -> tuple[int, str] | None:
-    for cls in type(exc).__mro__:
+def lookup(error: type[BaseException]) -> tuple[int, str] | None:
+    """The entry of the error class or of its nearest base in the table."""
+    for cls in error.__mro__:
         if cls in KUCOIN_ERRORS:
             return KUCOIN_ERRORS[cls]
     return None
@@ -69,7 +70,7 @@ def error_response(exc: BaseException) -> Envelope:
         code = f"{exc.status_code}000"
         message = _HTTP_MESSAGES.get(exc.status_code, str(exc.detail))
         return fail(code, message, exc.status_code, exc.headers)
-    found = lookup(exc)
+    found = lookup(type(exc))
     if found is None:
         log.error("unexpected error", exc_info=exc)
         return fail("500000", "Internal Server Error", 500)
