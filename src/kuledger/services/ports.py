@@ -42,6 +42,17 @@ class LedgerFilter:
     account_types: tuple[AccountType, ...] = ()
 
 
+Position = tuple[int, int]  # (created_at, id) of a ledger page's last row
+
+
+@dataclass(frozen=True, slots=True)
+class Seek:
+    """Where a ledger page starts."""
+
+    after: Position | None = None  # after this row (None: from the newest)
+    offset: int = 0  # then skip this many rows
+
+
 @dataclass(frozen=True, slots=True)
 class ContractFilter:
     """Which contract-account entries (every book) the futures ledger selects.
@@ -198,11 +209,7 @@ class LedgerReader(Protocol):
     def account(self, uid: str, account_id: str) -> Account | None: ...
     def count_entries(self, query: LedgerFilter) -> int: ...
     def marked_entry_rows(
-        self,
-        query: LedgerFilter,
-        offset: int,
-        limit: int,
-        after: tuple[int, int] | None = None,
+        self, query: LedgerFilter, seek: Seek, limit: int
     ) -> tuple[int, list[LedgerRow]]:
         """The user's change marker (a number that moves whenever any of their
         accounts gets an entry) and a page of rows, newest first, ties by id

@@ -122,9 +122,7 @@ def spot_ledger(
     # The page is read before its total is known: with the change marker it
     # is one round trip, and a page past the end is empty anyway.
     seek = cursors.seek(selection, query.page_size, query.current_page)
-    marker, rows = reader.marked_entry_rows(
-        selection, seek.offset, query.page_size, seek.after
-    )
+    marker, rows = reader.marked_entry_rows(selection, seek, query.page_size)
     total = cursors.count(selection, marker)
     if total is None:
         total = reader.count_entries(selection)

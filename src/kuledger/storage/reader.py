@@ -22,6 +22,7 @@ from kuledger.services.ports import (
     ContractRow,
     LedgerFilter,
     LedgerRow,
+    Seek,
     StoredKey,
     TrailRow,
 )
@@ -165,13 +166,10 @@ class SqlLedgerReader:
         return int(row[0]) if row else 0
 
     def entry_rows_statement(
-        self,
-        query: LedgerFilter,
-        offset: int,
-        limit: int,
-        after: tuple[int, int] | None = None,
+        self, query: LedgerFilter, seek: Seek, limit: int
     ) -> tuple[str, tuple[Any, ...]]:
         """The SQL and parameters of a page of marked_entry_rows (EXPLAIN uses them)."""
+        after = seek.after
         if after is not None:
             # The seek position becomes the window's only upper bound: given two
             # (`<= end` and `<= position`) SQLite may start its index range at
@@ -187,19 +185,15 @@ class SqlLedgerReader:
             f"SELECT {self._ledger_columns} FROM entries WHERE {where} "
             f"ORDER BY created_at DESC, id DESC LIMIT {ph} OFFSET {ph}"
         )
-        return sql, (*params, limit, offset)
+        return sql, (*params, limit, seek.offset)
 
     def marked_entry_rows(
-        self,
-        query: LedgerFilter,
-        offset: int,
-        limit: int,
-        after: tuple[int, int] | None = None,
+        self, query: LedgerFilter, seek: Seek, limit: int
     ) -> tuple[int, list[LedgerRow]]:
         """A page of entries and the change marker (the sum of the user's
         accounts' seq) in one statement: on PostgreSQL each statement is a round trip,
         and they were a quarter of a ledger request's time."""
-        page, params = self.entry_rows_statement(query, offset, limit, after)
+        page, params = self.entry_rows_statement(query, seek, limit)
         rows = self._db.rows(
             "SELECT m.marker, p.* FROM (SELECT COALESCE(SUM(seq), 0) AS marker "
             f"FROM accounts WHERE uid = {self._d.ph}) m LEFT JOIN ({page}) p "
