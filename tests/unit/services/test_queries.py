@@ -40,9 +40,9 @@ class StubReader:
     def currencies(self):
         return {c.code: c for c in DEFAULT_CURRENCIES}
 
-    def marked_entry_rows(self, query, offset, limit, after=None):
-        self.calls.append(("page", query, offset, limit, after))
-        return self.marker, self.rows[offset : offset + limit]
+    def marked_entry_rows(self, query, seek, limit):
+        self.calls.append(("page", query, seek.offset, limit, seek.after))
+        return self.marker, self.rows[seek.offset : seek.offset + limit]
 
     def count_entries(self, query):
         self.calls.append(("count", query))
