@@ -18,4 +18,5 @@ def query_fields(params: QueryParams) -> Fields:
             if name in seen:
                 raise InvalidInput(name, f"{name} is given more than once")
             seen.add(name)
-    return Fields(params, QUERY)
+    # A dict: QueryParams.get of an absent name raises a KeyError inside.
+    return Fields(dict(items), QUERY)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Annotated, NamedTuple
 
 from kuledger.domain.accounts import AccountType
 from kuledger.domain.errors import AccountNotFound
@@ -23,10 +23,9 @@ from kuledger.http.wire import account_item
 _TYPES = tuple(t.value for t in AccountType)
 
 
-@dataclass(frozen=True, slots=True)
-class AccountListParams:
-    type: str | None = choice("type", _TYPES)
-    currency: str | None = text("currency")
+class AccountListParams(NamedTuple):
+    type: Annotated[str | None, choice("type", _TYPES)] = None
+    currency: Annotated[str | None, text("currency")] = None
 
 
 def get_account_list(call: Call) -> list[dict[str, str]]:

@@ -5,8 +5,7 @@ from the exact decimals (orjson.Fragment), never through float."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, NamedTuple
 
 import orjson
 
@@ -63,15 +62,14 @@ def _number(text: str, negative: bool = False) -> orjson.Fragment:
     return orjson.Fragment(("-" + text if negative and text != "0" else text).encode())
 
 
-@dataclass(frozen=True, slots=True)
-class FuturesLedgerParams:
-    type: str | None = choice("type", tuple(TYPES), aliases=_ALIASES)
-    forward: str | None = choice("forward", ("true", "false"))
-    currency: str | None = text("currency")
-    offset: int | None = integer("offset", low=0, high=2**63 - 1)
-    max_count: int = integer("maxCount", default=50, low=1, high=MAX_COUNT)
-    start_at: int | None = integer("startAt")
-    end_at: int | None = integer("endAt")
+class FuturesLedgerParams(NamedTuple):
+    type: Annotated[str | None, choice("type", tuple(TYPES), aliases=_ALIASES)] = None
+    forward: Annotated[str | None, choice("forward", ("true", "false"))] = None
+    currency: Annotated[str | None, text("currency")] = None
+    offset: Annotated[int | None, integer("offset", low=0, high=2**63 - 1)] = None
+    max_count: Annotated[int, integer("maxCount", low=1, high=MAX_COUNT)] = 50
+    start_at: Annotated[int | None, integer("startAt")] = None
+    end_at: Annotated[int | None, integer("endAt")] = None
 
 
 def get_futures_ledger(call: Call) -> dict[str, Any]:

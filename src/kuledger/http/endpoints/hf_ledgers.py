@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, NamedTuple
 
 from kuledger.domain import biztypes
 from kuledger.domain.accounts import Book
@@ -25,24 +24,21 @@ MARGIN_HF_FILTERS = (
 MAX_ID = 2**63 - 1
 
 
-@dataclass(frozen=True, slots=True)
-class HfLedgerParams:
-    currencies: tuple[str, ...] = codes("currency")
-    direction: str | None = choice("direction", ("in", "out"))
-    last_id: int | None = integer("lastId", low=0, high=MAX_ID)
-    limit: int = integer("limit", default=100, low=1, high=MAX_HF_LIMIT)
-    start_at: int | None = integer("startAt")
-    end_at: int | None = integer("endAt")
+class HfLedgerParams(NamedTuple):
+    currencies: Annotated[tuple[str, ...], codes("currency")] = ()
+    direction: Annotated[str | None, choice("direction", ("in", "out"))] = None
+    last_id: Annotated[int | None, integer("lastId", low=0, high=MAX_ID)] = None
+    limit: Annotated[int, integer("limit", low=1, high=MAX_HF_LIMIT)] = 100
+    start_at: Annotated[int | None, integer("startAt")] = None
+    end_at: Annotated[int | None, integer("endAt")] = None
 
 
-@dataclass(frozen=True, slots=True)
-class SpotHfFilter:
-    biz_type: str | None = choice("bizType", biztypes.HF_FILTERS)
+class SpotHfFilter(NamedTuple):
+    biz_type: Annotated[str | None, choice("bizType", biztypes.HF_FILTERS)] = None
 
 
-@dataclass(frozen=True, slots=True)
-class MarginHfFilter:
-    biz_type: str | None = choice("bizType", MARGIN_HF_FILTERS)
+class MarginHfFilter(NamedTuple):
+    biz_type: Annotated[str | None, choice("bizType", MARGIN_HF_FILTERS)] = None
 
 
 def _query(call: Call, book: Book, biz_codes: tuple[str, ...]) -> CursorLedgerQuery:

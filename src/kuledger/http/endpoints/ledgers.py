@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, NamedTuple
 
 from kuledger.domain import biztypes
 from kuledger.domain.fields import MAX_MS, choice, codes, integer, read, text
@@ -16,15 +15,14 @@ from kuledger.services.queries import SpotLedgerQuery, spot_ledger
 MAX_PAGE = 1_000_000_000
 
 
-@dataclass(frozen=True, slots=True)
-class LedgerParams:
-    currencies: tuple[str, ...] = codes("currency")
-    direction: str | None = choice("direction", ("in", "out"))
-    biz_type: str | None = text("bizType")
-    start_at: int | None = integer("startAt")
-    end_at: int | None = integer("endAt")
-    current_page: int = integer("currentPage", default=1, low=1, high=MAX_PAGE)
-    page_size: int = integer("pageSize", default=50, low=10, high=500)
+class LedgerParams(NamedTuple):
+    currencies: Annotated[tuple[str, ...], codes("currency")] = ()
+    direction: Annotated[str | None, choice("direction", ("in", "out"))] = None
+    biz_type: Annotated[str | None, text("bizType")] = None
+    start_at: Annotated[int | None, integer("startAt")] = None
+    end_at: Annotated[int | None, integer("endAt")] = None
+    current_page: Annotated[int, integer("currentPage", low=1, high=MAX_PAGE)] = 1
+    page_size: Annotated[int, integer("pageSize", low=10, high=500)] = 50
 
 
 def get_spot_ledger(call: Call) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Annotated, NamedTuple
 
 from kuledger.domain.accounts import AccountType
 from kuledger.domain.errors import InvalidInput
@@ -51,31 +51,28 @@ QUOTA_TYPES = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class FlexTransferBody:
-    client_oid: str = text("clientOid", required=True)
-    currency: str = text("currency", required=True, max_len=32)
-    amount: object = raw_amount("amount")
-    source: str = choice("fromAccountType", UNIVERSAL_TYPES, required=True)
-    target: str = choice("toAccountType", UNIVERSAL_TYPES, required=True)
-    kind: str = choice("type", KINDS, required=True)
-    from_uid: str | None = text("fromUserId", max_len=64)
-    to_uid: str | None = text("toUserId", max_len=64)
+class FlexTransferBody(NamedTuple):
+    client_oid: Annotated[str, text("clientOid", required=True)]
+    currency: Annotated[str, text("currency", required=True, max_len=32)]
+    amount: Annotated[object, raw_amount("amount")]
+    source: Annotated[str, choice("fromAccountType", UNIVERSAL_TYPES, required=True)]
+    target: Annotated[str, choice("toAccountType", UNIVERSAL_TYPES, required=True)]
+    kind: Annotated[str, choice("type", KINDS, required=True)]
+    from_uid: Annotated[str | None, text("fromUserId", max_len=64)] = None
+    to_uid: Annotated[str | None, text("toUserId", max_len=64)] = None
 
 
-@dataclass(frozen=True, slots=True)
-class InnerTransferBody:
-    client_oid: str = text("clientOid", required=True)
-    currency: str = text("currency", required=True, max_len=32)
-    amount: object = raw_amount("amount")
-    source: str = choice("from", INNER_FROM, required=True)
-    target: str = choice("to", INNER_TO, required=True)
+class InnerTransferBody(NamedTuple):
+    client_oid: Annotated[str, text("clientOid", required=True)]
+    currency: Annotated[str, text("currency", required=True, max_len=32)]
+    amount: Annotated[object, raw_amount("amount")]
+    source: Annotated[str, choice("from", INNER_FROM, required=True)]
+    target: Annotated[str, choice("to", INNER_TO, required=True)]
 
 
-@dataclass(frozen=True, slots=True)
-class QuotaParams:
-    currency: str = text("currency", required=True)
-    type: str = choice("type", QUOTA_TYPES, required=True)
+class QuotaParams(NamedTuple):
+    currency: Annotated[str, text("currency", required=True)]
+    type: Annotated[str, choice("type", QUOTA_TYPES, required=True)]
 
 
 def flex_transfer(call: Call) -> dict[str, str]:
