@@ -73,9 +73,16 @@ class InProcessServer(Server):
     base_url: str
     cli: CliCommands
     app: Starlette
-    http: httpx.Client
+    transport: httpx.BaseTransport
     captured: io.StringIO
     users: dict[str, ApiUser] = field(default_factory=dict)
+    http: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.http = self.new_client()
+
+    def new_client(self) -> httpx.Client:
+        return httpx.Client(transport=self.transport, timeout=60)
 
     def log(self) -> str:
         return self.captured.getvalue()
@@ -166,8 +173,7 @@ def in_process_server(
         stack.enter_context(
             portal.wrap_async_context_manager(app.router.lifespan_context(app))
         )
-        http = httpx.Client(
-            transport=PortalTransport(logs_errors(app), portal), timeout=30
-        )
-        stack.callback(http.close)
-        yield InProcessServer(BASE_URL, cli, app, http, captured)
+        transport = PortalTransport(logs_errors(app), portal)
+        server = InProcessServer(BASE_URL, cli, app, transport, captured)
+        stack.callback(server.http.close)
+        yield server

@@ -168,6 +168,11 @@ class Server:
             content=body.encode() if body else None,
         )
 
+    def new_client(self) -> httpx.Client:
+        """An HTTP client of a caller's own (on a real server: its own
+        connections)."""
+        raise NotImplementedError
+
     def log(self) -> str:
         """What the server logged: access lines and errors."""
         raise NotImplementedError
@@ -181,6 +186,9 @@ class LiveServer(Server):
     log_path: Path
     users: dict[str, ApiUser] = field(default_factory=dict)
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
+
+    def new_client(self) -> httpx.Client:
+        return httpx.Client(timeout=60)
 
     def log(self) -> str:
         return self.log_path.read_text()
