@@ -43,7 +43,10 @@ from kuledger.services import ledger
 from kuledger.services import users as user_service
 from kuledger.storage.secretbox import FernetBox
 from tests.conftest import PostgresDatabases
-from tests.scaleout.conftest import (
+from tests.support.api import assert_error, new_uid, now_ms, ok_data
+from tests.support.server import ApiUser, LiveServer, free_port, live_server
+from tests.support.shared import engine_server
+from tests.system.processes import (
     IN_CI,
     RedisServer,
     connections_by_process,
@@ -51,9 +54,6 @@ from tests.scaleout.conftest import (
     wait_for,
     worker_pids,
 )
-from tests.support.api import assert_error, new_uid, now_ms, ok_data
-from tests.support.server import ApiUser, LiveServer, free_port, live_server
-from tests.support.shared import engine_server
 
 BULLET = "/api/v1/bullet-private"
 FLEX = "/api/v3/accounts/universal-transfer"

@@ -1,6 +1,6 @@
 """MemoryLimiter: fixed windows per bucket, weights, refusals that cost nothing.
 
-SCENARIO is also run against the RedisLimiter (tests/scaleout/
+SCENARIO is also run against the RedisLimiter (tests/system/
 test_redis_limiter.py), which must decide exactly the same way.
 """
 

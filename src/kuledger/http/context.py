@@ -11,7 +11,7 @@ from kuledger.config import Settings
 from kuledger.domain.fields import Fields
 from kuledger.http.auth import Authenticator, Principal
 from kuledger.http.params import query_fields
-from kuledger.http.ratelimit import RateLimitPolicy
+from kuledger.http.rate_policy import RateLimitPolicy
 from kuledger.http.stream import StreamServices
 from kuledger.services.paging import PageCursors
 from kuledger.services.ports import (

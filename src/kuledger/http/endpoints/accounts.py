@@ -9,9 +9,16 @@ from kuledger.domain.errors import AccountNotFound
 from kuledger.domain.fields import choice, read, text
 from kuledger.domain.money import to_wire
 from kuledger.http.context import Call
-from kuledger.http.endpoints._schema import BOOLEAN, STRING, array, obj, path, query
+from kuledger.http.endpoints._json_schema import (
+    BOOLEAN,
+    STRING,
+    array,
+    obj,
+    path,
+    query,
+)
 from kuledger.http.routing import Endpoint
-from kuledger.http.schemas import account_item
+from kuledger.http.wire import account_item
 
 _TYPES = tuple(t.value for t in AccountType)
 
@@ -74,6 +81,7 @@ ENDPOINTS = (
             query("type", {"type": "string", "enum": list(_TYPES)}, "account type"),
         ),
         response=array(ACCOUNT),
+        inline=True,
     ),
     Endpoint(
         "GET",
@@ -85,6 +93,7 @@ ENDPOINTS = (
         kucoin_doc="https://www.kucoin.com/docs-new/api-3470126",
         params=(path("accountId", "the account id from GET /api/v1/accounts"),),
         response=obj(currency=STRING, balance=STRING, available=STRING, holds=STRING),
+        inline=True,
     ),
     Endpoint(
         "GET",

@@ -12,7 +12,14 @@ import orjson
 from kuledger.domain import biztypes
 from kuledger.domain.fields import MAX_MS, choice, integer, read, text
 from kuledger.http.context import Call
-from kuledger.http.endpoints._schema import BOOLEAN, INTEGER, STRING, array, obj, query
+from kuledger.http.endpoints._json_schema import (
+    BOOLEAN,
+    INTEGER,
+    STRING,
+    array,
+    obj,
+    query,
+)
 from kuledger.http.routing import Endpoint
 from kuledger.services.queries import FuturesLedgerQuery, futures_ledger
 
@@ -83,17 +90,17 @@ def get_futures_ledger(call: Call) -> dict[str, Any]:
     return {
         "dataList": [
             {
-                "time": at,
-                "type": futures_type(code, way),
-                "amount": _number(amount, negative=way == "out"),
-                "fee": _number(fee),
-                "accountEquity": _number(balance),
+                "time": row.created_at,
+                "type": futures_type(row.biz_code, row.direction),
+                "amount": _number(row.amount, negative=row.direction == "out"),
+                "fee": _number(row.fee),
+                "accountEquity": _number(row.balance),
                 "status": "Completed",
-                "remark": _remark(code, context),
-                "offset": entry_id,
-                "currency": currency,
+                "remark": _remark(row.biz_code, row.context),
+                "offset": row.id,
+                "currency": row.currency,
             }
-            for entry_id, currency, amount, fee, balance, code, way, at, context in rows
+            for row in rows
         ],
         "hasMore": has_more,
     }

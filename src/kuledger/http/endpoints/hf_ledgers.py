@@ -9,8 +9,9 @@ from kuledger.domain import biztypes
 from kuledger.domain.accounts import Book
 from kuledger.domain.fields import MAX_MS, choice, codes, integer, read
 from kuledger.http.context import Call
-from kuledger.http.endpoints._schema import INTEGER, STRING, array, obj, query
+from kuledger.http.endpoints._json_schema import INTEGER, STRING, array, obj, query
 from kuledger.http.routing import Endpoint
+from kuledger.services.ports import LedgerRow
 from kuledger.services.queries import MAX_HF_LIMIT, CursorLedgerQuery, cursor_ledger
 
 MARGIN_HF_FILTERS = (
@@ -71,22 +72,21 @@ def get_margin_hf_ledger(call: Call) -> list[dict[str, Any]]:
     return [_item(row, numeric=True) for row in rows]
 
 
-def _item(row: tuple[Any, ...], *, numeric: bool) -> dict[str, Any]:
+def _item(row: LedgerRow, *, numeric: bool) -> dict[str, Any]:
     """An HF ledger item. The spot HF ledger sends id and createdAt as strings,
     the margin HF ledger as numbers (kucoin-clients.md; KuCoin's OpenAPI)."""
-    entry_id, currency, amount, fee, balance, account_type, code, way, at, ctx = row
     return {
-        "id": entry_id if numeric else str(entry_id),
-        "currency": currency,
-        "amount": amount,
-        "fee": fee,
+        "id": row.id if numeric else str(row.id),
+        "currency": row.currency,
+        "amount": row.amount,
+        "fee": row.fee,
         "tax": "0",
-        "balance": balance,
-        "accountType": account_type.upper(),
-        "bizType": code,
-        "direction": way,
-        "createdAt": at if numeric else str(at),
-        "context": ctx,
+        "balance": row.balance,
+        "accountType": row.account_type.upper(),
+        "bizType": row.biz_code,
+        "direction": row.direction,
+        "createdAt": row.created_at if numeric else str(row.created_at),
+        "context": row.context,
     }
 
 
@@ -147,6 +147,7 @@ ENDPOINTS = (
         kucoin_doc="https://www.kucoin.com/docs-new/api-3470122",
         params=_params(biztypes.HF_FILTERS),
         response=array(_item_schema(STRING, STRING)),
+        inline=True,
     ),
     Endpoint(
         "GET",
@@ -158,5 +159,6 @@ ENDPOINTS = (
         kucoin_doc="https://www.kucoin.com/docs-new/api-3470123",
         params=_params(MARGIN_HF_FILTERS),
         response=array(_item_schema(INTEGER, INTEGER)),
+        inline=True,
     ),
 )

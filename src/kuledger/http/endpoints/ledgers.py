@@ -7,9 +7,9 @@ from typing import Annotated, Any, NamedTuple
 from kuledger.domain import biztypes
 from kuledger.domain.fields import MAX_MS, choice, codes, integer, read, text
 from kuledger.http.context import Call
-from kuledger.http.endpoints._schema import INTEGER, STRING, array, obj, query
+from kuledger.http.endpoints._json_schema import INTEGER, STRING, array, obj, query
 from kuledger.http.routing import Endpoint
-from kuledger.http.schemas import spot_ledger_item
+from kuledger.http.wire import spot_ledger_item
 from kuledger.services.queries import SpotLedgerQuery, spot_ledger
 
 MAX_PAGE = 1_000_000_000
@@ -113,5 +113,6 @@ ENDPOINTS = (
             totalPage=INTEGER,
             items=array(SPOT_LEDGER_ITEM),
         ),
+        inline=True,
     ),
 )

@@ -11,7 +11,7 @@ from kuledger.domain.money import to_wire
 from kuledger.domain.users import Permission
 from kuledger.http.body import body_fields
 from kuledger.http.context import Call
-from kuledger.http.endpoints._schema import STRING, obj, query
+from kuledger.http.endpoints._json_schema import STRING, obj, query
 from kuledger.http.routing import Endpoint
 from kuledger.services import transfers
 from kuledger.services.transfers import KINDS, TransferRequest

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.scaleout.conftest import add_users, apply_in_process, live_servers
 from tests.support.server import KULEDGER, LiveServer
+from tests.system.processes import add_users, apply_in_process, live_servers
 
 pytestmark = pytest.mark.postgres
 

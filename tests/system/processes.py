@@ -1,17 +1,11 @@
-"""Scale-out fixtures: a private, killable redis-server and helpers to run
-several `kuledger serve` processes (or workers) against shared state.
-
-The private Redis listens on a free 127.0.0.1 port, saves nothing to disk and
-belongs to one test, so a test may kill and restart it without touching the
-shared Redis other tests use. Without redis-server the tests skip with the
-reason, except under CI=true, where they fail.
-"""
+"""Processes for the system tests: a killable redis-server, several `kuledger
+serve` processes (or workers) on shared state, what their workers hold, and
+in-process setup of users and history on a server's database."""
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import threading
@@ -24,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -34,7 +27,7 @@ from kuledger.config import Settings
 from kuledger.services import keys as key_service
 from kuledger.services import ledger
 from kuledger.services import users as user_service
-from tests.support.server import ApiUser, LiveServer, free_port, live_server
+from tests.support.server import ApiUser, LiveServer, live_server
 
 IN_CI = os.environ.get("CI") == "true"
 LEDGER = "/api/v1/accounts/ledgers"
@@ -109,24 +102,6 @@ class RedisServer:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=10)
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server of this test's own, on a free port; killed at teardown."""
-    executable = shutil.which("redis-server")
-    if executable is None:
-        if IN_CI:
-            pytest.fail("redis-server is required under CI but is not installed")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    workdir = tmp_path / "redis"
-    workdir.mkdir()
-    server = RedisServer(executable, free_port(), workdir)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
 
 
 @contextmanager

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.scaleout.conftest import LEDGER, RedisServer, add_users, wait_for
 from tests.support.server import LiveServer, live_server
+from tests.system.processes import LEDGER, RedisServer, add_users, wait_for
 
 pytestmark = pytest.mark.redis
 

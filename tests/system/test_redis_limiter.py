@@ -11,7 +11,7 @@ import redis
 
 from kuledger.services.ratelimit import LimiterUnavailable, MemoryLimiter
 from kuledger.storage.redis_limiter import RedisLimiter
-from tests.scaleout.conftest import RedisServer, wait_for
+from tests.system.processes import RedisServer, wait_for
 from tests.unit.test_memory_limiter import EXPECTED, SCENARIO
 
 # Longer than the unit test's 300 ms: real time passes here, and a loaded

@@ -32,8 +32,8 @@ from kuledger.domain.users import Permission
 from kuledger.services import keys as key_service
 from kuledger.services import users as user_service
 from kuledger_client.signing import auth_headers
-from tests.scaleout.conftest import RedisServer, apply_in_process, live_servers
 from tests.support.server import KULEDGER, ApiUser, LiveServer
+from tests.system.processes import RedisServer, apply_in_process, live_servers
 
 pytestmark = pytest.mark.postgres
 

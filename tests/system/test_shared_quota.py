@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.scaleout.conftest import (
+from tests.system.processes import (
     LEDGER,
     RedisServer,
     add_users,

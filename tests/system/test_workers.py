@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.scaleout.conftest import (
+from tests.support.server import live_server
+from tests.system.processes import (
     LEDGER,
     RedisServer,
     add_users,
@@ -18,7 +19,6 @@ from tests.scaleout.conftest import (
     wait_for,
     worker_pids,
 )
-from tests.support.server import live_server
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 

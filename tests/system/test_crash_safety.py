@@ -34,9 +34,9 @@ from kuledger.services.ledger import OperationResult
 from kuledger.services.transfers import order_id
 from kuledger_client.signing import auth_headers
 from tests.conftest import PostgresDatabases
-from tests.reliability.restartable import RestartableServer
 from tests.support.server import ApiUser
 from tests.support.shared import ENGINES
+from tests.system.restartable import RestartableServer
 
 INNER = "/api/v2/accounts/inner-transfer"
 FLEX = "/api/v3/accounts/universal-transfer"
