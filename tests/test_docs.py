@@ -1,5 +1,6 @@
 """The docs cover what the code declares: every setting, operation and field,
-business type, currency, account type and CLI command (with its options).
+business type, currency, account type, CLI command (with its options) and
+module under src/.
 
 Everything is collected from the code at run time, so a new setting, field or
 command fails here until docs/ describes it.
@@ -24,6 +25,7 @@ from kuledger.domain.money import Currency
 from kuledger.domain.operations import OPERATIONS, Operation, parse_operation
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
+SRC = DOCS.parent / "src"
 COMMON_FIELDS = ("op", "uid", "id", "at")  # operations._COMMON
 NONE = "—"  # how a table shows a missing filter
 
@@ -97,11 +99,25 @@ def _allowed_fields(name: str) -> frozenset[str]:
 CURRENCIES: dict[str, Currency] = {c.code: c for c in DEFAULT_CURRENCIES}
 
 
+def _setting_row(setting: Setting) -> str:
+    """The row docs/config.md must have for `setting`: all of it is declared."""
+    default = f"`{setting.default}`" if setting.default else "empty"
+    return f"| `{setting.env}` | {default} | {setting.kind} | {setting.help} |"
+
+
 @pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.env)
-def test_every_setting_has_a_row_with_its_default_in_config_md(setting: Setting):
-    row = _rows(_section(_read("config.md"), "Settings")).get(setting.env)
-    assert row is not None, f"{setting.env} is missing from docs/config.md"
-    assert row[1] == (setting.default or "empty"), f"{setting.env}: wrong default"
+def test_every_setting_has_its_declared_row_in_config_md(setting: Setting):
+    rows = _section(_read("config.md"), "Settings").splitlines()
+    assert _setting_row(setting) in rows, (
+        f"docs/config.md lacks or has a stale row for {setting.env}; "
+        f"it should read:\n{_setting_row(setting)}"
+    )
+
+
+def test_config_md_has_no_row_for_an_undeclared_setting():
+    rows = _rows(_section(_read("config.md"), "Settings"))
+    declared = {s.env for s in SETTINGS} | {"variable"}
+    assert sorted(set(rows) - declared) == []
 
 
 @pytest.mark.parametrize("name", OPERATIONS)
@@ -185,3 +201,43 @@ def test_links_between_docs_resolve(page: str):
         if anchor:
             slugs = {_slug(title) for _, _, title in _headings(_read(target))}
             assert anchor in slugs, f"{page} links to missing {target}#{anchor}"
+
+
+def _layout_lines() -> list[tuple[str, str]]:
+    """(path under src/, line) for each module the Layout tree of
+    architecture.md names: a folder line ("storage/") opens a folder for the
+    lines indented under it; a line of a wrapped description is skipped."""
+    tree = _section(_read("architecture.md"), "Layout").split("```")[1]
+    named: list[tuple[str, str]] = []
+    folders: list[tuple[int, str]] = []  # (indent, path), innermost last
+    for line in filter(str.strip, tree.splitlines()):
+        indent, name = len(line) - len(line.lstrip()), line.split()[0]
+        if not name.endswith(("/", ".py")):
+            continue
+        while folders and folders[-1][0] >= indent:
+            folders.pop()
+        path = (folders[-1][1] if folders else "") + name
+        if name.endswith("/"):
+            folders.append((indent, path))
+        elif path.startswith("src/"):
+            named.append((path.removeprefix("src/"), line.strip()))
+    return named
+
+
+MODULES = sorted(
+    p.relative_to(SRC).as_posix() for p in SRC.rglob("*.py") if p.name != "__init__.py"
+)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_every_module_under_src_has_a_line_in_architecture_md(module: str):
+    named = {path for path, _ in _layout_lines()}
+    assert module in named, f"docs/architecture.md has no line for src/{module}"
+
+
+def test_architecture_md_names_only_modules_that_exist_and_each_once():
+    lines = _layout_lines()
+    stale = [f"src/{p}: {line!r}" for p, line in lines if not (SRC / p).is_file()]
+    assert stale == [], f"docs/architecture.md names missing modules: {stale}"
+    paths = [path for path, _ in lines]
+    assert sorted({p for p in paths if paths.count(p) > 1}) == []

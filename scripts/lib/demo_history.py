@@ -7,7 +7,8 @@ import random
 import time
 from decimal import Decimal
 
-DAY_MS = 86_400_000
+from kuledger.domain.times import DAY_MS
+
 STEP = Decimal("0.00000001")
 
 

@@ -13,7 +13,7 @@ from kuledger.config import Settings, settings_from_environment
 from kuledger.http.app import create_app
 from kuledger.http.auth import Authenticator
 from kuledger.http.context import ApiServices
-from kuledger.http.ratelimit import RateLimitPolicy
+from kuledger.http.rate_policy import RateLimitPolicy
 from kuledger.http.stream import BalanceHub, StreamServices
 from kuledger.http.stream_tokens import StreamTokens
 from kuledger.http.ws_private import redact_tokens_in_server_log

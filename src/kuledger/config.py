@@ -1,20 +1,17 @@
-"""Settings, declared once each, read once from the environment (or a dict in tests)."""
+"""Settings, declared once each, read once from the environment (or a dict in tests).
+
+Each field of `Settings` carries its variable, default, help text and parser;
+`SETTINGS`, the environment reader, `kuledger config --show` and the table in
+docs/config.md are derived from those fields.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-
-
-@dataclass(frozen=True, slots=True)
-class Setting:
-    name: str  # field of Settings
-    env: str
-    default: str
-    help: str
-    cast: Callable[[str], Any] = str
 
 
 def _bool(text: str) -> bool:
@@ -26,13 +23,19 @@ def _bool(text: str) -> bool:
     raise ValueError(f"not a boolean: {text!r}")
 
 
-def _choice(*allowed: str) -> Callable[[str], str]:
-    def cast(text: str) -> str:
-        if text not in allowed:
-            raise ValueError(f"one of {', '.join(allowed)}, got {text!r}")
+@dataclass(frozen=True, slots=True)
+class _Choice:
+    allowed: tuple[str, ...]
+
+    def __call__(self, text: str) -> str:
+        if text not in self.allowed:
+            raise ValueError(f"one of {', '.join(self.allowed)}, got {text!r}")
         return text
 
-    return cast
+    @property
+    def kind(self) -> str:
+        *rest, last = (f"`{a}`" for a in self.allowed)
+        return f"{', '.join(rest)} or {last}"
 
 
 def _pairs(text: str) -> dict[str, int]:
@@ -46,144 +49,43 @@ def _pairs(text: str) -> dict[str, int]:
     return pairs
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting(
-        "database_url",
-        "KULEDGER_DATABASE_URL",
-        "sqlite:///kuledger.db",
-        "SQLAlchemy URL: sqlite:///path.db or postgresql://user@host/db",
-    ),
-    Setting(
-        "secret_key",
-        "KULEDGER_SECRET_KEY",
-        "",
-        "key that seals API secrets at rest (a Fernet key or any long random "
-        "string); if empty, the key file is used",
-    ),
-    Setting(
-        "secret_key_file",
-        "KULEDGER_SECRET_KEY_FILE",
-        "",
-        "key file created by `kuledger init` (mode 0600); default: the SQLite "
-        "database path plus .key, or ./kuledger.key for PostgreSQL",
-    ),
-    Setting(
-        "retention_days",
-        "KULEDGER_RETENTION_DAYS",
-        "365",
-        "how far back ledger queries may reach, in days",
-        int,
-    ),
-    Setting(
-        "biz_type_style",
-        "KULEDGER_BIZ_TYPE_STYLE",
-        "code",
-        "spelling of bizType in spot ledger responses: code (TRADE_EXCHANGE) "
-        "or display (Trade_Exchange)",
-        _choice("code", "display"),
-    ),
-    Setting(
-        "timestamp_tolerance_ms",
-        "KULEDGER_TIMESTAMP_TOLERANCE_MS",
-        "5000",
-        "how far KC-API-TIMESTAMP may be from server time, either way",
-        int,
-    ),
-    Setting(
-        "trusted_proxies",
-        "KULEDGER_TRUSTED_PROXIES",
-        "",
-        "comma-separated CIDRs whose X-Forwarded-For is believed",
-        str,
-    ),
-    Setting(
-        "pool_size",
-        "KULEDGER_POOL_SIZE",
-        "5",
-        "write connections per API worker (PostgreSQL); reads have a pool of "
-        "their own (KULEDGER_THREADS + 2)",
-        int,
-    ),
-    Setting(
-        "threads",
-        "KULEDGER_THREADS",
-        "8",
-        "threads per API worker that run database work; each holds one read "
-        "connection (SQLite) or has one in the read pool (PostgreSQL)",
-        int,
-    ),
-    Setting(
-        "ratelimit",
-        "KULEDGER_RATELIMIT",
-        "on",
-        "KuCoin rate-limit pools: on or off",
-        _bool,
-    ),
-    Setting(
-        "ratelimit_quotas",
-        "KULEDGER_RATELIMIT_QUOTAS",
-        "",
-        "quota overrides for every VIP level, e.g. Management=100000,Spot=50000",
-        _pairs,
-    ),
-    Setting(
-        "ratelimit_weights",
-        "KULEDGER_RATELIMIT_WEIGHTS",
-        "",
-        "weight overrides, e.g. 'GET /api/v1/accounts/ledgers=1'",
-        _pairs,
-    ),
-    Setting(
-        "ratelimit_window_ms",
-        "KULEDGER_RATELIMIT_WINDOW_MS",
-        "30000",
-        "length of a rate-limit window",
-        int,
-    ),
-    Setting(
-        "redis_url",
-        "KULEDGER_REDIS_URL",
-        "",
-        "Redis for the shared rate limiter and the balance stream's fan-out; "
-        "empty: in-process ones, right for one worker",
-    ),
-    Setting(
-        "ratelimit_on_redis_error",
-        "KULEDGER_RATELIMIT_ON_REDIS_ERROR",
-        "closed",
-        "when Redis is unreachable: closed (answer 503000) or open (admit)",
-        _choice("closed", "open"),
-    ),
-    Setting(
-        "ws_public_url",
-        "KULEDGER_WS_PUBLIC_URL",
-        "",
-        "the private WebSocket endpoint POST /api/v1/bullet-private returns, e.g. "
-        "wss://ledger.example.com/ws/private; empty: ws://<Host called>/ws/private",
-    ),
-    Setting(
-        "ws_ping_interval_ms",
-        "KULEDGER_WS_PING_INTERVAL_MS",
-        "18000",
-        "the pingInterval the token endpoint announces, in ms",
-        int,
-    ),
-    Setting(
-        "ws_ping_timeout_ms",
-        "KULEDGER_WS_PING_TIMEOUT_MS",
-        "10000",
-        "the pingTimeout it announces; a connection silent for pingInterval + "
-        "pingTimeout is closed",
-        int,
-    ),
-    Setting(
-        "log_level",
-        "KULEDGER_LOG_LEVEL",
-        "info",
-        "log level: debug, info, warning, error",
-        _choice("debug", "info", "warning", "error"),
-    ),
-)
+_KINDS: dict[Callable[[str], Any], str] = {
+    int: "integer",
+    _bool: "boolean",
+    _pairs: "`name=int,...`",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One setting as declared on its `Settings` field."""
+
+    name: str  # field of Settings
+    env: str
+    default: str  # as the variable would spell it
+    help: str
+    cast: Callable[[str], Any] = str
+    kind: str = "string"  # what docs/config.md calls its type
+    secret: bool = False  # never printed
+
+
+def _setting(
+    env: str,
+    default: str,
+    help: str,
+    cast: Callable[[str], Any] = str,
+    *,
+    kind: str = "",
+    secret: bool = False,
+) -> Any:
+    """A `Settings` field: its variable, default, help text and parser."""
+    if not kind:
+        kind = cast.kind if isinstance(cast, _Choice) else _KINDS.get(cast, "string")
+    declared = {"env": env, "default": default, "help": help, "cast": cast}
+    return field(
+        default_factory=lambda: cast(default),
+        metadata={**declared, "kind": kind, "secret": secret},
+    )
 
 
 class ConfigError(Exception):
@@ -192,25 +94,140 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    database_url: str
-    secret_key: str
-    secret_key_file: str
-    retention_days: int
-    biz_type_style: str
-    timestamp_tolerance_ms: int
-    trusted_proxies: str
-    pool_size: int
-    threads: int
-    ratelimit: bool
-    ratelimit_quotas: dict[str, int]
-    ratelimit_weights: dict[str, int]
-    ratelimit_window_ms: int
-    redis_url: str
-    ratelimit_on_redis_error: str
-    ws_public_url: str
-    ws_ping_interval_ms: int
-    ws_ping_timeout_ms: int
-    log_level: str
+    """What a process runs with. `Settings()` is every default; `from_env` reads
+    the variables."""
+
+    database_url: str = _setting(
+        "KULEDGER_DATABASE_URL",
+        "sqlite:///kuledger.db",
+        "the database, as a SQLAlchemy URL: `sqlite:///path.db` or "
+        "`postgresql://user:password@host/db`",
+        kind="URL",
+    )
+    secret_key: str = _setting(
+        "KULEDGER_SECRET_KEY",
+        "",
+        "the key that seals API secrets at rest: a Fernet key or any long random "
+        "string. If it is empty, the key file is used",
+        secret=True,
+    )
+    secret_key_file: str = _setting(
+        "KULEDGER_SECRET_KEY_FILE",
+        "",
+        "the key file that `kuledger init` creates with mode 0600. Empty means the "
+        "SQLite database path plus `.key`, or `./kuledger.key` for PostgreSQL",
+        kind="path",
+    )
+    retention_days: int = _setting(
+        "KULEDGER_RETENTION_DAYS",
+        "365",
+        "how far back ledger queries may reach, in days",
+        int,
+    )
+    biz_type_style: str = _setting(
+        "KULEDGER_BIZ_TYPE_STYLE",
+        "code",
+        "how `bizType` is spelled in spot ledger responses: `code` "
+        "(`TRADE_EXCHANGE`) or `display` (`Trade_Exchange`)",
+        _Choice(("code", "display")),
+    )
+    timestamp_tolerance_ms: int = _setting(
+        "KULEDGER_TIMESTAMP_TOLERANCE_MS",
+        "5000",
+        "how far `KC-API-TIMESTAMP` may be from the server's time, either way, in ms",
+        int,
+    )
+    trusted_proxies: str = _setting(
+        "KULEDGER_TRUSTED_PROXIES",
+        "",
+        "comma-separated CIDRs whose `X-Forwarded-For` is believed",
+        kind="CIDR list",
+    )
+    pool_size: int = _setting(
+        "KULEDGER_POOL_SIZE",
+        "5",
+        "write connections per API worker (PostgreSQL). Up to as many again may be "
+        "opened as overflow. Reads have a pool of their own: `KULEDGER_THREADS` "
+        "connections plus 2",
+        int,
+    )
+    threads: int = _setting(
+        "KULEDGER_THREADS",
+        "8",
+        "threads per API worker that run database work; on SQLite each holds one "
+        "read connection (2 MiB page cache), on PostgreSQL the read pool has one "
+        "for each",
+        int,
+    )
+    ratelimit: bool = _setting(
+        "KULEDGER_RATELIMIT",
+        "on",
+        "whether the KuCoin rate-limit pools apply: `on` or `off` (also `1`/`0`, "
+        "`true`/`false`, `yes`/`no`)",
+        _bool,
+    )
+    ratelimit_quotas: dict[str, int] = _setting(  # noqa: RUF009 (a field())
+        "KULEDGER_RATELIMIT_QUOTAS",
+        "",
+        "quota overrides that apply at every VIP level, e.g. "
+        "`Management=100000,Spot=50000`",
+        _pairs,
+    )
+    ratelimit_weights: dict[str, int] = _setting(  # noqa: RUF009 (a field())
+        "KULEDGER_RATELIMIT_WEIGHTS",
+        "",
+        "per-endpoint weight overrides, e.g. `GET /api/v1/accounts/ledgers=1`",
+        _pairs,
+    )
+    ratelimit_window_ms: int = _setting(
+        "KULEDGER_RATELIMIT_WINDOW_MS",
+        "30000",
+        "the length of a rate-limit window, in ms",
+        int,
+    )
+    redis_url: str = _setting(
+        "KULEDGER_REDIS_URL",
+        "",
+        "the Redis server that the shared rate limiter and the balance stream's "
+        "fan-out use. Empty means an in-process limiter and event bus, which are "
+        "right for one worker",
+        kind="URL",
+    )
+    ratelimit_on_redis_error: str = _setting(
+        "KULEDGER_RATELIMIT_ON_REDIS_ERROR",
+        "closed",
+        "what to do while Redis is unreachable: `closed` answers `503000`, `open` "
+        "admits the request",
+        _Choice(("closed", "open")),
+    )
+    ws_public_url: str = _setting(
+        "KULEDGER_WS_PUBLIC_URL",
+        "",
+        "the private WebSocket endpoint that `POST /api/v1/bullet-private` returns, "
+        "e.g. `wss://ledger.example.com/ws/private` behind a TLS proxy. Empty means "
+        "`ws://` (or `wss://` for HTTPS) plus the host the client called, plus "
+        "`/ws/private`",
+        kind="URL",
+    )
+    ws_ping_interval_ms: int = _setting(
+        "KULEDGER_WS_PING_INTERVAL_MS",
+        "18000",
+        "the `pingInterval` the token endpoint announces, in ms",
+        int,
+    )
+    ws_ping_timeout_ms: int = _setting(
+        "KULEDGER_WS_PING_TIMEOUT_MS",
+        "10000",
+        "the `pingTimeout` it announces, in ms. A connection from which nothing "
+        "arrives for `pingInterval` + `pingTimeout` is closed",
+        int,
+    )
+    log_level: str = _setting(
+        "KULEDGER_LOG_LEVEL",
+        "info",
+        "the log level",
+        _Choice(("debug", "info", "warning", "error")),
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -224,12 +241,10 @@ class Settings:
         values.update(overrides)
         return cls(**values)
 
-    def __repr__(self) -> str:  # never show the secret key
-        def show(name: str) -> str:
-            hidden = name == "secret_key" and self.secret_key
-            return "'***'" if hidden else repr(getattr(self, name))
-
-        shown = ", ".join(f"{f.name}={show(f.name)}" for f in fields(self))
+    def __repr__(self) -> str:  # never show the secret key or a URL's password
+        shown = ", ".join(
+            f"{s.name}={masked(s, getattr(self, s.name))!r}" for s in SETTINGS
+        )
         return f"Settings({shown})"
 
     @property
@@ -238,6 +253,51 @@ class Settings:
             return Path(self.secret_key_file)
         db = sqlite_file(self.database_url)
         return db.with_name(db.name + ".key") if db else Path("kuledger.key")
+
+
+SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(f.name, **f.metadata) for f in fields(Settings)
+)
+
+_URL_PASSWORD = re.compile(r"(://[^/?#@:]*:)[^/?#@]*@")
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+
+
+def hide_password(text: str) -> str:
+    """`text` with the password of any URL in it (user:PASSWORD@, or
+    ?password=) replaced by ***."""
+    return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
+
+
+def masked(setting: Setting, value: Any) -> Any:
+    """`value` fit to print: a secret's as ***, a URL's without its password."""
+    if setting.secret and value:
+        return "***"
+    return hide_password(value) if isinstance(value, str) else value
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """One setting as `kuledger config --show` prints it."""
+
+    setting: Setting
+    value: Any  # parsed, masked
+    text: str  # as the variable spells it, masked
+    source: str  # "default" or the variable's name
+
+
+def show(environ: Mapping[str, str]) -> list[Shown]:
+    """Every setting's value and where it comes from; ConfigError on a bad one."""
+    settings = Settings.from_env(environ)
+    return [
+        Shown(
+            setting,
+            masked(setting, getattr(settings, setting.name)),
+            masked(setting, environ.get(setting.env, setting.default)),
+            setting.env if setting.env in environ else "default",
+        )
+        for setting in SETTINGS
+    ]
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -253,6 +313,13 @@ def settings_from_environment(**overrides: Any) -> Settings:
     import os
 
     return Settings.from_env(os.environ, **overrides)
+
+
+def show_from_environment() -> list[Shown]:
+    """`show` for this process's environment."""
+    import os
+
+    return show(os.environ)
 
 
 # -- Client credentials: what `kuledger export` signs with --------------------

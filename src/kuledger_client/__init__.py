@@ -7,9 +7,8 @@ with KucoinClient(KEY, SECRET, PASSPHRASE, base_url="http://127.0.0.1:8000") as 
         print(entry.id, entry.amount, entry.direction)
 """
 
-from kuledger_client._async_client import AsyncKucoinClient
+from kuledger_client._async.client import AsyncKucoinClient
 from kuledger_client._auth import KucoinAuth
-from kuledger_client._client import KucoinClient
 from kuledger_client._core import (
     DEFAULT_BASE_URL,
     DEFAULT_FUTURES_BASE_URL,
@@ -49,6 +48,7 @@ from kuledger_client._models import (
     TransferResult,
     dumps,
 )
+from kuledger_client._sync.client import KucoinClient
 from kuledger_client.signing import auth_headers, sign, sign_passphrase
 
 __all__ = [

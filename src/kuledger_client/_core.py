@@ -1,6 +1,7 @@
 """What the sync and async clients share, without I/O: the endpoint table
-(with KuCoin's rate-limit weights), building and signing requests, reading
-replies into data or exceptions, rate-limit bookkeeping and backoff."""
+(with KuCoin's rate-limit weights), the argument types and query helpers,
+building and signing requests, reading replies into data or exceptions,
+rate-limit bookkeeping and backoff."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 
@@ -24,8 +25,8 @@ from kuledger_client._exceptions import (
     TransportError,
     error_for,
 )
-from kuledger_client._ledger import to_ms
-from kuledger_client._models import RateLimit
+from kuledger_client._ledger import LEDGERS, Filters, to_ms
+from kuledger_client._models import LedgerEntry, RateLimit
 
 DEFAULT_BASE_URL = "https://api.kucoin.com"
 DEFAULT_FUTURES_BASE_URL = "https://api-futures.kucoin.com"
@@ -73,6 +74,11 @@ ENDPOINTS: dict[str, Endpoint] = {
 }
 
 Params = list[tuple[str, str]]
+Time = int | datetime
+Currencies = str | Sequence[str] | None
+Amount = Decimal | str
+Sleep = Callable[[float], None]
+AsyncSleep = Callable[[float], Awaitable[None]]
 
 
 def query(**values: Any) -> Params:
@@ -105,6 +111,76 @@ def body(**values: Any) -> dict[str, Any]:
         for k, v in values.items()
         if v is not None
     }
+
+
+def currency_list(value: Currencies) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(c.strip() for c in value.split(",") if c.strip())
+    return tuple(value)
+
+
+class CursorPage(TypedDict, total=False):
+    """The keywords of both HF ledger calls (spot and margin)."""
+
+    currency: Currencies
+    direction: str | None
+    biz_type: str | None
+    last_id: int | str | None  # items with id < last_id
+    limit: int  # 100 when not given
+    start_at: Time | None
+    end_at: Time | None
+
+
+def ledger_query(
+    currency: Currencies, direction: str | None, biz_type: str | None, **paging: Any
+) -> Params:
+    """A spot ledger's query: the filters, then the paging in the order given."""
+    return query(
+        currency=currency_list(currency) or None,
+        direction=direction,
+        bizType=biz_type,
+        **paging,
+    )
+
+
+def cursor_query(
+    *,
+    currency: Currencies = None,
+    direction: str | None = None,
+    biz_type: str | None = None,
+    last_id: int | str | None = None,
+    limit: int = 100,
+    start_at: Time | None = None,
+    end_at: Time | None = None,
+) -> Params:
+    """The query of a CursorPage: a `lastId` cursor page."""
+    return ledger_query(
+        currency,
+        direction,
+        biz_type,
+        lastId=last_id,
+        limit=limit,
+        startAt=start_at,
+        endAt=end_at,
+    )
+
+
+def hf_list(data: Any) -> list[LedgerEntry]:
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise TransportError("unexpected response: the ledger is not a list")
+    return [LedgerEntry.parse(item) for item in data]
+
+
+def ledger_filters(
+    ledger: str, currencies: Currencies, biz_type: str | None, direction: str | None
+) -> Filters:
+    if ledger not in LEDGERS:
+        raise ValueError(f"ledger must be one of {', '.join(LEDGERS)}, not {ledger!r}")
+    return Filters(currency_list(currencies), biz_type, direction)
 
 
 def client_oid(given: str | None) -> str:
@@ -166,9 +242,9 @@ class Core:
     def build(
         self,
         endpoint: Endpoint,
-        params: Params | None = None,
-        payload: Mapping[str, Any] | None = None,
-        path_args: Mapping[str, str] | None = None,
+        params: Params | None,
+        payload: Mapping[str, Any] | None,
+        path_args: Mapping[str, str] | None,
     ) -> httpx.Request:
         path = endpoint.path.format(**(path_args or {}))
         content = None
@@ -272,6 +348,26 @@ class Core:
     def backoff(self, attempt: int) -> float:
         ceiling = min(self.backoff_max, self.backoff_base * 2.0**attempt)
         return ceiling / 2 + self._jitter() * ceiling / 2
+
+
+class BaseClient:
+    """What both clients read from their Core, as httpx's BaseClient is to its
+    Client and AsyncClient."""
+
+    _core: Core
+
+    @property
+    def base_url(self) -> str:
+        return self._core.base_url
+
+    @property
+    def futures_base_url(self) -> str:
+        return self._core.futures_base_url
+
+    @property
+    def last_rate_limit(self) -> RateLimit | None:
+        """The gw-ratelimit-* headers of the latest reply that had them."""
+        return self._core.last_rate_limit
 
 
 def _int_header(response: httpx.Response, name: str) -> int | None:

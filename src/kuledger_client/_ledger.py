@@ -25,7 +25,7 @@ from kuledger_client._models import (
     SpotLedgerPage,
 )
 
-DAY_MS = 86_400_000
+DAY_MS = 86_400_000  # kuledger.domain.times's, copied: the SDK never imports the server
 LedgerName = Literal["spot", "hf", "margin-hf", "futures"]
 LEDGERS: tuple[LedgerName, ...] = ("spot", "hf", "margin-hf", "futures")
 SPOT_PAGE_SIZE = 500  # KuCoin's maximum

@@ -216,6 +216,15 @@ class FuturesLedgerPage:
         )
 
 
+def _amounts(raw: Any) -> dict[str, Decimal]:
+    """An account's balance, available and holds (balance = available + holds)."""
+    return {
+        "balance": _decimal(raw, "balance"),
+        "available": _decimal(raw, "available"),
+        "holds": _decimal(raw, "holds"),
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Account:
     """An item of GET /api/v1/accounts: balance = available + holds."""
@@ -234,9 +243,7 @@ class Account:
             id=_text(raw, "id"),
             currency=_text(raw, "currency"),
             type=_text(raw, "type"),
-            balance=_decimal(raw, "balance"),
-            available=_decimal(raw, "available"),
-            holds=_decimal(raw, "holds"),
+            **_amounts(raw),
             raw=raw,
         )
 
@@ -252,12 +259,7 @@ class AccountDetail:
 
     @classmethod
     def parse(cls, raw: Any) -> AccountDetail:
-        return cls(
-            currency=_text(raw, "currency"),
-            balance=_decimal(raw, "balance"),
-            available=_decimal(raw, "available"),
-            holds=_decimal(raw, "holds"),
-        )
+        return cls(currency=_text(raw, "currency"), **_amounts(raw))
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,22 +286,17 @@ class TransferResult:
 
 
 @dataclass(frozen=True, slots=True)
-class TransferQuotas:
-    """GET /api/v1/accounts/transferable."""
+class TransferQuotas(AccountDetail):
+    """GET /api/v1/accounts/transferable: an account's balances and how much
+    of them may be transferred."""
 
-    currency: str
-    balance: Decimal
-    available: Decimal
-    holds: Decimal
     transferable: Decimal
 
     @classmethod
     def parse(cls, raw: Any) -> TransferQuotas:
         return cls(
             currency=_text(raw, "currency"),
-            balance=_decimal(raw, "balance"),
-            available=_decimal(raw, "available"),
-            holds=_decimal(raw, "holds"),
+            **_amounts(raw),
             transferable=_decimal(raw, "transferable"),
         )
 

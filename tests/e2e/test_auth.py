@@ -1,6 +1,6 @@
 """Every authentication outcome, with its KuCoin code and HTTP status.
 
-One server per engine is shared (`module_server`); the keys below are issued
+One server per engine is shared (`module_api`); the keys below are issued
 once. Only the trusted-proxy tests need a server of their own.
 """
 
@@ -23,8 +23,8 @@ from tests.support.api import (
     send,
     signed_headers,
 )
-from tests.support.server import ApiUser, LiveServer
-from tests.support.shared import ENGINES, engine_server
+from tests.support.server import ApiUser, Server
+from tests.support.shared import ENGINES, engine_app
 
 ACCOUNTS = "/api/v1/accounts"
 REQUIRED = ("KC-API-KEY", "KC-API-SIGN", "KC-API-TIMESTAMP", "KC-API-PASSPHRASE")
@@ -42,8 +42,8 @@ class Keys:
 
 
 @pytest.fixture(scope="module")
-def keys(module_server: LiveServer) -> Keys:
-    s = module_server
+def keys(module_api: Server) -> Keys:
+    s = module_api
     alice = s.add_user(new_uid("alice"))
     bob = s.add_user(new_uid("bob"))
     s.cli.post(
@@ -64,7 +64,7 @@ def keys(module_server: LiveServer) -> Keys:
 
 
 def get(
-    server: LiveServer,
+    server: Server,
     user: ApiUser,
     path: str = LEDGER,
     *,
@@ -84,25 +84,25 @@ def get(
 # --- the happy path, and each failure on its own ---
 
 
-def test_a_correctly_signed_request_succeeds(module_server, keys):
-    data = ok_data(get(module_server, keys.alice))
+def test_a_correctly_signed_request_succeeds(module_api, keys):
+    data = ok_data(get(module_api, keys.alice))
     assert data["totalNum"] == 1
 
 
 @pytest.mark.parametrize("missing", REQUIRED)
-def test_a_missing_header_is_400001_http_400(module_server, keys, missing):
-    response = get(module_server, keys.alice, drop=(missing,))
+def test_a_missing_header_is_400001_http_400(module_api, keys, missing):
+    response = get(module_api, keys.alice, drop=(missing,))
     assert_error(response, 400, "400001", msg_contains=missing)
 
 
 @pytest.mark.parametrize("empty", REQUIRED)
-def test_an_empty_header_counts_as_missing(module_server, keys, empty):
-    response = get(module_server, keys.alice, **{empty.replace("-", "_"): ""})
+def test_an_empty_header_counts_as_missing(module_api, keys, empty):
+    response = get(module_api, keys.alice, **{empty.replace("-", "_"): ""})
     assert_error(response, 400, "400001")
 
 
-def test_no_auth_headers_at_all_is_400001(module_server):
-    assert_error(send(module_server, "GET", LEDGER), 400, "400001")
+def test_no_auth_headers_at_all_is_400001(module_api):
+    assert_error(send(module_api, "GET", LEDGER), 400, "400001")
 
 
 @pytest.mark.parametrize(
@@ -115,10 +115,10 @@ def test_no_auth_headers_at_all_is_400001(module_server):
         (0, True),
     ],
 )
-def test_the_timestamp_may_be_5s_off_either_way(module_server, keys, offset, accepted):
+def test_the_timestamp_may_be_5s_off_either_way(module_api, keys, offset, accepted):
     user = keys.alice
     headers = signed_headers(user, "GET", LEDGER, timestamp=now_ms() + offset)
-    response = send(module_server, "GET", LEDGER, headers)
+    response = send(module_api, "GET", LEDGER, headers)
     if accepted:
         ok_data(response)
     else:
@@ -126,101 +126,99 @@ def test_the_timestamp_may_be_5s_off_either_way(module_server, keys, offset, acc
 
 
 @pytest.mark.parametrize("stamp", ["abc", "1.7e12", "-1", "0", "99999999999999999"])
-def test_a_malformed_timestamp_is_400002(module_server, keys, stamp):
+def test_a_malformed_timestamp_is_400002(module_api, keys, stamp):
     headers = signed_headers(keys.alice, "GET", LEDGER, timestamp=stamp)
-    assert_error(send(module_server, "GET", LEDGER, headers), 400, "400002")
+    assert_error(send(module_api, "GET", LEDGER, headers), 400, "400002")
 
 
-def test_an_unknown_key_is_400003_http_401(module_server, keys):
-    response = get(module_server, keys.alice, KC_API_KEY="0123456789abcdef01234567")
+def test_an_unknown_key_is_400003_http_401(module_api, keys):
+    response = get(module_api, keys.alice, KC_API_KEY="0123456789abcdef01234567")
     assert_error(response, 401, "400003", msg_contains="KC-API-KEY")
 
 
-def test_an_overlong_key_is_400003(module_server, keys):
-    assert_error(get(module_server, keys.alice, KC_API_KEY="k" * 500), 401, "400003")
+def test_an_overlong_key_is_400003(module_api, keys):
+    assert_error(get(module_api, keys.alice, KC_API_KEY="k" * 500), 401, "400003")
 
 
-def test_a_wrong_passphrase_is_400004_http_401(module_server, keys):
+def test_a_wrong_passphrase_is_400004_http_401(module_api, keys):
     user = keys.alice
     wrong = sign_passphrase(user.secret, user.passphrase + "x", 3)
-    response = get(module_server, user, KC_API_PASSPHRASE=wrong)
+    response = get(module_api, user, KC_API_PASSPHRASE=wrong)
     assert_error(response, 401, "400004", msg_contains="KC-API-PASSPHRASE")
 
 
-def test_a_bad_signature_is_400005_http_401(module_server, keys):
+def test_a_bad_signature_is_400005_http_401(module_api, keys):
     user = keys.alice
     ts = str(now_ms())
     forged = sign(user.secret + "x", ts, "GET", LEDGER)
-    response = get(module_server, user, KC_API_SIGN=forged, KC_API_TIMESTAMP=ts)
+    response = get(module_api, user, KC_API_SIGN=forged, KC_API_TIMESTAMP=ts)
     assert_error(response, 401, "400005", msg_contains="KC-API-SIGN")
 
 
-def test_a_signature_over_another_path_is_400005(module_server, keys):
-    response = get(module_server, keys.alice, signed_path=ACCOUNTS)
+def test_a_signature_over_another_path_is_400005(module_api, keys):
+    response = get(module_api, keys.alice, signed_path=ACCOUNTS)
     assert_error(response, 401, "400005")
 
 
-def test_a_signature_over_another_method_is_400005(module_server, keys):
+def test_a_signature_over_another_method_is_400005(module_api, keys):
     headers = signed_headers(keys.alice, "POST", LEDGER)
-    assert_error(send(module_server, "GET", LEDGER, headers), 401, "400005")
+    assert_error(send(module_api, "GET", LEDGER, headers), 401, "400005")
 
 
-def test_a_signature_over_another_timestamp_is_400005(module_server, keys):
+def test_a_signature_over_another_timestamp_is_400005(module_api, keys):
     headers = signed_headers(keys.alice, "GET", LEDGER)
     headers["KC-API-TIMESTAMP"] = str(int(headers["KC-API-TIMESTAMP"]) + 1)
-    assert_error(send(module_server, "GET", LEDGER, headers), 401, "400005")
+    assert_error(send(module_api, "GET", LEDGER, headers), 401, "400005")
 
 
 # --- the query the signature covers ---
 
 
-def test_a_signature_over_the_decoded_query_accepts_an_encoded_one(module_server, keys):
+def test_a_signature_over_the_decoded_query_accepts_an_encoded_one(module_api, keys):
     sent = f"{LEDGER}?currency=USDT%2CBTC"
     signed = f"{LEDGER}?currency=USDT,BTC"
-    data = ok_data(get(module_server, keys.alice, sent, signed_path=signed))
+    data = ok_data(get(module_api, keys.alice, sent, signed_path=signed))
     assert [item["currency"] for item in data["items"]] == ["USDT"]
 
 
-def test_a_signature_over_the_raw_query_is_accepted(module_server, keys):
+def test_a_signature_over_the_raw_query_is_accepted(module_api, keys):
     sent = f"{LEDGER}?currency=USDT%2CBTC"
-    ok_data(get(module_server, keys.alice, sent, signed_path=sent))
+    ok_data(get(module_api, keys.alice, sent, signed_path=sent))
 
 
-def test_a_signature_over_a_re_encoded_query_is_refused(module_server, keys):
+def test_a_signature_over_a_re_encoded_query_is_refused(module_api, keys):
     sent = f"{LEDGER}?currency=USDT,BTC"
     signed = f"{LEDGER}?currency=USDT%2CBTC"
-    response = get(module_server, keys.alice, sent, signed_path=signed)
+    response = get(module_api, keys.alice, sent, signed_path=signed)
     assert_error(response, 401, "400005")
 
 
-def test_a_signature_without_the_query_is_refused(module_server, keys):
+def test_a_signature_without_the_query_is_refused(module_api, keys):
     sent = f"{LEDGER}?currency=USDT"
-    assert_error(
-        get(module_server, keys.alice, sent, signed_path=LEDGER), 401, "400005"
-    )
+    assert_error(get(module_api, keys.alice, sent, signed_path=LEDGER), 401, "400005")
 
 
 # --- IP whitelist and proxies ---
 
 
-def test_a_key_used_outside_its_whitelist_is_400006_http_403(module_server, keys):
-    response = get(module_server, keys.outside)
+def test_a_key_used_outside_its_whitelist_is_400006_http_403(module_api, keys):
+    response = get(module_api, keys.outside)
     assert_error(response, 403, "400006", msg_contains="127.0.0.1")
 
 
-def test_a_key_used_inside_its_whitelist_works(module_server, keys):
-    ok_data(get(module_server, keys.local))
+def test_a_key_used_inside_its_whitelist_works(module_api, keys):
+    ok_data(get(module_api, keys.local))
 
 
-def test_x_forwarded_for_is_ignored_from_an_untrusted_peer(module_server, keys):
+def test_x_forwarded_for_is_ignored_from_an_untrusted_peer(module_api, keys):
     spoofed = {"X_Forwarded_For": "10.1.2.3"}
-    assert_error(get(module_server, keys.outside, **spoofed), 403, "400006")
-    ok_data(get(module_server, keys.local, **spoofed))
+    assert_error(get(module_api, keys.outside, **spoofed), 403, "400006")
+    ok_data(get(module_api, keys.local, **spoofed))
 
 
 @dataclass(frozen=True)
 class ProxiedKeys:
-    server: LiveServer
+    server: Server
     outside: ApiUser
     local: ApiUser
 
@@ -232,9 +230,7 @@ def behind_proxy(
     postgres_databases: PostgresDatabases,
 ) -> Iterator[ProxiedKeys]:
     env = {"KULEDGER_TRUSTED_PROXIES": "127.0.0.1/32"}
-    with engine_server(
-        request.param, tmp_path_factory, postgres_databases, env
-    ) as server:
+    with engine_app(request.param, tmp_path_factory, postgres_databases, env) as server:
         uid = new_uid("proxied")
         outside = server.add_user(uid, ip="10.0.0.0/8")
         local = server.add_key(uid, ip="127.0.0.1/32")
@@ -275,18 +271,18 @@ def test_a_forged_hop_before_the_proxys_own_does_not_count(behind_proxy):
 # --- permissions and ownership ---
 
 
-def test_a_key_without_general_is_400007_http_403(module_server, keys):
-    response = get(module_server, keys.spot_only)
+def test_a_key_without_general_is_400007_http_403(module_api, keys):
+    response = get(module_api, keys.spot_only)
     assert_error(response, 403, "400007", msg_contains="permission")
 
 
-def _account_id(server: LiveServer, user: ApiUser) -> str:
+def _account_id(server: Server, user: ApiUser) -> str:
     [account] = ok_data(server.signed(user, "GET", ACCOUNTS))
     return str(account["id"])
 
 
-def test_another_users_account_does_not_exist_for_you(module_server, keys):
-    s = module_server
+def test_another_users_account_does_not_exist_for_you(module_api, keys):
+    s = module_api
     own = _account_id(s, keys.alice)
     theirs = _account_id(s, keys.bob)
     assert ok_data(s.signed(keys.alice, "GET", f"{ACCOUNTS}/{own}"))["balance"] == "3"
@@ -318,7 +314,7 @@ def test_another_users_account_does_not_exist_for_you(module_server, keys):
         ("v1", None, "hmac", False),
     ],
 )
-def test_key_versions(module_server, keys, key, version, passphrase, accepted):
+def test_key_versions(module_api, keys, key, version, passphrase, accepted):
     user = getattr(keys, key)
     headers = signed_headers(user, "GET", LEDGER)
     headers.pop("KC-API-KEY-VERSION", None)
@@ -329,7 +325,7 @@ def test_key_versions(module_server, keys, key, version, passphrase, accepted):
         if passphrase == "plain"
         else sign_passphrase(user.secret, user.passphrase, 3)
     )
-    response = send(module_server, "GET", LEDGER, headers)
+    response = send(module_api, "GET", LEDGER, headers)
     if accepted:
         ok_data(response)
     else:
@@ -337,51 +333,51 @@ def test_key_versions(module_server, keys, key, version, passphrase, accepted):
 
 
 @pytest.mark.parametrize("version", ["0", "4", "v3", "33"])
-def test_an_unknown_key_version_is_400009_http_400(module_server, keys, version):
-    response = get(module_server, keys.alice, KC_API_KEY_VERSION=version)
+def test_an_unknown_key_version_is_400009_http_400(module_api, keys, version):
+    response = get(module_api, keys.alice, KC_API_KEY_VERSION=version)
     assert_error(response, 400, "400009", msg_contains="KC-API-KEY-VERSION")
 
 
 # --- revocation, partner headers, public endpoints ---
 
 
-def test_a_revoked_key_stops_working_at_once(module_server, keys):
-    key = module_server.add_key(keys.alice.uid)
-    ok_data(get(module_server, key))
-    module_server.cli.run("keys", "revoke", key.key)
-    assert_error(get(module_server, key), 401, "400003")
-    ok_data(get(module_server, keys.alice))  # the user's other keys still work
+def test_a_revoked_key_stops_working_at_once(module_api, keys):
+    key = module_api.add_key(keys.alice.uid)
+    ok_data(get(module_api, key))
+    module_api.cli.run("keys", "revoke", key.key)
+    assert_error(get(module_api, key), 401, "400003")
+    ok_data(get(module_api, keys.alice))  # the user's other keys still work
 
 
-def test_partner_headers_are_ignored(module_server, keys):
+def test_partner_headers_are_ignored(module_api, keys):
     partner = {
         "KC_API_PARTNER": "some-broker",
         "KC_API_PARTNER_SIGN": "not-a-signature",
         "KC_API_PARTNER_VERIFY": "true",
         "KC_BROKER_NAME": "broker",
     }
-    ok_data(get(module_server, keys.alice, **partner))
+    ok_data(get(module_api, keys.alice, **partner))
 
 
 PUBLIC = [e for e in ENDPOINTS if not e.signed and "{" not in e.path]
 
 
 @pytest.mark.parametrize("endpoint", PUBLIC, ids=lambda e: f"{e.method} {e.path}")
-def test_public_endpoints_ignore_stray_auth_headers(module_server, endpoint):
+def test_public_endpoints_ignore_stray_auth_headers(module_api, endpoint):
     stray = {
         "KC-API-KEY": "not-a-key",
         "KC-API-PASSPHRASE": "not-a-passphrase",
         "KC-API-SIGN": "not-a-signature",
         "KC-API-TIMESTAMP": "1",
     }
-    ok_data(send(module_server, endpoint.method, endpoint.path, stray))
+    ok_data(send(module_api, endpoint.method, endpoint.path, stray))
 
 
 # --- the order of the checks (kucoin-api-spec.md 5, 9) ---
 
 
-def test_the_checks_run_in_kucoins_order(module_server, keys):
-    s, user = module_server, keys.outside
+def test_the_checks_run_in_kucoins_order(module_api, keys):
+    s, user = module_api, keys.outside
     stale = str(now_ms() - 60_000)
     wrong_pass = sign_passphrase(user.secret, "wrong", 3)
     forged = sign(user.secret, stale, "GET", ACCOUNTS)

@@ -6,6 +6,9 @@ only the REST URL pointed at us) and a raw `websockets` client for the protocol
 messages. Changes come from HTTP transfers (the in-process bus of one worker)
 and from `kuledger post` in another process (through Redis). Every wait is
 bounded; everything listens on and talks to 127.0.0.1 only.
+
+Needs a socket: the SDK opens its own connections, several workers fan out
+through Redis, and `kuledger post` publishes from another process.
 """
 
 from __future__ import annotations

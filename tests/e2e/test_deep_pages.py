@@ -15,8 +15,8 @@ def _items(server, user, query):
     return body["data"]
 
 
-def test_pages_walked_in_any_order_match_the_database(module_server):
-    server = module_server
+def test_pages_walked_in_any_order_match_the_database(module_api):
+    server = module_api
     user = server.add_user("pager")
     now = int(time.time() * 1000)
     start = now - DAY + 1000
@@ -46,8 +46,8 @@ def test_pages_walked_in_any_order_match_the_database(module_server):
         assert [i["id"] for i in data["items"]] == expected[(page - 1) * 10 : page * 10]
 
 
-def test_a_new_entry_updates_the_total_count(module_server):
-    server = module_server
+def test_a_new_entry_updates_the_total_count(module_api):
+    server = module_api
     user = server.add_user("counter")
     now = int(time.time() * 1000)
     server.cli.post(

@@ -32,8 +32,8 @@ from tests.support.api import (
     send,
     signed_headers,
 )
-from tests.support.server import ApiUser, LiveServer
-from tests.support.shared import ENGINES, engine_server
+from tests.support.server import ApiUser, Server
+from tests.support.shared import ENGINES, engine_app
 
 ALWAYS_LIMITED = "/api/v1/hf/accounts/opened"  # weighs more than its pool holds
 POSTS = [e for e in ENDPOINTS if e.method == "POST"]
@@ -44,11 +44,9 @@ def shape_server(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     postgres_databases: PostgresDatabases,
-) -> Iterator[LiveServer]:
+) -> Iterator[Server]:
     env = {"KULEDGER_RATELIMIT_WEIGHTS": f"GET {ALWAYS_LIMITED}=4001"}
-    with engine_server(
-        request.param, tmp_path_factory, postgres_databases, env
-    ) as server:
+    with engine_app(request.param, tmp_path_factory, postgres_databases, env) as server:
         yield server
 
 
@@ -60,7 +58,7 @@ class Callers:
 
 
 @pytest.fixture(scope="module")
-def callers(shape_server: LiveServer) -> Callers:
+def callers(shape_server: Server) -> Callers:
     uid = new_uid("shape")
     full = shape_server.add_user(uid, permissions="General,Spot,FlexTransfers")
     shape_server.cli.post(
@@ -73,11 +71,11 @@ def callers(shape_server: LiveServer) -> Callers:
     )
 
 
-Call = Callable[[LiveServer, Callers], httpx.Response]
+Call = Callable[[Server, Callers], httpx.Response]
 
 
 def signed_get(path: str, who: str = "full", **changes: str) -> Call:
-    def call(server: LiveServer, callers: Callers) -> httpx.Response:
+    def call(server: Server, callers: Callers) -> httpx.Response:
         user = getattr(callers, who)
         headers = signed_headers(user, "GET", path)
         headers.update(changes)
@@ -90,19 +88,19 @@ def plain(method: str, path: str) -> Call:
     return lambda server, _callers: send(server, method, path)
 
 
-def _stale(server: LiveServer, callers: Callers) -> httpx.Response:
+def _stale(server: Server, callers: Callers) -> httpx.Response:
     headers = signed_headers(callers.full, "GET", LEDGER, timestamp=now_ms() - 60_000)
     return send(server, "GET", LEDGER, headers)
 
 
-def _wrong_passphrase(server: LiveServer, callers: Callers) -> httpx.Response:
+def _wrong_passphrase(server: Server, callers: Callers) -> httpx.Response:
     user = callers.full
     headers = signed_headers(user, "GET", LEDGER)
     headers["KC-API-PASSPHRASE"] = sign_passphrase(user.secret, "wrong", 3)
     return send(server, "GET", LEDGER, headers)
 
 
-def _bad_signature(server: LiveServer, callers: Callers) -> httpx.Response:
+def _bad_signature(server: Server, callers: Callers) -> httpx.Response:
     headers = signed_headers(callers.full, "GET", LEDGER)
     headers["KC-API-SIGN"] = sign("not-the-secret", "1", "GET", LEDGER)
     return send(server, "GET", LEDGER, headers)
@@ -255,7 +253,7 @@ def _wait_for(read: Callable[[], Any], done: Callable[[Any], bool]) -> Any:
 ACCESS_FIELDS = {"time", "method", "path", "status", "code", "latency_ms", "uid"}
 
 
-def access_lines(server: LiveServer) -> list[dict[str, Any]]:
+def access_lines(server: Server) -> list[dict[str, Any]]:
     lines = []
     for line in server.log().splitlines():
         if line.startswith("{"):

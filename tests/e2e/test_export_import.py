@@ -1,6 +1,9 @@
 """`kuledger export` from a real server and `kuledger import` into a fresh
 database: complete (no duplicate, no gap), resumable to the same bytes, never
-a 429 and never a secret on the screen; imports that check every line."""
+a 429 and never a secret on the screen; imports that check every line.
+
+Needs a socket: `kuledger export` is a client in its own process, talking to
+the server over HTTP; the commands' exit codes and output are the real ones."""
 
 from __future__ import annotations
 
@@ -19,10 +22,11 @@ import pytest
 
 from tests.support.api import DAY_MS, new_uid, now_ms
 from tests.support.direct import Direct, direct
+from tests.support.inprocess import InProcessCli
 from tests.support.server import (
     KULEDGER,
     ApiUser,
-    Cli,
+    CliCommands,
     LiveServer,
     database_env,
     live_server,
@@ -69,8 +73,8 @@ def jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def fresh_cli(tmp_path: Path, name: str) -> Cli:
-    cli = Cli(database_env(f"sqlite:///{tmp_path / name}", tmp_path))
+def fresh_cli(tmp_path: Path, name: str) -> InProcessCli:
+    cli = InProcessCli(database_env(f"sqlite:///{tmp_path / name}", tmp_path))
     cli.run("init")
     return cli
 
@@ -85,7 +89,7 @@ def no_429(server: LiveServer) -> None:
     assert 429 not in statuses
 
 
-def balances(cli: Cli, uid: str) -> dict[tuple[str, str], str]:
+def balances(cli: CliCommands, uid: str) -> dict[tuple[str, str], str]:
     return {
         (a["type"], a["currency"]): a["balance"]
         for a in cli.json("accounts", "--uid", uid, "--json")
@@ -333,7 +337,9 @@ def test_all_ledgers_tag_each_line_with_its_ledger(module_server, db, tmp_path):
         assert f"line {line}: futures ledger items cannot be imported" in done.stderr
 
 
-def run_import(cli: Cli, uid: str, path: Path) -> subprocess.CompletedProcess[str]:
+def run_import(
+    cli: CliCommands, uid: str, path: Path
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*KULEDGER, "import", "--uid", uid, str(path), "--quiet"],
         env=cli.env,
@@ -396,7 +402,9 @@ def test_the_client_waits_for_the_quota_instead_of_getting_429(sqlite_url, tmp_p
         "KULEDGER_RATELIMIT_WINDOW_MS": "1500",
     }
     with (
-        live_server(sqlite_url, tmp_path, extra_env=env) as server,
+        live_server(
+            sqlite_url, tmp_path, extra_env=env, setup_cli=InProcessCli
+        ) as server,
         direct(server) as db,
     ):
         user = db.add_user("limited")

@@ -1,4 +1,7 @@
-"""SIGTERM lets an in-flight request finish before the server exits."""
+"""SIGTERM lets an in-flight request finish before the server exits.
+
+Needs a socket: a signal to the `kuledger serve` process, and a connection open
+across it."""
 
 from __future__ import annotations
 

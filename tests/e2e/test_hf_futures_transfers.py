@@ -12,6 +12,9 @@ One server per engine and module (`module_server`). The ledger tests read one
 seeded user (plus a second whose entries interleave and must never show); the
 transfer tests share a parent, its sub-account and a stranger and check only
 what each request changed; the ccxt tests have their own users.
+
+Needs a socket: the SDK and ccxt open their own HTTP connections (the
+hand-signed requests share their seeded server).
 """
 
 from __future__ import annotations

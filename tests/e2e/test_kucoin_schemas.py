@@ -27,7 +27,7 @@ from tests.support.kucoin_openapi import (
     openapi3_problems,
     response_errors,
 )
-from tests.support.server import ApiUser, LiveServer
+from tests.support.server import ApiUser, Server
 
 # Endpoints KuCoin's vendored files do not describe, and why kuledger has them.
 NOT_IN_KUCOINS_FILES: dict[tuple[str, str], str] = {
@@ -70,18 +70,18 @@ class Subject:
 
 
 @pytest.fixture(scope="module")
-def subject(module_server: LiveServer) -> Subject:
+def subject(module_api: Server) -> Subject:
     """A user with entries in every book, and a key with every permission the
     endpoints ask for."""
     uid = f"schemas-{uuid.uuid4().hex[:8]}"
-    user = module_server.add_user(uid, permissions="General,Spot,FlexTransfers")
+    user = module_api.add_user(uid, permissions="General,Spot,FlexTransfers")
 
     def op(kind: str, n: int, **fields: Any) -> dict[str, Any]:
         return {"op": kind, "uid": uid, "id": f"s{n}", **fields}
 
     usdt = {"currency": "USDT"}
     trade = {"symbol": "BTC-USDT", "side": "buy", "price": "20000", "size": "0.001"}
-    module_server.cli.post(
+    module_api.cli.post(
         [
             op("deposit", 1, amount="1000", **usdt, context={"txId": "0x1"}),
             op("transfer", 2, amount="100", **{"from": "main", "to": "trade"}, **usdt),
@@ -103,7 +103,7 @@ def subject(module_server: LiveServer) -> Subject:
             ),
         ]
     )
-    accounts = ok_data(module_server.signed(user, "GET", "/api/v1/accounts"))
+    accounts = ok_data(module_api.signed(user, "GET", "/api/v1/accounts"))
     main = next(a for a in accounts if a["type"] == "main")
     return Subject(user, main["id"])
 
@@ -154,7 +154,7 @@ def _path(endpoint: Endpoint, subject: Subject) -> str:
     return re.sub(r"\{([^{}]+)\}", fill, endpoint.path)
 
 
-def responses(server: LiveServer, subject: Subject, endpoint: Endpoint) -> list[Any]:
+def responses(server: Server, subject: Subject, endpoint: Endpoint) -> list[Any]:
     """The parsed bodies of the endpoint's sample requests, all successes."""
     path = _path(endpoint, subject)
     bodies = []
@@ -204,10 +204,10 @@ def _kucoin_operation(endpoint: Endpoint) -> Operation:
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=_id)
-def test_success_responses_match_kucoins_schema(module_server, subject, endpoint):
+def test_success_responses_match_kucoins_schema(module_api, subject, endpoint):
     operation = _kucoin_operation(endpoint)
     accepted = ACCEPTED_DIFFERENCES.get(_key(endpoint), {})
-    bodies = responses(module_server, subject, endpoint)
+    bodies = responses(module_api, subject, endpoint)
     assert any(_has_items(body["data"]) for body in bodies), (
         "every sample answered an empty list: give the subject data for it"
     )
@@ -221,10 +221,10 @@ def test_success_responses_match_kucoins_schema(module_server, subject, endpoint
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=_id)
-def test_every_field_kucoin_documents_is_present(module_server, subject, endpoint):
+def test_every_field_kucoin_documents_is_present(module_api, subject, endpoint):
     """Stricter than KuCoin's `required`: clients read every documented field."""
     operation = _kucoin_operation(endpoint)
-    for body in responses(module_server, subject, endpoint):
+    for body in responses(module_api, subject, endpoint):
         missing = [
             e
             for e in response_errors(operation, body, strict=True)
@@ -292,8 +292,8 @@ def test_every_skip_names_a_served_endpoint_kucoin_does_not_describe():
 
 
 @pytest.fixture(scope="module")
-def own_document(module_server: LiveServer) -> dict[str, Any]:
-    response = send(module_server, "GET", "/openapi.json")
+def own_document(module_api: Server) -> dict[str, Any]:
+    response = send(module_api, "GET", "/openapi.json")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     document: dict[str, Any] = response.json()
@@ -337,12 +337,12 @@ def test_openapi_json_describes_each_endpoint(own_document, endpoint):
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=_id)
 def test_responses_match_kuledgers_own_schema(
-    module_server, subject, own_document, endpoint
+    module_api, subject, own_document, endpoint
 ):
     spec = own_document["paths"][endpoint.path][endpoint.method.lower()]
     operation = Operation(
         "openapi.json", endpoint.method, endpoint.path, spec, own_document
     )
-    for body in responses(module_server, subject, endpoint):
+    for body in responses(module_api, subject, endpoint):
         errors = response_errors(operation, body)
         assert not errors, _report(errors)

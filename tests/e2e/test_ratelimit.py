@@ -9,14 +9,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.server import LiveServer, live_server
+from tests.support.inprocess import InProcessServer, in_process_server
 
 LEDGER = "/api/v1/accounts/ledgers"
 
 
 @pytest.fixture
-def limited(sqlite_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    with live_server(sqlite_url, tmp_path) as running:
+def limited(sqlite_url: str, tmp_path: Path) -> Iterator[InProcessServer]:
+    with in_process_server(sqlite_url, tmp_path) as running:
         yield running
 
 
@@ -52,15 +52,15 @@ def test_two_users_do_not_share_a_quota_and_vip5_has_more(limited):
 
 
 def test_public_pool_counts_per_client_ip(limited):
-    first = httpx.get(limited.base_url + "/api/v1/timestamp")
-    second = httpx.get(limited.base_url + "/api/v1/status")
+    first = limited.http.get(limited.base_url + "/api/v1/timestamp")
+    second = limited.http.get(limited.base_url + "/api/v1/status")
     assert first.headers["gw-ratelimit-limit"] == "2000"
     assert _remaining(first) - _remaining(second) == 3
 
 
 def test_a_refused_request_does_no_database_work(sqlite_url, tmp_path):
     env = {"KULEDGER_RATELIMIT_QUOTAS": "Management=4"}
-    with live_server(sqlite_url, tmp_path, extra_env=env) as server:
+    with in_process_server(sqlite_url, tmp_path, extra_env=env) as server:
         user = server.add_user("carol")
         assert server.signed(user, "GET", LEDGER).status_code == 200
         assert server.signed(user, "GET", LEDGER).status_code == 200
@@ -80,7 +80,7 @@ def test_the_window_resets(sqlite_url, tmp_path):
         "KULEDGER_RATELIMIT_WINDOW_MS": "1500",
         "KULEDGER_RATELIMIT_QUOTAS": "Management=4",
     }
-    with live_server(sqlite_url, tmp_path, extra_env=env) as server:
+    with in_process_server(sqlite_url, tmp_path, extra_env=env) as server:
         user = server.add_user("dave")
         assert [server.signed(user, "GET", LEDGER).status_code for _ in range(3)] == [
             200,
@@ -95,7 +95,7 @@ def test_the_window_resets(sqlite_url, tmp_path):
 
 def test_limiting_can_be_turned_off(sqlite_url, tmp_path):
     env = {"KULEDGER_RATELIMIT": "off"}
-    with live_server(sqlite_url, tmp_path, extra_env=env) as server:
+    with in_process_server(sqlite_url, tmp_path, extra_env=env) as server:
         user = server.add_user("erin")
         response = server.signed(user, "GET", LEDGER)
         assert response.status_code == 200
@@ -104,6 +104,6 @@ def test_limiting_can_be_turned_off(sqlite_url, tmp_path):
 
 def test_weights_are_configurable(sqlite_url, tmp_path):
     env = {"KULEDGER_RATELIMIT_WEIGHTS": f"GET {LEDGER}=7"}
-    with live_server(sqlite_url, tmp_path, extra_env=env) as server:
+    with in_process_server(sqlite_url, tmp_path, extra_env=env) as server:
         user = server.add_user("fred")
         assert _remaining(server.signed(user, "GET", LEDGER)) == 1993

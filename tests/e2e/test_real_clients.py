@@ -6,6 +6,8 @@ older entries outside the default 24 h window) and another user whose entries
 interleave with it and must never show. Every answer a client parses must equal
 what the database holds (`kuledger ledger|accounts --json`): ids, amounts,
 balances, page counters and order.
+
+Needs a socket: both clients open their own HTTP connections.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 
-def test_realised_pnl_appears_in_the_futures_ledger(module_server):
-    server = module_server
+def test_realised_pnl_appears_in_the_futures_ledger(module_api):
+    server = module_api
     user = server.add_user("pnl-trader")
     server.cli.post(
         [

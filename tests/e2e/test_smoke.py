@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 
-def test_a_signed_ledger_request_returns_the_users_entries(server):
+def test_a_signed_ledger_request_returns_the_users_entries(api):
+    server = api
     user = server.add_user("alice")
     server.cli.post(
         [

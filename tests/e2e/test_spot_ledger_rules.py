@@ -1,6 +1,6 @@
-"""Every rule of GET /api/v1/accounts/ledgers, through HTTP on a real server.
+"""Every rule of GET /api/v1/accounts/ledgers, through HTTP on the real application.
 
-Most tests share one server per engine (`module_server`) and read two users'
+Most tests share one server per engine (`module_api`) and read two users'
 histories, posted once with explicit `at` times so each entry sits exactly
 where a rule needs it. Tests that need other settings start their own server.
 """
@@ -28,8 +28,8 @@ from tests.support.api import (
     now_ms,
     ok_data,
 )
-from tests.support.server import ApiUser, LiveServer
-from tests.support.shared import ENGINES, engine_server
+from tests.support.server import ApiUser, Server
+from tests.support.shared import ENGINES, engine_app
 
 MINUTE_MS = 60_000
 KNOWN = [c.code for c in DEFAULT_CURRENCIES]
@@ -46,11 +46,11 @@ SPOT_FILTERS = (
 PLAIN_DECIMAL = re.compile(r"[0-9]+(\.[0-9]*[1-9])?")  # canonical: no trailing zeros
 
 
-def ledger(server: LiveServer, user: ApiUser, query: str = "") -> httpx.Response:
+def ledger(server: Server, user: ApiUser, query: str = "") -> httpx.Response:
     return server.signed(user, "GET", LEDGER + (f"?{query}" if query else ""))
 
 
-def items(server: LiveServer, user: ApiUser, query: str = "") -> list[dict[str, Any]]:
+def items(server: Server, user: ApiUser, query: str = "") -> list[dict[str, Any]]:
     data = ok_data(ledger(server, user, query))
     assert data["totalNum"] == len(data["items"]), "test queries fit one page"
     return list(data["items"])
@@ -84,8 +84,8 @@ class Timeline:
 
 
 @pytest.fixture(scope="module")
-def timeline(module_server: LiveServer) -> Timeline:
-    user = module_server.add_user(new_uid("timeline"))
+def timeline(module_api: Server) -> Timeline:
+    user = module_api.add_user(new_uid("timeline"))
     now = now_ms()
     w = now - 5 * DAY_MS
     p = now - 3 * DAY_MS
@@ -102,7 +102,7 @@ def timeline(module_server: LiveServer) -> Timeline:
         deposit(user.uid, f"p{i}", at, str(i + 1)) for i, at in enumerate(page_times)
     ]
     ops += [deposit(user.uid, name, at) for name, at in recent.items()]
-    module_server.cli.post(ops)
+    module_api.cli.post(ops)
     return Timeline(user, w, p, recent)
 
 
@@ -174,9 +174,9 @@ def _resolve(query: Query) -> str:
 
 @pytest.mark.parametrize(("query", "parameter"), list(_invalid_cases()))
 def test_an_invalid_parameter_is_400100_naming_it(
-    module_server, timeline, query, parameter
+    module_api, timeline, query, parameter
 ):
-    response = ledger(module_server, timeline.user, _resolve(query))
+    response = ledger(module_api, timeline.user, _resolve(query))
     assert_error(response, 200, "400100", msg_contains=parameter)
 
 
@@ -205,13 +205,13 @@ def _valid_cases() -> Iterator[Any]:
 
 
 @pytest.mark.parametrize("query", list(_valid_cases()))
-def test_a_valid_parameter_is_accepted(module_server, timeline, query):
-    data = ok_data(ledger(module_server, timeline.user, _resolve(query)))
+def test_a_valid_parameter_is_accepted(module_api, timeline, query):
+    data = ok_data(ledger(module_api, timeline.user, _resolve(query)))
     assert set(data) == {"currentPage", "pageSize", "totalNum", "totalPage", "items"}
 
 
-def test_defaults_are_page_1_of_50(module_server, timeline):
-    data = ok_data(ledger(module_server, timeline.user))
+def test_defaults_are_page_1_of_50(module_api, timeline):
+    data = ok_data(ledger(module_api, timeline.user))
     assert (data["currentPage"], data["pageSize"]) == (1, 50)
 
 
@@ -219,9 +219,9 @@ def test_defaults_are_page_1_of_50(module_server, timeline):
 
 
 def test_bounds_are_inclusive_and_a_missing_bound_is_24h_from_the_other(
-    module_server, timeline
+    module_api, timeline
 ):
-    w, server, user = timeline.window, module_server, timeline.user
+    w, server, user = timeline.window, module_api, timeline.user
     both = items(server, user, f"startAt={w}&endAt={w + DAY_MS}")
     assert times(both) == [w + DAY_MS, w + DAY_MS - 1, w + 1, w]
     assert items(server, user, f"startAt={w}") == both
@@ -241,9 +241,9 @@ def test_bounds_are_inclusive_and_a_missing_bound_is_24h_from_the_other(
     assert times(items(server, user, f"startAt={w}&endAt={w}")) == [w]
 
 
-def test_no_bounds_means_the_24h_ending_now(module_server, timeline):
+def test_no_bounds_means_the_24h_ending_now(module_api, timeline):
     recent = timeline.recent
-    assert times(items(module_server, timeline.user)) == [
+    assert times(items(module_api, timeline.user)) == [
         recent["newest_in"],
         recent["oldest_in"],
     ]
@@ -254,10 +254,10 @@ def tuned_server(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     postgres_databases: PostgresDatabases,
-) -> Iterator[LiveServer]:
+) -> Iterator[Server]:
     """A server keeping one day of history and answering display names."""
     env = {"KULEDGER_RETENTION_DAYS": "1", "KULEDGER_BIZ_TYPE_STYLE": "display"}
-    with engine_server(
+    with engine_app(
         request.param, tmp_path_factory, postgres_databases, env
     ) as running:
         yield running
@@ -284,8 +284,8 @@ def test_with_a_retention_of_one_day_older_windows_are_refused(tuned_server):
 # --- paging ---
 
 
-def test_pages_partition_the_window_newest_first(module_server, timeline):
-    p, server, user = timeline.pages, module_server, timeline.user
+def test_pages_partition_the_window_newest_first(module_api, timeline):
+    p, server, user = timeline.pages, module_api, timeline.user
     window = f"startAt={p}&endAt={p + 5000}"
     whole = items(server, user, window)
     assert len(whole) == 25
@@ -301,11 +301,11 @@ def test_pages_partition_the_window_newest_first(module_server, timeline):
 
 @pytest.mark.parametrize("page", [4, 5, 1000])
 def test_a_page_beyond_the_last_is_empty_with_the_true_totals(
-    module_server, timeline, page
+    module_api, timeline, page
 ):
     p = timeline.pages
     query = f"startAt={p}&endAt={p + 5000}&pageSize=10&currentPage={page}"
-    data = ok_data(ledger(module_server, timeline.user, query))
+    data = ok_data(ledger(module_api, timeline.user, query))
     assert data == {
         "currentPage": page,
         "pageSize": 10,
@@ -315,9 +315,9 @@ def test_a_page_beyond_the_last_is_empty_with_the_true_totals(
     }
 
 
-def test_an_empty_window_has_zero_pages(module_server, timeline):
+def test_an_empty_window_has_zero_pages(module_api, timeline):
     start = timeline.pages + HOUR_MS
-    data = ok_data(ledger(module_server, timeline.user, f"startAt={start}"))
+    data = ok_data(ledger(module_api, timeline.user, f"startAt={start}"))
     assert data == {
         "currentPage": 1,
         "pageSize": 50,
@@ -327,9 +327,9 @@ def test_an_empty_window_has_zero_pages(module_server, timeline):
     }
 
 
-def test_newest_first_and_ties_broken_by_id_descending(module_server, timeline):
+def test_newest_first_and_ties_broken_by_id_descending(module_api, timeline):
     p = timeline.pages
-    rows = items(module_server, timeline.user, f"startAt={p}&endAt={p + 5000}")
+    rows = items(module_api, timeline.user, f"startAt={p}&endAt={p + 5000}")
     keys = [(row["createdAt"], int(row["id"])) for row in rows]
     assert keys == sorted(keys, reverse=True)
     assert len({row["createdAt"] for row in rows}) == 5  # five entries per instant
@@ -461,26 +461,24 @@ def _history_ops(uid: str, sub: str, t0: int) -> tuple[list[dict], list[tuple]]:
 
 
 @pytest.fixture(scope="module")
-def history(module_server: LiveServer) -> History:
-    user = module_server.add_user(new_uid("hist"))
-    sub = module_server.add_user(new_uid("histsub"), parent=user.uid)
+def history(module_api: Server) -> History:
+    user = module_api.add_user(new_uid("hist"))
+    sub = module_api.add_user(new_uid("histsub"), parent=user.uid)
     start = now_ms() - 2 * DAY_MS
     ops, rows = _history_ops(user.uid, sub.uid, start)
-    module_server.cli.post(ops)
+    module_api.cli.post(ops)
     return History(user, sub, start, list(reversed(rows)))
 
 
-def test_the_ledger_has_every_classic_entry_with_its_real_balance(
-    module_server, history
-):
-    rows = items(module_server, history.user, history.window)
+def test_the_ledger_has_every_classic_entry_with_its_real_balance(module_api, history):
+    rows = items(module_api, history.user, history.window)
     assert [row_key(row) for row in rows] == history.expected
 
 
 def test_hf_margin_v2_and_contract_entries_stay_out_but_contract_transfers_show(
-    module_server, history
+    module_api, history
 ):
-    rows = items(module_server, history.user, history.window)
+    rows = items(module_api, history.user, history.window)
     types = {row["accountType"] for row in rows}
     assert types == {"MAIN", "TRADE", "MARGIN", "ISOLATED", "CONTRACT", "OPTION"}
     contract = [row for row in rows if row["accountType"] == "CONTRACT"]
@@ -490,25 +488,25 @@ def test_hf_margin_v2_and_contract_entries_stay_out_but_contract_transfers_show(
 
 @pytest.mark.parametrize("biz_type", SPOT_FILTERS)
 def test_each_biz_type_filter_selects_exactly_its_entries(
-    module_server, history, biz_type
+    module_api, history, biz_type
 ):
     query = f"{history.window}&bizType={biz_type}"
-    rows = items(module_server, history.user, query)
+    rows = items(module_api, history.user, query)
     expected = [key for key in history.expected if key[2] == biz_type]
     assert expected, "the history has an entry of every filterable type"
     assert [row_key(row) for row in rows] == expected
 
 
 @pytest.mark.parametrize("direction", ["in", "out"])
-def test_the_direction_filter(module_server, history, direction):
-    rows = items(module_server, history.user, f"{history.window}&direction={direction}")
+def test_the_direction_filter(module_api, history, direction):
+    rows = items(module_api, history.user, f"{history.window}&direction={direction}")
     expected = [key for key in history.expected if key[3] == direction]
     assert [row_key(row) for row in rows] == expected
 
 
-def test_filters_combine(module_server, history):
+def test_filters_combine(module_api, history):
     query = f"{history.window}&bizType=TRANSFER&direction=in&currency=USDT"
-    rows = items(module_server, history.user, query)
+    rows = items(module_api, history.user, query)
     assert {row["accountType"] for row in rows} == {
         "TRADE",
         "MARGIN",
@@ -519,8 +517,8 @@ def test_filters_combine(module_server, history):
     assert all(row["direction"] == "in" for row in rows)
 
 
-def test_the_sub_account_sees_its_side_of_a_sub_transfer(module_server, history):
-    [row] = items(module_server, history.sub, history.window)
+def test_the_sub_account_sees_its_side_of_a_sub_transfer(module_api, history):
+    [row] = items(module_api, history.sub, history.window)
     assert (row["accountType"], row["bizType"], row["direction"]) == (
         "MAIN",
         "SUB_TRANSFER",
@@ -540,17 +538,17 @@ def test_the_sub_account_sees_its_side_of_a_sub_transfer(module_server, history)
         ("BTC,BTC", {"BTC"}),
     ],
 )
-def test_the_currency_filter(module_server, history, currencies, expected):
+def test_the_currency_filter(module_api, history, currencies, expected):
     data = ok_data(
-        ledger(module_server, history.user, f"{history.window}&currency={currencies}")
+        ledger(module_api, history.user, f"{history.window}&currency={currencies}")
     )
     assert {row["currency"] for row in data["items"]} == expected
     count = sum(1 for key in history.expected if key[4] in expected)
     assert data["totalNum"] == len(data["items"]) == count
 
 
-def test_item_json_types(module_server, history):
-    rows = items(module_server, history.user, history.window)
+def test_item_json_types(module_api, history):
+    rows = items(module_api, history.user, history.window)
     for row in rows:
         assert set(row) == {
             "id",

@@ -1,11 +1,12 @@
-"""Transfers racing each other on the real server, on both engines.
+"""Transfers racing each other on the real application, on both engines.
 
-Ten replays of one clientOid, each its own signed request on its own
-connection, released together: exactly one pair of entries is written and
-every reply is 200000 with the same orderId. Ten different transfers racing
-for the same funds: as many succeed as the balance allows, the rest get
-200004, and the ledger still verifies. Then the same with several server
-processes (uvicorn workers) sharing the database.
+Ten replays of one clientOid, each its own signed request (in process: its own
+ASGI call; on a real server: its own connection), released together: exactly
+one pair of entries is written and every reply is 200000 with the same orderId.
+Ten different transfers racing for the same funds: as many succeed as the
+balance allows, the rest get 200004, and the ledger still verifies. Then the
+same with several server processes (uvicorn workers) sharing the database:
+that one needs a socket, for the racers to land in different processes.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from tests.conftest import PostgresDatabases
 from tests.support import db_view
 from tests.support.api import new_uid, signed_headers
 from tests.support.db_view import add_user, db_accounts, db_ledger
-from tests.support.server import ApiUser, LiveServer, live_server
+from tests.support.server import ApiUser, Server, live_server
 from tests.support.shared import ENGINES
 
 FLEX = "/api/v3/accounts/universal-transfer"
@@ -40,14 +41,14 @@ def _close_db_views() -> Iterator[None]:
 
 
 def race(
-    server: LiveServer, user: ApiUser, path: str, bodies: list[str]
+    server: Server, user: ApiUser, path: str, bodies: list[str]
 ) -> list[httpx.Response]:
     """POST every body at once: one thread and connection each, released by a
     barrier, each request signed (its own timestamp) only after the release."""
     barrier = threading.Barrier(len(bodies))
 
     def one(body: str) -> httpx.Response:
-        with httpx.Client(timeout=60) as client:
+        with server.new_client() as client:
             client.get(server.base_url + "/api/v1/timestamp")  # connect first
             barrier.wait()
             headers = signed_headers(user, "POST", path, body)
@@ -69,19 +70,19 @@ def body_for(path: str, client_oid: str, amount: str) -> str:
     )
 
 
-def funded_user(server: LiveServer, usdt: str) -> ApiUser:
+def funded_user(server: Server, usdt: str) -> ApiUser:
     user = add_user(server, new_uid("racer"), permissions="General,Spot,FlexTransfers")
     deposit = {"op": "deposit", "uid": user.uid, "id": "fund", "currency": "USDT"}
     server.cli.post([{**deposit, "amount": usdt}])
     return user
 
 
-def balances(server: LiveServer, uid: str) -> dict[str, str]:
+def balances(server: Server, uid: str) -> dict[str, str]:
     accounts = db_accounts(server, uid)
     return {t: a["balance"] for (t, c), a in accounts.items() if c == "USDT"}
 
 
-def check_replays_write_one_pair(server: LiveServer, path: str) -> None:
+def check_replays_write_one_pair(server: Server, path: str) -> None:
     """The transfer goes into an account that does not exist yet, so the racers
     also race to create it."""
     user = funded_user(server, "100")
@@ -107,7 +108,7 @@ def check_replays_write_one_pair(server: LiveServer, path: str) -> None:
     assert db_ledger(server, user.uid) == entries
 
 
-def check_racers_never_overdraw(server: LiveServer, path: str) -> None:
+def check_racers_never_overdraw(server: Server, path: str) -> None:
     """Ten transfers of 30 from 100: three succeed, seven find the funds gone."""
     user = funded_user(server, "100")
     bodies = [body_for(path, uuid.uuid4().hex, "30") for _ in range(RACERS)]
@@ -133,12 +134,12 @@ def check_racers_never_overdraw(server: LiveServer, path: str) -> None:
 
 
 @pytest.mark.parametrize("path", [FLEX, INNER])
-def test_concurrent_replays_write_one_pair(module_server, path):
-    check_replays_write_one_pair(module_server, path)
+def test_concurrent_replays_write_one_pair(module_api, path):
+    check_replays_write_one_pair(module_api, path)
 
 
-def test_concurrent_transfers_never_overdraw(module_server):
-    check_racers_never_overdraw(module_server, INNER)
+def test_concurrent_transfers_never_overdraw(module_api):
+    check_racers_never_overdraw(module_api, INNER)
 
 
 @pytest.mark.slow

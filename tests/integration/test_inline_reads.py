@@ -5,11 +5,12 @@ one when the pool has been replaced or has closed it."""
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 
 from kuledger.bootstrap import build_rate_limit_policy
-from kuledger.http.app import INLINE_READS, runs_inline
+from kuledger.http.app import runs_inline
 from kuledger.http.auth import Authenticator
 from kuledger.http.context import ApiServices
 from kuledger.http.endpoints import ENDPOINTS
@@ -36,9 +37,15 @@ def _services(url: str, **overrides: object) -> ApiServices:
     )
 
 
-def test_every_inline_read_is_a_get_endpoint():
-    gets = {e.path for e in ENDPOINTS if e.method == "GET"}
-    assert INLINE_READS.issubset(gets)
+def test_the_inline_reads_are_the_ledger_and_account_gets():
+    inline = {(e.method, e.path) for e in ENDPOINTS if e.inline}
+    assert inline == {
+        ("GET", "/api/v1/accounts/ledgers"),
+        ("GET", "/api/v1/hf/accounts/ledgers"),
+        ("GET", "/api/v3/hf/margin/account/ledgers"),
+        ("GET", "/api/v1/accounts"),
+        ("GET", "/api/v1/accounts/{accountId}"),
+    }
 
 
 def test_sqlite_ledger_reads_run_inline_writes_do_not(sqlite_url):
@@ -65,18 +72,25 @@ def _reader(url: str) -> SqlLedgerReader:
     return make_container(url).reader
 
 
+def _connection(reader: SqlLedgerReader) -> Any:
+    """The reader's SQLite connection on this thread."""
+    threads = reader._db._threads
+    assert threads is not None
+    return threads.connection()
+
+
 def test_the_reader_reuses_one_connection_per_thread(sqlite_url):
     reader = _reader(sqlite_url)
     users.create_user(make_container(sqlite_url).uow, lambda: 1, uid="alice")
     assert reader.user("alice") is not None
-    first = reader._local.held[1]
+    first = _connection(reader)
     assert reader.user("alice") is not None
-    assert reader._local.held[1] is first
+    assert _connection(reader) is first
     seen: list[object] = []
 
     def other_thread() -> None:
         assert reader.user("alice") is not None
-        seen.append(reader._local.held[1])
+        seen.append(_connection(reader))
 
     thread = threading.Thread(target=other_thread)
     thread.start()
@@ -89,9 +103,9 @@ def test_a_disposed_or_closed_connection_is_replaced(sqlite_url):
     reader = _reader(sqlite_url)
     users.create_user(make_container(sqlite_url).uow, lambda: 1, uid="bob")
     assert reader.user("bob") is not None
-    reader._read_engine.dispose()  # closes every connection, starts a new pool
+    reader._db._read_engine.dispose()  # closes every connection, starts a new pool
     assert reader.user("bob") is not None
-    reader._local.held[1].close()  # e.g. the pool trimming its connections
+    _connection(reader).close()  # e.g. the pool trimming its connections
     assert reader.user("bob") is not None
     assert reader.user("nobody") is None
     reader.close()

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from kuledger.bootstrap import Container
 from kuledger.domain.accounts import Book
 from kuledger.services import ledger, users
-from kuledger.services.ports import LedgerFilter
+from kuledger.services.ports import LedgerFilter, Seek
 from kuledger.services.retention import apply_retention, horizon_of, survey
 from kuledger.services.seed import SeedPlan, generate
 from kuledger.services.verify import verify
@@ -138,7 +138,7 @@ def _seed(c: Container, entries: int, days: int, end_at: int) -> SeedPlan:
 
 
 def _explain(c: Container, query: LedgerFilter) -> str:
-    sql, params = c.reader.entry_rows_statement(query, 0, 50)
+    sql, params = c.reader.entry_rows_statement(query, Seek(), 50)
     with c.engine.connect() as conn:
         lines = conn.exec_driver_sql(f"EXPLAIN {sql}", params).scalars().all()
     return "\n".join(lines)
@@ -178,7 +178,7 @@ def test_the_ledger_query_is_an_index_range_scan_of_the_windows_months(pg):
         assert used and set(used) <= ledger_indexes, text
         months = {"entries_y2026m09"} | ({"entries_y2026m08"} if hours < 0 else set())
         assert set(re.findall(r" on (entries_\w+)", text)) == months, text
-        assert pg.reader.marked_entry_rows(query, 0, 50)[1]  # and it finds rows
+        assert pg.reader.marked_entry_rows(query, Seek(), 50)[1]  # and it finds rows
 
 
 def _snapshot(engine: sa.Engine) -> list[tuple[Any, ...]]:

@@ -6,103 +6,117 @@ dropping them."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import psycopg
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
-from kuledger.storage.engines import ThreadConnectionPool, create_read_engine
+from kuledger.storage.connections import ThreadConnections
+from kuledger.storage.engines import create_read_engine
 from tests.conftest import make_container
 
 
-def _read(engine, seen: list[int]) -> None:
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute("SELECT 1")
-        seen.append(id(raw.dbapi_connection))
-        cursor.close()
-    finally:
-        raw.close()
+class Reads(NamedTuple):
+    engine: Engine
+    threads: ThreadConnections
+    open_connections: Callable[[], int]  # the engine's open DBAPI connections
 
 
-def _open_connections(engine) -> int:
-    pool = engine.pool
-    assert isinstance(pool, ThreadConnectionPool)
-    return len(pool._all_conns)
+@pytest.fixture
+def reads(tmp_path: Path) -> Iterator[Reads]:
+    engine = create_read_engine(f"sqlite:///{tmp_path / 'reads.db'}")
+    opened: list[object] = []
+    closed: list[object] = []
+    event.listen(engine, "connect", lambda conn, _record: opened.append(conn))
+    event.listen(engine.pool, "close", lambda conn, _record: closed.append(conn))
+    yield Reads(engine, ThreadConnections(engine), lambda: len(opened) - len(closed))
+    engine.dispose()
 
 
-def test_a_new_thread_takes_over_the_connection_of_an_ended_one(tmp_path: Path):
-    url = f"sqlite:///{tmp_path / 'reads.db'}"
-    read = create_read_engine(url)
-    try:
-        seen: list[int] = []
-        for _ in range(50):  # 50 short-lived threads, one after another
-            thread = threading.Thread(target=_read, args=(read, seen))
-            thread.start()
-            thread.join()
-        assert len(seen) == 50
-        # Each thread took over its predecessor's connection: one, not 50.
-        assert len(set(seen)) == 1
-        assert _open_connections(read) == 1
-    finally:
-        read.dispose()
+def _read(threads: ThreadConnections, seen: list[int]) -> None:
+    assert threads.rows("SELECT 1") == [(1,)]
+    seen.append(id(threads.connection()))
 
 
-def test_a_live_thread_keeps_its_connection(tmp_path: Path):
-    url = f"sqlite:///{tmp_path / 'reads.db'}"
-    read = create_read_engine(url)
+def _in_thread(target: Callable[..., None], *args: object) -> None:
+    thread = threading.Thread(target=target, args=args)
+    thread.start()
+    thread.join()
+
+
+def test_a_new_thread_takes_over_the_connection_of_an_ended_one(reads: Reads):
+    seen: list[int] = []
+    for _ in range(50):  # 50 short-lived threads, one after another
+        _in_thread(_read, reads.threads, seen)
+    assert len(seen) == 50
+    # Each thread took over its predecessor's connection: one, not 50.
+    assert len(set(seen)) == 1
+    assert reads.open_connections() == 1
+
+
+def test_a_live_thread_keeps_its_connection(reads: Reads):
     release = threading.Event()
     first: list[int] = []
     again: list[int] = []
+    others: list[int] = []
 
     def long_lived() -> None:
-        _read(read, first)
+        _read(reads.threads, first)
         release.wait(10)
-        _read(read, again)
+        _read(reads.threads, again)
 
-    try:
-        keeper = threading.Thread(target=long_lived)
-        keeper.start()
-        others: list[int] = []
-        for _ in range(5):  # other threads come and go meanwhile
-            thread = threading.Thread(target=_read, args=(read, others))
-            thread.start()
-            thread.join()
-        release.set()
-        keeper.join()
-        assert first == again  # the same connection, still open and working
-        mine: list[int] = []
-        _read(read, mine)
-        _read(read, mine)
-        assert mine[0] == mine[1]
-    finally:
-        read.dispose()
+    keeper = threading.Thread(target=long_lived)
+    keeper.start()
+    for _ in range(5):  # other threads come and go meanwhile
+        _in_thread(_read, reads.threads, others)
+    release.set()
+    keeper.join()
+    assert first == again  # the same connection, still open and working
+    assert first[0] not in others
+    mine: list[int] = []
+    _read(reads.threads, mine)
+    _read(reads.threads, mine)
+    assert mine[0] == mine[1]
 
 
-def test_connections_of_ended_threads_beyond_new_ones_are_closed(tmp_path: Path):
-    url = f"sqlite:///{tmp_path / 'reads.db'}"
-    read = create_read_engine(url)
-    try:
-        seen: list[int] = []
-        gate = threading.Barrier(6)
+def test_connections_of_ended_threads_beyond_one_are_closed(reads: Reads):
+    seen: list[int] = []
+    gate = threading.Barrier(7)
 
-        def together() -> None:
-            gate.wait(10)  # six live threads at once: six connections
-            _read(read, seen)
-            gate.wait(10)
+    def together() -> None:
+        gate.wait(10)  # six live threads at once: six connections
+        _read(reads.threads, seen)
+        gate.wait(10)
+        gate.wait(10)  # (while the test counts them)
 
-        threads = [threading.Thread(target=together) for _ in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert len(set(seen)) == 6
-        assert _open_connections(read) == 6
-        _read(read, seen)  # a new thread's first read: one kept, five closed
-        assert _open_connections(read) == 1
-    finally:
-        read.dispose()
+    threads = [threading.Thread(target=together) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    gate.wait(10)
+    gate.wait(10)
+    assert len(set(seen)) == 6
+    assert reads.open_connections() == 6
+    gate.wait(10)
+    for thread in threads:
+        thread.join()
+    assert reads.open_connections() == 1  # kept for the next new thread
+    _read(reads.threads, seen)  # which takes it
+    assert seen[-1] in seen[:6]
+    assert reads.open_connections() == 1
+
+
+def test_a_disposed_or_closed_connection_is_replaced(reads: Reads):
+    first = reads.threads.connection()
+    reads.engine.dispose()  # closes the pool's connections, starts a new pool
+    assert reads.threads.rows("SELECT 1") == [(1,)]
+    assert reads.threads.connection() is not first
+    reads.threads.connection().close()  # closed behind the pool's back
+    assert reads.threads.rows("SELECT 2") == [(2,)]
+    assert reads.open_connections() == 1
 
 
 @pytest.mark.postgres

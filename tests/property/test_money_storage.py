@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from kuledger.domain.accounts import Book
 from kuledger.domain.money import to_wire
 from kuledger.services import ledger, users
-from kuledger.services.ports import LedgerFilter
+from kuledger.services.ports import LedgerFilter, Seek
 
 _uids = itertools.count(1)
 # Amounts in units of 1e-8 (USDT's precision), up to 30 whole digits.
@@ -72,13 +72,13 @@ def test_amounts_and_balances_read_back_exact_and_canonical(
     ledger.apply_batch(container.uow, ops, container.clock)
 
     _, rows = container.reader.marked_entry_rows(
-        LedgerFilter(uid, Book.SPOT, 0, 2**62), 0, 10
+        LedgerFilter(uid, Book.SPOT, 0, 2**62), Seek(), 10
     )
     expected = [(to_wire(_amount(deposited)), to_wire(_amount(deposited)))]
     if withdrawn:
         left = to_wire(_amount(deposited - withdrawn)) if deposited > withdrawn else "0"
         expected.insert(0, (to_wire(_amount(withdrawn)), left))
-    assert [(row[2], row[4]) for row in rows] == expected
+    assert [(row.amount, row.balance) for row in rows] == expected
     [account] = container.reader.accounts(uid)
     assert account.balance == _amount(deposited - withdrawn)
     assert [e.balance for e in container.reader.entries(uid)] == [

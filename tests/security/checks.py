@@ -1,14 +1,18 @@
 """Shared pieces of the security tests: the envelope check every response of a
-live server must pass, whatever was sent."""
+server must pass, whatever was sent, and the two users the hostile-input
+tests share."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from kuledger.http.routing import Endpoint
+from tests.support.api import new_uid
+from tests.support.server import ApiUser, Server
 
 CODE = re.compile(r"[0-9]{6}")
 
@@ -46,3 +50,28 @@ def envelope_problems(response: httpx.Response) -> list[str]:
     if code == "500000":
         problems.append("code 500000")
     return problems
+
+
+@dataclass
+class Pair:
+    a: ApiUser  # General, Spot, FlexTransfers
+    b: ApiUser  # another user with entries of their own
+
+
+def make_pair(s: Server) -> Pair:
+    """Two users with USDT and BTC, A with a sub-account."""
+    a = s.add_user(new_uid("hostA"), permissions="General,Spot,FlexTransfers")
+    b = s.add_user(new_uid("hostB"), permissions="General,Spot,FlexTransfers")
+    s.add_user(new_uid("hostSub"), parent=a.uid)
+    s.cli.post(
+        [
+            {"op": "deposit", "uid": u.uid, "id": f"d{n}", "currency": c, "amount": "7"}
+            for u in (a, b)
+            for n, c in enumerate(("USDT", "BTC"))
+        ]
+    )
+    return Pair(a, b)
+
+
+def assert_no_traceback(server: Server) -> None:
+    assert "Traceback" not in server.log()

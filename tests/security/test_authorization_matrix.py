@@ -18,7 +18,7 @@ from kuledger.http.endpoints import ENDPOINTS
 from kuledger.http.routing import Endpoint
 from tests.security.checks import endpoint_label, envelope_problems
 from tests.support.api import assert_error, new_uid, ok_data, signed_headers
-from tests.support.server import ApiUser, LiveServer, live_server
+from tests.support.server import ApiUser, Server, live_server
 
 SIGNED = [e for e in ENDPOINTS if e.signed]
 FLEX = "/api/v3/accounts/universal-transfer"
@@ -83,7 +83,7 @@ def _entry_id(path: str, item: dict[str, Any]) -> str:
 LEDGER_PATHS = (SPOT_LEDGER, *HF_LEDGERS, FUTURES)
 
 
-def _populate(server: LiveServer, name: str) -> Holdings:
+def _populate(server: Server, name: str) -> Holdings:
     user = server.add_user(new_uid(name), permissions=ALL)
     sub = new_uid(name + "sub")
     server.add_user(sub, parent=user.uid)
@@ -118,17 +118,17 @@ def _populate(server: LiveServer, name: str) -> Holdings:
 
 @dataclass
 class World:
-    server: LiveServer
+    server: Server
     a: Holdings
     b: Holdings
 
 
 @pytest.fixture(scope="module")
-def world(unlimited_server: LiveServer) -> World:
+def world(unlimited_api: Server) -> World:
     return World(
-        unlimited_server,
-        _populate(unlimited_server, "authA"),
-        _populate(unlimited_server, "authB"),
+        unlimited_api,
+        _populate(unlimited_api, "authA"),
+        _populate(unlimited_api, "authB"),
     )
 
 
@@ -298,6 +298,7 @@ def test_a_replayed_request_outside_5_s_is_400002(world):
 
 
 # --- 4. revocation on every worker ---
+# Needs a socket: two `kuledger serve` worker processes, each with its own cache.
 
 
 @pytest.mark.slow

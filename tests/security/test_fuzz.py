@@ -1,4 +1,4 @@
-"""Schemathesis against a live `kuledger serve`, from the server's own
+"""Schemathesis against the app `kuledger serve` runs (in process), from its own
 /openapi.json: signed requests (positive and negative generation), and
 unsigned or garbled ones. Every answer must be KuCoin's envelope, never a 500,
 and valid against the response schema the same document declares.
@@ -30,8 +30,8 @@ from kuledger.services.transfers import KINDS
 from tests.conftest import PostgresDatabases
 from tests.security.checks import envelope_problems
 from tests.support.api import new_uid, signed_headers
-from tests.support.server import ApiUser, LiveServer
-from tests.support.shared import ENGINES, engine_server
+from tests.support.server import ApiUser, Server
+from tests.support.shared import ENGINES, engine_app
 
 AUTH = ("KC-API-KEY", "KC-API-SIGN", "KC-API-TIMESTAMP", "KC-API-PASSPHRASE")
 AUTH_CODES = {"400001", "400002", "400003", "400004", "400005"}
@@ -47,17 +47,15 @@ def fuzz_server(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     postgres_databases: PostgresDatabases,
-) -> Iterator[LiveServer]:
+) -> Iterator[Server]:
     env = {"KULEDGER_RATELIMIT": "off"}  # thousands of requests in seconds
-    with engine_server(
-        request.param, tmp_path_factory, postgres_databases, env
-    ) as server:
+    with engine_app(request.param, tmp_path_factory, postgres_databases, env) as server:
         yield server
 
 
 @dataclass
 class Target:
-    server: LiveServer
+    server: Server
     user: ApiUser
     document: dict[str, Any]
     schema: Any
@@ -66,7 +64,7 @@ class Target:
 
 
 @pytest.fixture(scope="module")
-def target(fuzz_server: LiveServer) -> Target:
+def target(fuzz_server: Server) -> Target:
     server = fuzz_server
     uid = new_uid("fuzz")
     user = server.add_user(uid, permissions="General,Spot,FlexTransfers")
@@ -77,9 +75,8 @@ def target(fuzz_server: LiveServer) -> Target:
             for c in ("USDT", "BTC")
         ]
     )
-    url = server.base_url + "/openapi.json"
-    document = httpx.get(url).json()
-    schema = schemathesis.openapi.from_url(url)
+    document = server.http.get(server.base_url + "/openapi.json").json()
+    schema = schemathesis.openapi.from_dict(document)
     return Target(server, user, document, schema)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from kuledger_client.signing import auth_headers
-from tests.support.server import ApiUser, LiveServer
+from tests.support.server import ApiUser, Server
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -53,7 +53,7 @@ def signed_headers(
 
 
 def send(
-    server: LiveServer,
+    server: Server,
     method: str,
     path_and_query: str,
     headers: dict[str, str] | None = None,

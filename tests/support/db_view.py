@@ -13,16 +13,16 @@ from typing import Any
 from kuledger.bootstrap import Container
 from kuledger.config import Settings
 from kuledger.domain.users import Permission
-from kuledger.http.schemas import account_item, entry_row, spot_ledger_item
+from kuledger.http.wire import account_item, entry_row, spot_ledger_item
 from kuledger.services.keys import create_key
 from kuledger.services.users import create_user
-from tests.support.server import ApiUser, LiveServer
+from tests.support.server import ApiUser, Server
 
 Item = dict[str, Any]
 _CONTAINERS: dict[str, Container] = {}
 
 
-def container(server: LiveServer) -> Container:
+def container(server: Server) -> Container:
     """What the CLI builds from its environment, built once per database."""
     url = server.cli.env["KULEDGER_DATABASE_URL"]
     if url not in _CONTAINERS:
@@ -37,7 +37,7 @@ def close_all() -> None:
 
 
 def add_user(
-    server: LiveServer,
+    server: Server,
     uid: str,
     *,
     permissions: str = "General",
@@ -50,7 +50,7 @@ def add_user(
     return add_key(server, uid, permissions=permissions)
 
 
-def add_key(server: LiveServer, uid: str, *, permissions: str) -> ApiUser:
+def add_key(server: Server, uid: str, *, permissions: str) -> ApiUser:
     c = container(server)
     key = create_key(
         c.uow, c.box, c.clock, uid=uid, permissions=Permission.parse_list(permissions)
@@ -60,19 +60,19 @@ def add_key(server: LiveServer, uid: str, *, permissions: str) -> ApiUser:
     return user
 
 
-def db_ledger(server: LiveServer, uid: str) -> list[Item]:
+def db_ledger(server: Server, uid: str) -> list[Item]:
     """Every entry of a user, newest first (createdAt, then id, descending)."""
     reader = container(server).reader
     return [spot_ledger_item(entry_row(e)) for e in reader.entries(uid)]
 
 
-def db_accounts(server: LiveServer, uid: str) -> dict[tuple[str, str], Item]:
+def db_accounts(server: Server, uid: str) -> dict[tuple[str, str], Item]:
     """A user's accounts by (type, currency)."""
     rows = [account_item(a) for a in container(server).reader.accounts(uid)]
     return {(a["type"], a["currency"]): a for a in rows}
 
 
-def cli_agrees(server: LiveServer, uid: str) -> None:
+def cli_agrees(server: Server, uid: str) -> None:
     """The direct reads equal what the CLI prints."""
     assert server.cli.json("ledger", "--uid", uid, "--json") == db_ledger(server, uid)
     accounts = server.cli.json("accounts", "--uid", uid, "--json")

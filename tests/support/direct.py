@@ -11,13 +11,13 @@ from kuledger.bootstrap import Container
 from kuledger.config import Settings
 from kuledger.domain.users import Permission
 from kuledger.services import keys, ledger, users
-from tests.support.server import ApiUser, LiveServer
+from tests.support.server import ApiUser, Server
 
 
 class Direct:
     """The server's database, written through the services."""
 
-    def __init__(self, server: LiveServer) -> None:
+    def __init__(self, server: Server) -> None:
         self.server = server
         self.container = Container(Settings.from_env(server.cli.env))
 
@@ -51,7 +51,7 @@ class Direct:
 
 
 @contextmanager
-def direct(server: LiveServer) -> Iterator[Direct]:
+def direct(server: Server) -> Iterator[Direct]:
     handle = Direct(server)
     try:
         yield handle

@@ -1,4 +1,10 @@
-"""Running the real `kuledger serve` in a subprocess, and the CLI, for e2e tests."""
+"""Running the real `kuledger serve` in a subprocess, and the CLI, for e2e tests.
+
+`Server` is what a test sees of a running API, wherever it runs: its base URL
+and HTTP client, the CLI on its database, users and signed requests. A
+`LiveServer` is a `kuledger serve` process on a port; `tests.support.inprocess`
+serves the same application inside the test process.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +34,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class CliCommands:
+    """What tests do with the CLI, given `run` (a subprocess or in process)."""
+
+    env: dict[str, str]
+
+    def run(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
+        raise NotImplementedError
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.run(*args))
+
+    def post(self, operations: list[dict[str, Any]], atomic: bool = True) -> list[Any]:
+        text = "\n".join(json.dumps(op) for op in operations) + "\n"
+        out = self.run("post", *(["--atomic"] if atomic else []), stdin=text)
+        return [json.loads(line) for line in out.splitlines()]
+
+
 @dataclass
-class Cli:
+class Cli(CliCommands):
     """Runs `python -m kuledger ...` against one database."""
 
     env: dict[str, str]
@@ -49,14 +72,6 @@ class Cli:
             )
         return done.stdout
 
-    def json(self, *args: str) -> Any:
-        return json.loads(self.run(*args))
-
-    def post(self, operations: list[dict[str, Any]], atomic: bool = True) -> list[Any]:
-        text = "\n".join(json.dumps(op) for op in operations) + "\n"
-        out = self.run("post", *(["--atomic"] if atomic else []), stdin=text)
-        return [json.loads(line) for line in out.splitlines()]
-
 
 @dataclass
 class ApiUser:
@@ -67,14 +82,13 @@ class ApiUser:
     key_version: int = 3
 
 
-@dataclass
-class LiveServer:
+class Server:
+    """A running API as tests use it (see the module docstring)."""
+
     base_url: str
-    cli: Cli
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    users: dict[str, ApiUser] = field(default_factory=dict)
-    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
+    cli: CliCommands
+    users: dict[str, ApiUser]
+    http: httpx.Client
 
     def add_user(
         self,
@@ -154,6 +168,28 @@ class LiveServer:
             content=body.encode() if body else None,
         )
 
+    def new_client(self) -> httpx.Client:
+        """An HTTP client of a caller's own (on a real server: its own
+        connections)."""
+        raise NotImplementedError
+
+    def log(self) -> str:
+        """What the server logged: access lines and errors."""
+        raise NotImplementedError
+
+
+@dataclass
+class LiveServer(Server):
+    base_url: str
+    cli: CliCommands
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    users: dict[str, ApiUser] = field(default_factory=dict)
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
+
+    def new_client(self) -> httpx.Client:
+        return httpx.Client(timeout=60)
+
     def log(self) -> str:
         return self.log_path.read_text()
 
@@ -179,11 +215,15 @@ def live_server(
     extra_env: dict[str, str] | None = None,
     workers: int = 1,
     port: int | None = None,
+    setup_cli: Callable[[dict[str, str]], CliCommands] = Cli,
 ) -> Iterator[LiveServer]:
-    """`kuledger init`, then `kuledger serve` on a free port until the block ends."""
+    """`kuledger init`, then `kuledger serve` on a free port until the block ends.
+
+    `setup_cli` runs `init` and the tests' setup commands: a `kuledger`
+    process each (`Cli`), or `InProcessCli`, seconds faster on a busy machine."""
     env = database_env(database_url, workdir)
     env.update(extra_env or {})
-    cli = Cli(env)
+    cli = setup_cli(env)
     cli.run("init")
     port = port or free_port()
     log_path = workdir / f"server-{port}.log"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.support.inprocess import InProcessCli, InProcessServer, in_process_server
 from tests.support.server import LiveServer, live_server
 
 if TYPE_CHECKING:
@@ -17,6 +19,18 @@ if TYPE_CHECKING:
 ENGINES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
+def engine_database(
+    engine: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_databases: PostgresDatabases,
+) -> tuple[str, Path]:
+    """A fresh database of `engine` ("sqlite", "postgres"), and a work folder."""
+    workdir = tmp_path_factory.mktemp("server")
+    if engine == "sqlite":
+        return f"sqlite:///{workdir / 'ledger.db'}", workdir
+    return postgres_databases.new(), workdir
+
+
 @contextmanager
 def engine_server(
     engine: str,
@@ -24,11 +38,22 @@ def engine_server(
     postgres_databases: PostgresDatabases,
     extra_env: dict[str, str] | None = None,
 ) -> Iterator[LiveServer]:
-    """`kuledger serve` on a fresh database of `engine` ("sqlite", "postgres")."""
-    workdir = tmp_path_factory.mktemp("server")
-    if engine == "sqlite":
-        url = f"sqlite:///{workdir / 'ledger.db'}"
-    else:
-        url = postgres_databases.new()
-    with live_server(url, workdir, extra_env=extra_env) as running:
+    """`kuledger serve` on a fresh database of `engine`."""
+    url, workdir = engine_database(engine, tmp_path_factory, postgres_databases)
+    with live_server(
+        url, workdir, extra_env=extra_env, setup_cli=InProcessCli
+    ) as running:
+        yield running
+
+
+@contextmanager
+def engine_app(
+    engine: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_databases: PostgresDatabases,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[InProcessServer]:
+    """The app `kuledger serve` runs, in process, on a fresh database of `engine`."""
+    url, workdir = engine_database(engine, tmp_path_factory, postgres_databases)
+    with in_process_server(url, workdir, extra_env=extra_env) as running:
         yield running

@@ -6,10 +6,10 @@ import click
 from sqlalchemy.engine import Engine
 
 from kuledger.cli.context import container, print_json, reports_errors
+from kuledger.domain.times import DAY_MS
 from kuledger.domain.users import Permission, parse_networks
 from kuledger.services import keys as key_service
 from kuledger.services import users as user_service
-from kuledger.services.queries import DAY_MS
 from kuledger.services.verify import verify as verify_ledger
 from kuledger.storage import migrate, partitions
 from kuledger.storage.checkpoints import save_checkpoints

@@ -26,7 +26,7 @@ from rich.progress import (
 from kuledger.cli.context import fail
 from kuledger.cli.export_output import (
     ZERO,
-    Checkpoint,
+    ExportProgress,
     Summary,
     checkpoint_path,
     csv_header,
@@ -40,6 +40,7 @@ from kuledger.config import (
     api_profile_from_environment,
     load_profile,
 )
+from kuledger.domain.times import DAY_MS
 from kuledger_client import (
     DEFAULT_BASE_URL,
     LEDGERS,
@@ -50,8 +51,6 @@ from kuledger_client import (
     ledger_windows,
     window_count,
 )
-
-DAY_MS = 86_400_000
 
 
 def parse_time(text: str, *, end_of_day: bool = False, option: str = "DATE") -> int:
@@ -262,10 +261,10 @@ def export(
 
 def _start(
     job: Job, out: Path, resume: bool, until_given: bool
-) -> tuple[Checkpoint, IO[bytes]]:
+) -> tuple[ExportProgress, IO[bytes]]:
     """The checkpoint to go on from and FILE.partial opened at its end."""
     partial, saved_at = partial_path(out), checkpoint_path(out)
-    saved = Checkpoint.load(saved_at) if resume else None
+    saved = ExportProgress.load(saved_at) if resume else None
     if resume and saved is None:
         click.echo(
             f"no checkpoint at {saved_at}: starting from the beginning", err=True
@@ -288,7 +287,7 @@ def _start(
         if not resume and saved_at.exists():
             click.echo(f"discarding the interrupted export in {partial}", err=True)
         partial.write_bytes(csv_header() if job.fmt == "csv" else b"")
-        saved = Checkpoint(job.options(), size=partial.stat().st_size)
+        saved = ExportProgress(job.options(), size=partial.stat().st_size)
         saved.save(saved_at)
     handle = partial.open("r+b")
     handle.truncate(saved.size)  # drop a half-written window, if any
@@ -367,7 +366,7 @@ def _export_window(
     ledger: LedgerName,
     window: tuple[int, int],
     handle: IO[bytes],
-    checkpoint: Checkpoint,
+    checkpoint: ExportProgress,
 ) -> None:
     lines: list[bytes] = []
     entries = client.iter_ledger(

@@ -153,8 +153,9 @@ class Summary:
 
 
 @dataclass
-class Checkpoint:
-    """Progress of one export: `options` must match for --resume to continue."""
+class ExportProgress:
+    """Progress of one export, saved to FILE.checkpoint.json after each window;
+    `options` must match for --resume to continue."""
 
     options: dict[str, Any]
     done: int = 0  # windows (of all ledgers, in order) completely written
@@ -180,7 +181,7 @@ class Checkpoint:
         os.replace(temporary, path)
 
     @classmethod
-    def load(cls, path: Path) -> Checkpoint | None:
+    def load(cls, path: Path) -> ExportProgress | None:
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
             if document.get("version") != CHECKPOINT_VERSION:

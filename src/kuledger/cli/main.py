@@ -14,6 +14,7 @@ from kuledger.cli import (
     reports,
     seeding,
     serve,
+    settings,
 )
 
 
@@ -40,6 +41,7 @@ for command in (
     reports.accounts,
     reports.ledger,
     seeding.seed,
+    settings.config,
     export.export,
     import_.import_,
     serve.serve,

@@ -8,7 +8,7 @@ from rich.table import Table
 
 from kuledger.cli.context import container, print_json, reports_errors
 from kuledger.domain.errors import UnknownUser
-from kuledger.http.schemas import account_item, entry_row, spot_ledger_item
+from kuledger.http.wire import account_item, entry_row, spot_ledger_item
 
 
 @click.command()

@@ -20,9 +20,10 @@ from rich.progress import (
 )
 
 from kuledger.cli.context import container, fail, reports_errors
+from kuledger.domain.times import DAY_MS
 from kuledger.domain.users import User
 from kuledger.services import ledger
-from kuledger.services.seed import DAY_MS, Batch, SeedPlan, batches
+from kuledger.services.seed import Batch, SeedPlan, batches
 from kuledger.storage import partitions
 
 # Operations per transaction. With 20,000 users, 10,000 seeded about 1.4x

@@ -14,6 +14,7 @@ from kuledger.domain import biztypes
 from kuledger.domain.accounts import AccountKey, AccountType
 from kuledger.domain.entries import Direction, HoldChange, Posting
 from kuledger.domain.errors import InvalidInput, UnknownCurrency, UnknownOperation
+from kuledger.domain.fields import FILE, Fields
 from kuledger.domain.money import MONEY, ZERO, Currency, parse_amount, to_wire
 
 Currencies = Mapping[str, Currency]
@@ -62,55 +63,32 @@ class Plan:
         return {k.uid for k in self.keys}
 
 
-class _Fields:
-    """Reads typed fields from a payload, naming the field in every error."""
+class _OperationFields(Fields):
+    """An operation's fields, with the catalogue its currencies are looked up in."""
+
+    __slots__ = ("currencies",)
 
     def __init__(self, payload: Mapping[str, Any], currencies: Currencies) -> None:
-        self.payload = payload
+        super().__init__(payload, FILE)
         self.currencies = currencies
 
-    def text(self, name: str, default: str | None = None, max_len: int = 128) -> str:
-        value = self.payload.get(name, default)
-        if value is None:
-            raise InvalidInput(name, f"{name} is required")
-        if not isinstance(value, str) or not value or len(value) > max_len:
-            raise InvalidInput(
-                name, f"{name} must be a non-empty string of at most {max_len} chars"
-            )
-        return value
-
-    def choice(
-        self, name: str, allowed: tuple[str, ...], default: str | None = None
-    ) -> str:
-        value = self.text(name, default)
-        if value not in allowed:
-            raise InvalidInput(
-                name, f"{name} not in the given range: {value!r} (one of {allowed})"
-            )
-        return value
-
     def currency(self, name: str = "currency", default: str | None = None) -> Currency:
-        code = self.text(name, default, max_len=32)
+        code = self.text(name, default, required=True, max_len=32)
         found = self.currencies.get(code)
         if found is None:
             raise UnknownCurrency(code, name)
         return found
 
     def account(self, name: str, default: str | None = None) -> AccountType:
-        return AccountType.parse(self.text(name, default, max_len=32), name)
-
-    def amount(self, name: str, currency: Currency) -> Decimal:
-        if name not in self.payload:
-            raise InvalidInput(name, f"{name} is required")
-        return parse_amount(self.payload[name], currency, name)
-
-    def fee(self, currency: Currency, name: str = "fee") -> Decimal:
-        return parse_amount(
-            self.payload.get(name, "0"), currency, name, allow_zero=True
+        return AccountType.parse(
+            self.text(name, default, required=True, max_len=32), name
         )
 
+    def fee(self, currency: Currency, name: str = "fee") -> Decimal:
+        return self.amount(name, currency, "0", allow_zero=True)
+
     def context(self) -> str:
-        value = self.payload.get("context")
+        value = self.values.get("context")
         if value is None or value == "" or value == {}:
             return ""
         if isinstance(value, dict):
@@ -186,7 +164,7 @@ class Deposit(Operation):
     context: str = ""
 
     @classmethod
-    def parse(cls, f: _Fields, common: dict[str, Any]) -> Deposit:
+    def parse(cls, f: _OperationFields, common: dict[str, Any]) -> Deposit:
         currency = f.currency()
         return cls(
             **common,
@@ -215,7 +193,7 @@ class Withdrawal(Operation):
     context: str = ""
 
     @classmethod
-    def parse(cls, f: _Fields, common: dict[str, Any]) -> Withdrawal:
+    def parse(cls, f: _OperationFields, common: dict[str, Any]) -> Withdrawal:
         currency = f.currency()
         amount, fee = f.amount("amount", currency), f.fee(currency)
         if fee > amount:
@@ -248,7 +226,7 @@ class Transfer(Operation):
     target: AccountType = AccountType.TRADE
 
     @classmethod
-    def parse(cls, f: _Fields, common: dict[str, Any]) -> Transfer:
+    def parse(cls, f: _OperationFields, common: dict[str, Any]) -> Transfer:
         currency = f.currency()
         source, target = f.account("from"), f.account("to")
         if source is target:
@@ -294,9 +272,9 @@ class SubTransfer(Operation):
     target: AccountType = AccountType.MAIN
 
     @classmethod
-    def parse(cls, f: _Fields, common: dict[str, Any]) -> SubTransfer:
+    def parse(cls, f: _OperationFields, common: dict[str, Any]) -> SubTransfer:
         currency = f.currency()
-        sub_uid = f.text("sub_uid")
+        sub_uid = f.text("sub_uid", required=True)
         if sub_uid == common["uid"]:
             raise InvalidInput("sub_uid", "sub_uid must differ from uid")
         return cls(
@@ -304,7 +282,7 @@ class SubTransfer(Operation):
             currency=currency,
             amount=f.amount("amount", currency),
             sub_uid=sub_uid,
-            direction=f.choice("direction", ("to_sub", "to_parent")),
+            direction=f.choice("direction", ("to_sub", "to_parent"), required=True),
             source=f.account("from", "main"),
             target=f.account("to", "main"),
         )
@@ -366,11 +344,11 @@ class Trade(Operation):
     trade_id: str = ""
 
     @classmethod
-    def parse(cls, f: _Fields, common: dict[str, Any]) -> Trade:
+    def parse(cls, f: _OperationFields, common: dict[str, Any]) -> Trade:
         account = f.account("account", "trade")
         if account not in _TRADE_CODE:
             raise InvalidInput("account", f"account {account.value!r} cannot trade")
-        symbol = f.text("symbol", max_len=32)
+        symbol = f.text("symbol", required=True, max_len=32)
         base_code, sep, quote_code = symbol.partition("-")
         if not sep or "-" in quote_code or not base_code or base_code == quote_code:
             raise InvalidInput("symbol", f"symbol must be BASE-QUOTE, got {symbol!r}")
@@ -384,13 +362,13 @@ class Trade(Operation):
             account=account,
             base=base,
             quote=quote,
-            side=f.choice("side", ("buy", "sell")),
+            side=f.choice("side", ("buy", "sell"), required=True),
             price=f.amount("price", _PRICE),
             size=f.amount("size", base),
             fee=f.fee(fee_currency),
             fee_currency=fee_currency,
-            order_id=f.text("order_id", max_len=64),
-            trade_id=f.text("trade_id", max_len=64),
+            order_id=f.text("order_id", required=True, max_len=64),
+            trade_id=f.text("trade_id", required=True, max_len=64),
         )
 
     def plan(self) -> Plan:
@@ -445,7 +423,7 @@ class Hold(Operation):
     amount: Decimal = ZERO
 
     @classmethod
-    def parse(cls, f: _Fields, common: dict[str, Any]) -> Hold:
+    def parse(cls, f: _OperationFields, common: dict[str, Any]) -> Hold:
         currency = f.currency()
         return cls(
             **common,
@@ -483,7 +461,7 @@ class Adjust(Operation):
     context: str = ""
 
     @classmethod
-    def parse(cls, f: _Fields, common: dict[str, Any]) -> Adjust:
+    def parse(cls, f: _OperationFields, common: dict[str, Any]) -> Adjust:
         currency = f.currency()
         amount, fee = f.amount("amount", currency), f.fee(currency)
         if fee > amount:
@@ -496,8 +474,10 @@ class Adjust(Operation):
             currency=currency,
             amount=amount,
             fee=fee,
-            direction=f.choice("direction", ("in", "out")),
-            biz_type=biztypes.lookup(f.text("biz_type", max_len=64)).code,
+            direction=f.choice("direction", ("in", "out"), required=True),
+            biz_type=biztypes.lookup(
+                f.text("biz_type", required=True, max_len=64)
+            ).code,
             context=f.context(),
         )
 
@@ -525,9 +505,9 @@ class RealisedPnl(Operation):
     account: AccountType = AccountType.CONTRACT
 
     @classmethod
-    def parse(cls, f: _Fields, common: dict[str, Any]) -> RealisedPnl:
+    def parse(cls, f: _OperationFields, common: dict[str, Any]) -> RealisedPnl:
         currency = f.currency()
-        raw = f.payload.get("pnl")
+        raw: Any = f.values.get("pnl")
         if raw is None:
             raise InvalidInput("pnl", "pnl is required")
         loss = isinstance(raw, str) and raw.startswith("-")
@@ -539,7 +519,7 @@ class RealisedPnl(Operation):
             currency=currency,
             pnl=MONEY.minus(magnitude) if loss else magnitude,
             fee=f.fee(currency),
-            symbol=f.text("symbol", max_len=32),
+            symbol=f.text("symbol", required=True, max_len=32),
             account=f.account("account", "contract"),
         )
 
@@ -555,7 +535,7 @@ class RealisedPnl(Operation):
         return Plan((posting,))
 
 
-OPERATIONS: dict[str, Callable[[_Fields, dict[str, Any]], Operation]] = {
+OPERATIONS: dict[str, Callable[[_OperationFields, dict[str, Any]], Operation]] = {
     "deposit": Deposit.parse,
     "withdrawal": Withdrawal.parse,
     "transfer": Transfer.parse,
@@ -578,6 +558,7 @@ _CLASSES: dict[str, type[Operation]] = {
     "realised_pnl": RealisedPnl,
 }
 _COMMON = frozenset({"op", "uid", "id", "at"})
+_ALLOWED = {name: _COMMON | cls.allowed for name, cls in _CLASSES.items()}
 
 
 def parse_operation(payload: object, currencies: Currencies) -> Operation:
@@ -590,17 +571,12 @@ def parse_operation(payload: object, currencies: Currencies) -> Operation:
         raise UnknownOperation(
             "op", f"unknown op {name!r}; one of {', '.join(OPERATIONS)}"
         )
-    unknown = set(payload) - _COMMON - _CLASSES[str(name)].allowed
-    if unknown:
-        raise InvalidInput(
-            sorted(unknown)[0],
-            f"unknown field(s) for {name}: {', '.join(sorted(unknown))}",
-        )
-    f = _Fields(payload, currencies)
-    at = payload.get("at")
-    if at is not None and (
-        isinstance(at, bool) or not isinstance(at, int) or not 0 <= at < 10**13
-    ):
-        raise InvalidInput("at", "at must be a time in integer milliseconds")
-    common = {"uid": f.text("uid"), "id": f.text("id", max_len=MAX_ID_LENGTH), "at": at}
+    f = _OperationFields(payload, currencies)
+    f.only(_ALLOWED[str(name)], str(name))
+    at = f.integer("at", error="at must be a time in integer milliseconds")
+    common = {
+        "uid": f.text("uid", required=True),
+        "id": f.text("id", required=True, max_len=MAX_ID_LENGTH),
+        "at": at,
+    }
     return parser(f, common)

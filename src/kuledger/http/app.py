@@ -19,7 +19,7 @@ from kuledger.http.access_log import AccessLogMiddleware
 from kuledger.http.auth import SignedRequest, client_ip
 from kuledger.http.context import ApiServices, Call
 from kuledger.http.endpoints import ENDPOINTS
-from kuledger.http.envelope import ok
+from kuledger.http.envelope import Envelope, ok
 from kuledger.http.errors import BodyTooLarge, error_response
 from kuledger.http.openapi import openapi_document
 from kuledger.http.routing import Endpoint
@@ -29,22 +29,6 @@ from kuledger.services.ratelimit import MemoryLimiter
 
 log = logging.getLogger("kuledger.http")
 MAX_BODY_BYTES = 64 * 1024
-# Reads that are a few index lookups on SQLite (bounded windows and pages):
-# run on the event loop, not in a worker thread. Handing a request to a thread
-# and back cost more than the request's own work (profiled under load: ~20% of
-# a worker's CPU went to waking threads and passing the GIL), and queued
-# threads made latency uneven. Everything else (writes, which may wait for
-# SQLite's write lock; PostgreSQL and Redis, which wait on the network) keeps
-# its thread.
-INLINE_READS = frozenset(
-    {
-        "/api/v1/accounts/ledgers",
-        "/api/v1/hf/accounts/ledgers",
-        "/api/v3/hf/margin/account/ledgers",
-        "/api/v1/accounts",
-        "/api/v1/accounts/{accountId}",
-    }
-)
 
 
 def create_app(services: ApiServices) -> Starlette:
@@ -64,7 +48,7 @@ def create_app(services: ApiServices) -> Starlette:
         routes.append(WebSocketRoute(WS_PATH, private_stream(services)))
     app = Starlette(
         routes=routes,
-        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        exception_handlers={HTTPException: _error, Exception: _error},
         lifespan=_thread_limit(services.settings.threads),
     )
     app.add_middleware(AccessLogMiddleware)
@@ -89,34 +73,20 @@ def ok_raw(document: dict[str, Any]) -> Response:
     return Response(orjson.dumps(document), media_type="application/json")
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
+async def _error(request: Request, exc: Exception) -> Response:
     response = error_response(exc)
-    request.state.kucoin_code = _code_of(response)
+    request.state.kucoin_code = response.code
     return response
-
-
-async def _server_error(request: Request, exc: Exception) -> Response:
-    response = error_response(exc)
-    request.state.kucoin_code = "500000"
-    return response
-
-
-def _code_of(response: Response) -> str | None:
-    import orjson
-
-    try:
-        code = orjson.loads(response.body).get("code")
-    except (orjson.JSONDecodeError, AttributeError):
-        return None
-    return code if isinstance(code, str) else None
 
 
 def runs_inline(endpoint: Endpoint, services: ApiServices) -> bool:
-    """Whether the endpoint's work runs on the event loop (see INLINE_READS)."""
+    """Whether the endpoint's work runs on the event loop: an inline read (see
+    Endpoint.inline) on SQLite, with a limiter kept in this process. Everything
+    else (writes, which may wait for SQLite's write lock; PostgreSQL and Redis,
+    which wait on the network) keeps its thread."""
     policy = services.ratelimit
     return (
-        endpoint.method == "GET"
-        and endpoint.path in INLINE_READS
+        endpoint.inline
         and services.settings.database_url.startswith("sqlite")
         and (policy is None or isinstance(policy.limiter, MemoryLimiter))
     )
@@ -126,6 +96,12 @@ def _asgi_endpoint(
     endpoint: Endpoint, services: ApiServices, trusted: tuple[str, ...]
 ) -> Any:
     inline = runs_inline(endpoint, services)
+    policy = services.ratelimit
+    weight = (
+        endpoint.weight
+        if policy is None
+        else policy.weight_of(endpoint.method, endpoint.path, endpoint.weight)
+    )
 
     async def asgi_endpoint(request: Request) -> Response:
         body = b""
@@ -133,18 +109,17 @@ def _asgi_endpoint(
             try:
                 body = await _read_body(request)
             except BodyTooLarge as exc:
-                request.state.kucoin_code = "413000"
-                return error_response(exc)
+                return await _error(request, exc)
         peer = request.client.host if request.client else None
         call_ip = client_ip(peer, request.headers.get("x-forwarded-for"), trusted)
         if inline:
-            response, uid, code = _handle(endpoint, services, request, body, call_ip)
+            response, uid = _handle(endpoint, weight, services, request, body, call_ip)
         else:
-            response, uid, code = await run_in_threadpool(
-                _handle, endpoint, services, request, body, call_ip
+            response, uid = await run_in_threadpool(
+                _handle, endpoint, weight, services, request, body, call_ip
             )
         request.state.uid = uid
-        request.state.kucoin_code = code
+        request.state.kucoin_code = response.code
         return response
 
     return asgi_endpoint
@@ -165,31 +140,34 @@ async def _read_body(request: Request) -> bytes:
 
 def _handle(
     endpoint: Endpoint,
+    weight: int,
     services: ApiServices,
     request: Request,
     body: bytes,
     call_ip: str | None,
-) -> tuple[Response, str | None, str]:
-    """Authenticate, charge the rate-limit pool and run the handler, in a worker
-    thread (all three may touch the database or Redis), or on the event loop
-    for the short SQLite reads of INLINE_READS."""
+) -> tuple[Envelope, str | None]:
+    """Authenticate, charge `weight` to the rate-limit pool and run the handler,
+    in a worker thread (all three may touch the database or Redis), or on the
+    event loop for an inline read (see runs_inline)."""
     uid = None
     limit_headers: dict[str, str] = {}
     try:
         principal = None
-        policy = services.ratelimit
         if endpoint.signed:
             principal = services.authenticator.authenticate(
                 _signed_parts(request, body, call_ip), endpoint.permission
             )
             uid = principal.uid
-            if policy is not None:
-                limit_headers = policy.charge(
-                    endpoint, principal.uid, principal.vip_level, services.clock()
-                )
-        elif policy is not None:
+        policy = services.ratelimit
+        if policy is not None:
+            # Private pools count per uid, Public per client IP.
+            subject, vip_level = (
+                (principal.uid, principal.vip_level)
+                if principal is not None
+                else (f"ip:{call_ip}", 0)
+            )
             limit_headers = policy.charge(
-                endpoint, f"ip:{call_ip}", 0, services.clock()
+                endpoint.pool, weight, subject, vip_level, services.clock()
             )
         call = Call(
             services,
@@ -201,12 +179,12 @@ def _handle(
             request.headers.get("content-type"),
             lambda: str(request.base_url),
         )
-        return ok(endpoint.handler(call), limit_headers), uid, "200000"
+        return ok(endpoint.handler(call), limit_headers), uid
     except Exception as exc:  # every failure gets the envelope; see errors.py
         response = error_response(exc)
         for name, value in limit_headers.items():
             response.headers.setdefault(name, value)
-        return response, uid, _code_of(response) or "500000"
+        return response, uid
 
 
 def _signed_parts(request: Request, body: bytes, call_ip: str | None) -> SignedRequest:

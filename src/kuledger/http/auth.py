@@ -149,10 +149,6 @@ class Authenticator:
             key.uid, key.key, key.permissions, self._vip_levels.get(key.key, 0)
         )
 
-    def forget(self, key: str) -> None:
-        for cached in [k for k in self._cache if k[0] == key]:
-            del self._cache[cached]
-
     def _load(self, name: str) -> ApiKey | None:
         stored = self._reader.api_key(name) if len(name) <= 64 else None
         if stored is None or stored.revoked_at is not None:

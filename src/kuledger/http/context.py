@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from starlette.datastructures import QueryParams
 
 from kuledger.config import Settings
+from kuledger.domain.fields import Fields
 from kuledger.http.auth import Authenticator, Principal
-from kuledger.http.params import Query
-from kuledger.http.ratelimit import RateLimitPolicy
+from kuledger.http.params import query_fields
+from kuledger.http.rate_policy import RateLimitPolicy
 from kuledger.http.stream import StreamServices
 from kuledger.services.paging import PageCursors
 from kuledger.services.ports import (
@@ -54,8 +55,8 @@ class Call:
         return self.base_url_of()
 
     @property
-    def query(self) -> Query:
-        return Query(self.query_params)
+    def query(self) -> Fields:
+        return query_fields(self.query_params)
 
     @property
     def uid(self) -> str:

@@ -9,12 +9,11 @@ from __future__ import annotations
 import logging
 
 from starlette.exceptions import HTTPException
-from starlette.responses import Response
 
 from kuledger.domain import errors as domain
 from kuledger.http import auth
-from kuledger.http.envelope import fail
-from kuledger.http.ratelimit import LimiterDown, RateLimited
+from kuledger.http.envelope import Envelope, fail
+from kuledger.http.rate_policy import LimiterDown, RateLimited
 
 log = logging.getLogger("kuledger.http")
 
@@ -53,32 +52,25 @@ KUCOIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
     BodyTooLarge: (413, "413000"),
 }
 
-_HTTP_STATUS_CODES = {
-    400: "400000",
-    404: "404000",
-    405: "405000",
-    413: "413000",
-    415: "415000",
-    429: "429000",
-    503: "503000",
-}
 _HTTP_MESSAGES = {404: "Url Not Found", 405: "Method Not Allowed"}
 
 
-def lookup(exc: BaseException) -> tuple[int, str] | None:
-    for cls in type(exc).__mro__:
+def lookup(error: type[BaseException]) -> tuple[int, str] | None:
+    """The entry of the error class or of its nearest base in the table."""
+    for cls in error.__mro__:
         if cls in KUCOIN_ERRORS:
             return KUCOIN_ERRORS[cls]
     return None
 
 
-def error_response(exc: BaseException) -> Response:
-    """The KuCoin envelope for any exception; unexpected ones become 500000."""
+def error_response(exc: BaseException) -> Envelope:
+    """The KuCoin envelope for any exception; unexpected ones become 500000.
+    Starlette's own HTTP errors (404, 405, ...) answer code "<status>000"."""
     if isinstance(exc, HTTPException):
-        code = _HTTP_STATUS_CODES.get(exc.status_code, f"{exc.status_code}000")
+        code = f"{exc.status_code}000"
         message = _HTTP_MESSAGES.get(exc.status_code, str(exc.detail))
         return fail(code, message, exc.status_code, exc.headers)
-    found = lookup(exc)
+    found = lookup(type(exc))
     if found is None:
         log.error("unexpected error", exc_info=exc)
         return fail("500000", "Internal Server Error", 500)

@@ -177,10 +177,6 @@ class BalanceHub:
         for subscriber in everyone:
             subscriber.close(1011, "balance stream interrupted; reconnect")
 
-    def subscriber_count(self) -> int:
-        with self._lock:
-            return sum(len(subs) for subs in self._subscribers.values())
-
 
 @dataclass(frozen=True, slots=True)
 class StreamServices:

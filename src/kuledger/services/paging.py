@@ -15,17 +15,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
 
-from kuledger.services.ports import LedgerFilter
-
-Position = tuple[int, int]  # (created_at, id) of a page's last row
-
-
-@dataclass(frozen=True, slots=True)
-class Seek:
-    after: Position | None  # continue after this row (None: from the newest)
-    offset: int  # then skip this many rows
+from kuledger.services.ports import LedgerFilter, Position, Seek
 
 
 class PageCursors:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from types import TracebackType
-from typing import Any, Protocol
+from typing import NamedTuple, Protocol
 
 from kuledger.domain.accounts import Account, AccountKey, AccountType, Book
 from kuledger.domain.entries import Entry
@@ -39,6 +40,80 @@ class LedgerFilter:
     direction: str | None = None
     biz_codes: tuple[str, ...] = ()
     account_types: tuple[AccountType, ...] = ()
+
+
+Position = tuple[int, int]  # (created_at, id) of a ledger page's last row
+
+
+@dataclass(frozen=True, slots=True)
+class Seek:
+    """Where a ledger page starts."""
+
+    after: Position | None = None  # after this row (None: from the newest)
+    offset: int = 0  # then skip this many rows
+
+
+@dataclass(frozen=True, slots=True)
+class ContractFilter:
+    """Which contract-account entries (every book) the futures ledger selects.
+    Bounds are inclusive, in ms; None: unbounded."""
+
+    uid: str
+    currency: str | None = None
+    biz_codes: tuple[str, ...] = ()
+    direction: str | None = None
+    start_at: int | None = None
+    end_at: int | None = None
+    offset: int | None = None  # ids below it (forward) or above it (backward)
+    forward: bool = True  # newest first
+
+
+class LedgerRow(NamedTuple):
+    """An entry as the ledger pages show it: amounts as decimal text."""
+
+    id: int
+    currency: str
+    amount: str
+    fee: str
+    balance: str
+    account_type: str
+    biz_code: str
+    direction: str
+    created_at: int
+    context: str
+
+
+class ContractRow(NamedTuple):
+    """A contract-account entry as the futures ledger shows it."""
+
+    id: int
+    currency: str
+    amount: str
+    fee: str
+    balance: str
+    biz_code: str
+    direction: str
+    created_at: int
+    context: str
+
+
+class TrailRow(NamedTuple):
+    """An entry as `verify` replays it: all of it, and its stored hash."""
+
+    account_id: str
+    seq: int
+    amount: Decimal
+    direction: str
+    balance: Decimal
+    id: int
+    uid: str
+    account_type: str
+    currency: str
+    fee: Decimal
+    biz_code: str
+    created_at: int
+    context: str
+    hash: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,33 +209,20 @@ class LedgerReader(Protocol):
     def account(self, uid: str, account_id: str) -> Account | None: ...
     def count_entries(self, query: LedgerFilter) -> int: ...
     def marked_entry_rows(
-        self,
-        query: LedgerFilter,
-        offset: int,
-        limit: int,
-        after: tuple[int, int] | None = None,
-    ) -> tuple[int, list[tuple[Any, ...]]]:
+        self, query: LedgerFilter, seek: Seek, limit: int
+    ) -> tuple[int, list[LedgerRow]]:
         """The user's change marker (a number that moves whenever any of their
-        accounts gets an entry) and a page of rows (id, currency, amount, fee,
-        balance, account_type, biz_code, direction, created_at, context),
-        newest first, ties by id descending, read together."""
+        accounts gets an entry) and a page of rows, newest first, ties by id
+        descending, read together."""
         ...
 
     def entry_rows_before(
         self, query: LedgerFilter, last_id: int | None, limit: int
-    ) -> list[tuple[object, ...]]: ...
-    def contract_rows(
-        self,
-        uid: str,
-        currency: str | None,
-        biz_codes: tuple[str, ...],
-        direction: str | None,
-        start_at: int | None,
-        end_at: int | None,
-        offset: int | None,
-        forward: bool,
-        limit: int,
-    ) -> list[tuple[object, ...]]: ...
+    ) -> list[LedgerRow]: ...
+    def contract_rows(self, query: ContractFilter, limit: int) -> list[ContractRow]:
+        """By id: descending if query.forward, else ascending."""
+        ...
+
     def entries(
         self,
         uid: str,

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TypeVar
 
 from kuledger.domain import biztypes
 from kuledger.domain.accounts import Book
 from kuledger.domain.errors import InvalidInput
 from kuledger.domain.money import to_wire
+from kuledger.domain.times import DAY_MS
 from kuledger.services.paging import PageCursors
-from kuledger.services.ports import LedgerFilter, LedgerReader
+from kuledger.services.ports import (
+    ContractFilter,
+    ContractRow,
+    LedgerFilter,
+    LedgerReader,
+    LedgerRow,
+)
 
-DAY_MS = 86_400_000
 MAX_CURRENCIES = 10
 
 
@@ -37,7 +43,7 @@ class Page:
     page_size: int
     total_num: int
     total_page: int
-    rows: list[tuple[Any, ...]]
+    rows: list[LedgerRow]
 
 
 def ledger_window(
@@ -116,18 +122,16 @@ def spot_ledger(
     # The page is read before its total is known: with the change marker it
     # is one round trip, and a page past the end is empty anyway.
     seek = cursors.seek(selection, query.page_size, query.current_page)
-    marker, rows = reader.marked_entry_rows(
-        selection, seek.offset, query.page_size, seek.after
-    )
+    marker, rows = reader.marked_entry_rows(selection, seek, query.page_size)
     total = cursors.count(selection, marker)
     if total is None:
         total = reader.count_entries(selection)
         cursors.remember_count(selection, marker, total)
     total_pages = -(-total // query.page_size)
     if rows:
-        last = rows[-1]  # (id, ..., created_at at index 8, ...)
+        last = rows[-1]
         cursors.remember(
-            selection, query.page_size, query.current_page, (last[8], last[0])
+            selection, query.page_size, query.current_page, (last.created_at, last.id)
         )
     return Page(query.current_page, query.page_size, total, total_pages, rows)
 
@@ -164,7 +168,7 @@ def hf_window(start_at: int | None, end_at: int | None, now: int) -> tuple[int, 
 
 def cursor_ledger(
     reader: LedgerReader, query: CursorLedgerQuery, now: int
-) -> list[tuple[Any, ...]]:
+) -> list[LedgerRow]:
     """Entries with id < lastId (newest first: createdAt, then id, descending)."""
     if len(query.currencies) > MAX_CURRENCIES:
         raise InvalidInput(
@@ -190,48 +194,42 @@ def cursor_ledger(
 
 
 @dataclass(frozen=True, slots=True)
-class FuturesLedgerQuery:
-    """GET /api/v1/transaction-history (the futures host)."""
+class FuturesLedgerQuery(ContractFilter):
+    """GET /api/v1/transaction-history (the futures host): the entries and how
+    many of them at most."""
 
-    uid: str
-    currency: str | None = None
-    biz_codes: tuple[str, ...] = ()
-    direction: str | None = None
-    offset: int | None = None
-    forward: bool = True
     max_count: int = 50
-    start_at: int | None = None
-    end_at: int | None = None
 
 
 def futures_ledger(
     reader: LedgerReader, query: FuturesLedgerQuery
-) -> tuple[list[tuple[Any, ...]], bool]:
+) -> tuple[list[ContractRow], bool]:
     """The contract account's entries and whether more follow. forward=true
     (the default) walks from the newest entry back, ids below `offset`;
     forward=false walks from the oldest up, ids above it."""
-    rows = reader.contract_rows(
-        query.uid,
-        query.currency,
-        query.biz_codes,
-        query.direction,
-        query.start_at,
-        query.end_at,
-        query.offset,
-        query.forward,
-        query.max_count + 1,
-    )
+    rows = reader.contract_rows(query, query.max_count + 1)
     return canonical_amounts(rows[: query.max_count]), len(rows) > query.max_count
 
 
-def canonical_amounts(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Rows with amount, fee and balance (columns 2-4) in canonical text.
+Row = TypeVar("Row", LedgerRow, ContractRow)
+
+
+def canonical_amounts(rows: list[Row]) -> list[Row]:
+    """Rows with amount, fee and balance in canonical text.
 
     PostgreSQL's numeric::text keeps the stored scale ("60.06000000") where
     SQLite, the CLI and /api/v1/accounts say "60.06"; the futures ledger
     writes this text as a JSON number, so it must be exact and canonical too.
     """
     return [
-        (*row[:2], *(to_wire(Decimal(str(v))) for v in row[2:5]), *row[5:])
+        row._replace(
+            amount=_canonical(row.amount),
+            fee=_canonical(row.fee),
+            balance=_canonical(row.balance),
+        )
         for row in rows
     ]
+
+
+def _canonical(text: str) -> str:
+    return to_wire(Decimal(str(text)))

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kuledger.domain.times import DAY_MS
 from kuledger.services.ports import Expired, RetentionStore
-from kuledger.services.queries import DAY_MS
 
 BATCH = 10_000  # rows per transaction: short enough that the API keeps serving
 

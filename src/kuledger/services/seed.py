@@ -16,7 +16,8 @@ from decimal import ROUND_FLOOR, Decimal
 from itertools import accumulate
 from typing import Any
 
-DAY_MS = 86_400_000
+from kuledger.domain.times import DAY_MS
+
 _PRICES = {
     "BTC": Decimal("60000"),
     "ETH": Decimal("3000"),

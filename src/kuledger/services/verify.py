@@ -5,19 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 from kuledger.domain.accounts import Account
 from kuledger.domain.chain import entry_hash
 from kuledger.domain.money import MONEY, ZERO
+from kuledger.services.ports import TrailRow
 
 MAX_REPORTED = 100
-
-# (account_id, seq, amount, direction, balance, entry id), by account then seq,
-# optionally followed by the rest of the entry, for the hash chain:
-# (uid, account_type, currency, fee, biz_code, created_at, context, hash).
-# Rows of six fields are checked for balances and sequences only.
-Trail = Iterable[tuple[Any, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +48,7 @@ class VerifyReport:
 
 def verify(
     accounts: Iterator[Account],
-    trail: Trail,
+    trail: Iterable[TrailRow],
     checkpoints: Mapping[str, Checkpoint] | None = None,
 ) -> VerifyReport:
     """Check that for every account:
@@ -62,10 +56,12 @@ def verify(
     - each entry's balance equals the running sum of in minus out;
     - the stored balance equals that sum and the seq equals the entry count;
     - balance = available + holds and none of them is negative;
-    - (for trail rows that carry the whole entry) each entry's hash is the
-      hash of its fields and its predecessor's hash, and the account's stored
-      chain head is the last entry's hash. Only the first bad link of an
-      account is reported: everything after it is suspect anyway.
+    - each entry's hash is the hash of its fields and its predecessor's hash,
+      and the account's stored chain head is the last entry's hash. Only the
+      first bad link of an account is reported: everything after it is
+      suspect anyway.
+
+    `trail` holds the entries by account, then seq.
 
     Once retention has deleted an account's oldest entries, its numbering,
     running sum and chain start from its base (base_seq, base_balance,
@@ -85,13 +81,10 @@ def verify(
             running[a.id] = (start.seq, start.balance, start.hash)
         else:
             running[a.id] = (a.base_seq, a.base_balance, a.base_hash)
-    seen: set[str] = set()  # accounts with rows in the trail
-    hashed: set[str] = set()  # ... with rows that carry the whole entry
     broken: set[str] = set()
     for row in trail:
-        account_id, seq, amount, direction, balance, entry_id = row[:6]
+        account_id, entry_id, seq = row.account_id, row.id, row.seq
         report.entries += 1
-        seen.add(account_id)
         last_seq, total, head = running.get(account_id, (0, ZERO, ""))
         if account_id not in by_id:
             report.add(f"entry {entry_id}: account {account_id} does not exist")
@@ -100,53 +93,48 @@ def verify(
                 f"account {account_id}: entry {entry_id} has seq {seq}, "
                 f"expected {last_seq + 1}"
             )
-        if direction == "in":
-            total = MONEY.add(total, amount)
+        if row.direction == "in":
+            total = MONEY.add(total, row.amount)
         else:
-            total = MONEY.subtract(total, amount)
-        if direction not in ("in", "out"):
-            report.add(f"entry {entry_id}: direction {direction!r}")
-        if balance != total:
+            total = MONEY.subtract(total, row.amount)
+        if row.direction not in ("in", "out"):
+            report.add(f"entry {entry_id}: direction {row.direction!r}")
+        if row.balance != total:
             report.add(
                 f"account {account_id}: entry {entry_id} (seq {seq}) says balance "
-                f"{balance}, the running sum is {total}"
+                f"{row.balance}, the running sum is {total}"
             )
-        if len(row) > 6:
-            hashed.add(account_id)
-            report.chained += 1
-            uid, type_, currency, fee, biz_code, created_at, context, stored = row[6:]
-            link = entry_hash(
-                head,
-                entry_id,
-                uid,
-                account_id,
-                type_,
-                currency,
-                amount,
-                fee,
-                balance,
-                direction,
-                biz_code,
-                created_at,
-                context,
-                seq,
+        report.chained += 1
+        link = entry_hash(
+            head,
+            entry_id,
+            row.uid,
+            account_id,
+            row.account_type,
+            row.currency,
+            row.amount,
+            row.fee,
+            row.balance,
+            row.direction,
+            row.biz_code,
+            row.created_at,
+            row.context,
+            seq,
+        )
+        if link != row.hash and account_id not in broken:
+            broken.add(account_id)
+            report.add(
+                f"account {account_id}: chain broken at entry {entry_id} "
+                f"(seq {seq}): stored hash {row.hash[:16]}, recomputed {link[:16]} "
+                "(the entry or one before it was changed, removed or moved)"
             )
-            if link != stored and account_id not in broken:
-                broken.add(account_id)
-                report.add(
-                    f"account {account_id}: chain broken at entry {entry_id} "
-                    f"(seq {seq}): stored hash {stored[:16]}, recomputed {link[:16]} "
-                    "(the entry or one before it was changed, removed or moved)"
-                )
-            head = stored  # a single edited entry breaks one link, not all
+        head = row.hash  # a single edited entry breaks one link, not all
         running[account_id] = (seq, total, head)
     for account in by_id.values():
         seq, total, head = running[account.id]
         _check_account(account, (seq, total), report)
-        # Rows without hashes (six-field trails) say nothing about the head;
-        # a chain already broken has had its first bad entry reported.
-        checks_head = account.id in hashed or account.id not in seen
-        if checks_head and account.id not in broken and account.chain_head != head:
+        # A chain already broken has had its first bad entry reported.
+        if account.id not in broken and account.chain_head != head:
             broken.add(account.id)
             report.add(
                 f"account {account.id}: stored chain head "

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import threading
-import weakref
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.pool import ConnectionPoolEntry, SingletonThreadPool
+from sqlalchemy.pool import QueuePool
 
 READ_ONLY = "kuledger_read_only"  # execution option: begin a plain read transaction
 
@@ -22,18 +18,6 @@ def normalize_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The database file of a sqlite:/// URL (None for other engines or memory)."""
-    parsed = sa.make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (
-        None,
-        "",
-        ":memory:",
-    ):
-        return None
-    return Path(parsed.database)
 
 
 def create_engine(url: str, *, pool_size: int = 5) -> Engine:
@@ -47,7 +31,7 @@ def create_engine(url: str, *, pool_size: int = 5) -> Engine:
 
 def create_read_engine(url: str, *, threads: int = 8) -> Engine:
     """The engine the read side uses, reading in autocommit (each statement
-    sees the latest commit). On SQLite: one connection per thread, kept open;
+    sees the latest commit). On SQLite: one connection per live thread;
     pooling and BEGIN/ROLLBACK around every read cost more than the read.
     On PostgreSQL: a pool of its own with a connection for each of the
     `threads` that run database work."""
@@ -55,7 +39,7 @@ def create_read_engine(url: str, *, threads: int = 8) -> Engine:
     if sa.make_url(url).get_backend_name() != "sqlite":
         # Autocommit: no BEGIN and ROLLBACK round trips around a read. No ping
         # before each checkout either: the reader retries a read that finds
-        # its connection dropped (SqlLedgerReader._pooled_rows).
+        # its connection dropped (connections.ReadConnections.rows).
         return sa.create_engine(
             url,
             pool_size=threads,
@@ -63,65 +47,23 @@ def create_read_engine(url: str, *, threads: int = 8) -> Engine:
             isolation_level="AUTOCOMMIT",
             pool_reset_on_return=None,
         )
+    # Each thread keeps a connection checked out while it lives
+    # (connections.ThreadConnections); when it ends, the connection waits in
+    # the pool for the next new thread. The server's worker threads come and
+    # go (anyio ends one idle for 10 s), so connections of ended threads
+    # beyond that one are closed: a worker must not keep a connection, with
+    # its page cache, for every thread it ever had. (SQLite file connections
+    # may change threads: check_same_thread is off for them.)
     engine = sa.create_engine(
         url,
-        poolclass=ThreadConnectionPool,
-        pool_size=128,  # at least the server's worker threads (anyio: 40)
+        poolclass=QueuePool,
+        pool_size=1,
+        max_overflow=-1,  # no limit: one connection per live thread
         pool_reset_on_return=None,
     )
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "connect", _small_read_cache)
     return engine
-
-
-class ThreadConnectionPool(SingletonThreadPool):
-    """One connection per thread, and never more connections than threads.
-
-    SingletonThreadPool keeps every connection it ever made until it holds
-    pool_size of them. The server's worker threads come and go (anyio ends a
-    thread idle for 10 s and starts a new one when load rises again), so a
-    worker under steady load piled up a read connection, with its page cache,
-    for every thread it had ever had, and grew for as long as it ran. Here a
-    new thread takes over the connection of a thread that has ended (SQLite
-    file connections may change threads: check_same_thread is off for them),
-    and only a thread that finds none opens one.
-    """
-
-    def __init__(self, *args: Any, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self._owners: dict[ConnectionPoolEntry, threading.Thread] = {}
-        self._owners_lock = threading.Lock()
-
-    def _do_get(self) -> ConnectionPoolEntry:
-        current = getattr(self._conn, "current", None)
-        record = current() if current is not None else None
-        if record is not None:  # this thread's own connection: the hot path
-            return record  # type: ignore[no-any-return]
-        me = threading.current_thread()
-        with self._owners_lock:
-            ended = [r for r, t in self._owners.items() if not t.is_alive()]
-            for orphan in ended:
-                del self._owners[orphan]
-            if ended:
-                record = ended.pop()
-                self._owners[record] = me
-        for orphan in ended:  # more ended threads than new ones: close the rest
-            self._all_conns.discard(orphan)
-            with contextlib.suppress(Exception):  # nothing more to do with it
-                orphan.close()
-        if record is not None:
-            self._conn.current = weakref.ref(record)
-            self._all_conns.add(record)  # (if pool_size made the pool close it)
-            return record
-        record = super()._do_get()
-        with self._owners_lock:
-            self._owners[record] = me
-        return record
-
-    def dispose(self) -> None:
-        with self._owners_lock:
-            self._owners.clear()
-        super().dispose()
 
 
 def _small_read_cache(dbapi_connection: Any, _record: Any) -> None:

@@ -158,9 +158,6 @@ class RedisEventListener:
             self._wake.set()
         return self._subscribed.wait(timeout)
 
-    def is_ready(self) -> bool:
-        return self._subscribed.is_set()
-
     def stop(self, timeout: float = 5.0) -> None:
         self._stopping.set()
         self._wake.set()

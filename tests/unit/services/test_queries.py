@@ -3,8 +3,6 @@ futures limits, against a LedgerReader stub that logs what it was asked."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 
 from kuledger.domain import biztypes
@@ -13,6 +11,7 @@ from kuledger.domain.currencies import DEFAULT_CURRENCIES
 from kuledger.domain.errors import InvalidInput
 from kuledger.services import queries
 from kuledger.services.paging import PageCursors
+from kuledger.services.ports import ContractRow, LedgerRow
 from kuledger.services.queries import (
     DAY_MS,
     HF_WINDOW_MS,
@@ -24,16 +23,16 @@ from kuledger.services.queries import (
 NOW = 1_790_000_000_000
 
 
-def row(entry_id: int, created_at: int) -> tuple[object, ...]:
-    """(id, currency, amount, fee, balance, account_type, biz_code, direction,
-    created_at, context), as marked_entry_rows has them."""
-    return (entry_id, "USDT", "1", "0", "5", "MAIN", "DEPOSIT", "in", created_at, "")
+def row(entry_id: int, created_at: int) -> LedgerRow:
+    return LedgerRow(
+        entry_id, "USDT", "1", "0", "5", "MAIN", "DEPOSIT", "in", created_at, ""
+    )
 
 
 class StubReader:
     """Serves `rows` (newest first) and a change `marker`; logs the calls."""
 
-    def __init__(self, rows: list[tuple[object, ...]] | None = None) -> None:
+    def __init__(self, rows: list[LedgerRow] | None = None) -> None:
         self.rows = rows or []
         self.marker = 1
         self.calls: list[tuple[object, ...]] = []
@@ -41,9 +40,9 @@ class StubReader:
     def currencies(self):
         return {c.code: c for c in DEFAULT_CURRENCIES}
 
-    def marked_entry_rows(self, query, offset, limit, after=None):
-        self.calls.append(("page", query, offset, limit, after))
-        return self.marker, self.rows[offset : offset + limit]
+    def marked_entry_rows(self, query, seek, limit):
+        self.calls.append(("page", query, seek.offset, limit, seek.after))
+        return self.marker, self.rows[seek.offset : seek.offset + limit]
 
     def count_entries(self, query):
         self.calls.append(("count", query))
@@ -187,11 +186,12 @@ def test_the_hf_window_clamps_to_72_hours_instead_of_refusing():
 
 
 def test_an_hf_page_has_canonical_amounts_and_reversed_bounds_select_nothing():
-    stored = ("1", "USDT", Decimal("60.06000000"), Decimal("0E-8"), Decimal("5.10"))
-    reader = StubReader([(*stored, "TRADE_HF")])
+    # PostgreSQL's numeric::text keeps the stored scale
+    stored = row(1, NOW)._replace(amount="60.06000000", fee="0E-8", balance="5.10")
+    reader = StubReader([stored])
     query = CursorLedgerQuery(uid="u1", book=Book.HF, last_id=7, limit=3)
     [out] = queries.cursor_ledger(reader, query, NOW)
-    assert out == ("1", "USDT", "60.06", "0", "5.1", "TRADE_HF")
+    assert out == stored._replace(amount="60.06", fee="0", balance="5.1")
     assert reader.calls[0][2:] == (7, 3)
     reader.calls.clear()
     reversed_ = CursorLedgerQuery(uid="u1", book=Book.HF, start_at=NOW, end_at=0)
@@ -200,8 +200,8 @@ def test_an_hf_page_has_canonical_amounts_and_reversed_bounds_select_nothing():
 
 
 def test_the_futures_ledger_asks_for_one_more_to_know_whether_more_follow():
-    rows = [(n, "USDT", "1", "0", "1") for n in range(4)]
-    reader = StubReader(rows)
+    rows = [ContractRow(n, "USDT", "1", "0", "1", "X", "in", NOW, "") for n in range(4)]
+    reader = StubReader(rows)  # type: ignore[arg-type]
     page, more = queries.futures_ledger(
         reader, FuturesLedgerQuery(uid="u1", max_count=3)
     )

@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Annotated, NamedTuple
+
 from kuledger.domain.accounts import AccountType
 from kuledger.domain.errors import AccountNotFound
+from kuledger.domain.fields import choice, read, text
 from kuledger.domain.money import to_wire
 from kuledger.http.context import Call
-from kuledger.http.endpoints._schema import BOOLEAN, STRING, array, obj, path, query
+from kuledger.http.endpoints._json_schema import (
+    BOOLEAN,
+    STRING,
+    array,
+    obj,
+    path,
+    query,
+)
 from kuledger.http.routing import Endpoint
-from kuledger.http.schemas import account_item
+from kuledger.http.wire import account_item
 
 _TYPES = tuple(t.value for t in AccountType)
 
 
+class AccountListParams(NamedTuple):
+    type: Annotated[str | None, choice("type", _TYPES)] = None
+    currency: Annotated[str | None, text("currency")] = None
+
+
 def get_account_list(call: Call) -> list[dict[str, str]]:
-    q = call.query
-    type_name = q.choice("type", _TYPES)
+    p = read(AccountListParams, call.query)
     accounts = call.services.reader.accounts(
-        call.uid, q.text("currency"), AccountType(type_name) if type_name else None
+        call.uid, p.currency, AccountType(p.type) if p.type else None
     )
     return [account_item(a) for a in accounts]
 
@@ -67,6 +81,7 @@ ENDPOINTS = (
             query("type", {"type": "string", "enum": list(_TYPES)}, "account type"),
         ),
         response=array(ACCOUNT),
+        inline=True,
     ),
     Endpoint(
         "GET",
@@ -78,6 +93,7 @@ ENDPOINTS = (
         kucoin_doc="https://www.kucoin.com/docs-new/api-3470126",
         params=(path("accountId", "the account id from GET /api/v1/accounts"),),
         response=obj(currency=STRING, balance=STRING, available=STRING, holds=STRING),
+        inline=True,
     ),
     Endpoint(
         "GET",

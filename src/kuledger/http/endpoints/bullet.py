@@ -8,7 +8,7 @@ from starlette.exceptions import HTTPException
 
 from kuledger.domain.users import Permission
 from kuledger.http.context import Call
-from kuledger.http.endpoints._schema import BOOLEAN, INTEGER, STRING, array, obj
+from kuledger.http.endpoints._json_schema import BOOLEAN, INTEGER, STRING, array, obj
 from kuledger.http.routing import Endpoint
 from kuledger.http.stream import WS_PATH, StreamServices
 

@@ -18,7 +18,14 @@ from typing import Any
 from kuledger.domain.currencies import DEFAULT_SYMBOLS
 from kuledger.domain.money import Currency, to_wire
 from kuledger.http.context import Call
-from kuledger.http.endpoints._schema import BOOLEAN, INTEGER, STRING, array, obj, query
+from kuledger.http.endpoints._json_schema import (
+    BOOLEAN,
+    INTEGER,
+    STRING,
+    array,
+    obj,
+    query,
+)
 from kuledger.http.routing import Endpoint
 
 NUMBER: dict[str, Any] = {"type": "number"}

@@ -5,14 +5,21 @@ from the exact decimals (orjson.Fragment), never through float."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any, NamedTuple
 
 import orjson
 
 from kuledger.domain import biztypes
+from kuledger.domain.fields import MAX_MS, choice, integer, read, text
 from kuledger.http.context import Call
-from kuledger.http.endpoints._schema import BOOLEAN, INTEGER, STRING, array, obj, query
-from kuledger.http.params import MAX_MS, InvalidParameter
+from kuledger.http.endpoints._json_schema import (
+    BOOLEAN,
+    INTEGER,
+    STRING,
+    array,
+    obj,
+    query,
+)
 from kuledger.http.routing import Endpoint
 from kuledger.services.queries import FuturesLedgerQuery, futures_ledger
 
@@ -55,43 +62,45 @@ def _number(text: str, negative: bool = False) -> orjson.Fragment:
     return orjson.Fragment(("-" + text if negative and text != "0" else text).encode())
 
 
+class FuturesLedgerParams(NamedTuple):
+    type: Annotated[str | None, choice("type", tuple(TYPES), aliases=_ALIASES)] = None
+    forward: Annotated[str | None, choice("forward", ("true", "false"))] = None
+    currency: Annotated[str | None, text("currency")] = None
+    offset: Annotated[int | None, integer("offset", low=0, high=2**63 - 1)] = None
+    max_count: Annotated[int, integer("maxCount", low=1, high=MAX_COUNT)] = 50
+    start_at: Annotated[int | None, integer("startAt")] = None
+    end_at: Annotated[int | None, integer("endAt")] = None
+
+
 def get_futures_ledger(call: Call) -> dict[str, Any]:
-    q = call.query
-    type_name = q.text("type")
-    codes: tuple[str, ...] = ()
-    direction = None
-    if type_name is not None:
-        type_name = _ALIASES.get(type_name, type_name)
-        if type_name not in TYPES:
-            raise InvalidParameter("type", "type not in the given range!")
-        codes, direction = TYPES[type_name]
-    forward_text = q.choice("forward", ("true", "false"))
+    p = read(FuturesLedgerParams, call.query)
+    codes, direction = TYPES[p.type] if p.type else ((), None)
     query_ = FuturesLedgerQuery(
         uid=call.uid,
-        currency=q.text("currency"),
+        currency=p.currency,
         biz_codes=codes,
         direction=direction,
-        offset=q.integer("offset", low=0, high=2**63 - 1),
-        forward=forward_text != "false",
-        max_count=q.integer("maxCount", default=50, low=1, high=MAX_COUNT) or 50,
-        start_at=q.integer("startAt"),
-        end_at=q.integer("endAt"),
+        offset=p.offset,
+        forward=p.forward != "false",
+        max_count=p.max_count,
+        start_at=p.start_at,
+        end_at=p.end_at,
     )
     rows, has_more = futures_ledger(call.services.reader, query_)
     return {
         "dataList": [
             {
-                "time": at,
-                "type": futures_type(code, way),
-                "amount": _number(amount, negative=way == "out"),
-                "fee": _number(fee),
-                "accountEquity": _number(balance),
+                "time": row.created_at,
+                "type": futures_type(row.biz_code, row.direction),
+                "amount": _number(row.amount, negative=row.direction == "out"),
+                "fee": _number(row.fee),
+                "accountEquity": _number(row.balance),
                 "status": "Completed",
-                "remark": _remark(code, context),
-                "offset": entry_id,
-                "currency": currency,
+                "remark": _remark(row.biz_code, row.context),
+                "offset": row.id,
+                "currency": row.currency,
             }
-            for entry_id, currency, amount, fee, balance, code, way, at, context in rows
+            for row in rows
         ],
         "hasMore": has_more,
     }

@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, NamedTuple
 
 from kuledger.domain import biztypes
 from kuledger.domain.accounts import Book
+from kuledger.domain.fields import MAX_MS, choice, codes, integer, read
 from kuledger.http.context import Call
-from kuledger.http.endpoints._schema import INTEGER, STRING, array, obj, query
-from kuledger.http.params import MAX_MS
+from kuledger.http.endpoints._json_schema import INTEGER, STRING, array, obj, query
 from kuledger.http.routing import Endpoint
+from kuledger.services.ports import LedgerRow
 from kuledger.services.queries import MAX_HF_LIMIT, CursorLedgerQuery, cursor_ledger
 
 MARGIN_HF_FILTERS = (
@@ -23,53 +24,69 @@ MARGIN_HF_FILTERS = (
 MAX_ID = 2**63 - 1
 
 
+class HfLedgerParams(NamedTuple):
+    currencies: Annotated[tuple[str, ...], codes("currency")] = ()
+    direction: Annotated[str | None, choice("direction", ("in", "out"))] = None
+    last_id: Annotated[int | None, integer("lastId", low=0, high=MAX_ID)] = None
+    limit: Annotated[int, integer("limit", low=1, high=MAX_HF_LIMIT)] = 100
+    start_at: Annotated[int | None, integer("startAt")] = None
+    end_at: Annotated[int | None, integer("endAt")] = None
+
+
+class SpotHfFilter(NamedTuple):
+    biz_type: Annotated[str | None, choice("bizType", biztypes.HF_FILTERS)] = None
+
+
+class MarginHfFilter(NamedTuple):
+    biz_type: Annotated[str | None, choice("bizType", MARGIN_HF_FILTERS)] = None
+
+
 def _query(call: Call, book: Book, biz_codes: tuple[str, ...]) -> CursorLedgerQuery:
-    q = call.query
+    p = read(HfLedgerParams, call.query)
     return CursorLedgerQuery(
         uid=call.uid,
         book=book,
-        currencies=q.codes("currency"),
-        direction=q.choice("direction", ("in", "out")),
+        currencies=p.currencies,
+        direction=p.direction,
         biz_codes=biz_codes,
-        last_id=q.integer("lastId", low=0, high=MAX_ID),
-        limit=q.integer("limit", default=100, low=1, high=MAX_HF_LIMIT) or 100,
-        start_at=q.integer("startAt"),
-        end_at=q.integer("endAt"),
+        last_id=p.last_id,
+        limit=p.limit,
+        start_at=p.start_at,
+        end_at=p.end_at,
     )
 
 
 def get_spot_hf_ledger(call: Call) -> list[dict[str, Any]]:
-    biz = call.query.choice("bizType", biztypes.HF_FILTERS)
-    codes = biztypes.codes_for_hf_filter(biz) if biz else ()
+    biz = read(SpotHfFilter, call.query).biz_type
+    biz_codes = biztypes.codes_for_hf_filter(biz) if biz else ()
     reader, now = call.services.reader, call.services.clock()
-    rows = cursor_ledger(reader, _query(call, Book.HF, codes), now)
+    rows = cursor_ledger(reader, _query(call, Book.HF, biz_codes), now)
     return [_item(row, numeric=False) for row in rows]
 
 
 def get_margin_hf_ledger(call: Call) -> list[dict[str, Any]]:
-    biz = call.query.choice("bizType", MARGIN_HF_FILTERS)
-    codes = (biz,) if biz else ()
+    biz = read(MarginHfFilter, call.query).biz_type
+    biz_codes = (biz,) if biz else ()
     reader, now = call.services.reader, call.services.clock()
-    rows = cursor_ledger(reader, _query(call, Book.MARGIN_HF, codes), now)
+    rows = cursor_ledger(reader, _query(call, Book.MARGIN_HF, biz_codes), now)
     return [_item(row, numeric=True) for row in rows]
 
 
-def _item(row: tuple[Any, ...], *, numeric: bool) -> dict[str, Any]:
+def _item(row: LedgerRow, *, numeric: bool) -> dict[str, Any]:
     """An HF ledger item. The spot HF ledger sends id and createdAt as strings,
     the margin HF ledger as numbers (kucoin-clients.md; KuCoin's OpenAPI)."""
-    entry_id, currency, amount, fee, balance, account_type, code, way, at, ctx = row
     return {
-        "id": entry_id if numeric else str(entry_id),
-        "currency": currency,
-        "amount": amount,
-        "fee": fee,
+        "id": row.id if numeric else str(row.id),
+        "currency": row.currency,
+        "amount": row.amount,
+        "fee": row.fee,
         "tax": "0",
-        "balance": balance,
-        "accountType": account_type.upper(),
-        "bizType": code,
-        "direction": way,
-        "createdAt": at if numeric else str(at),
-        "context": ctx,
+        "balance": row.balance,
+        "accountType": row.account_type.upper(),
+        "bizType": row.biz_code,
+        "direction": row.direction,
+        "createdAt": row.created_at if numeric else str(row.created_at),
+        "context": row.context,
     }
 
 
@@ -130,6 +147,7 @@ ENDPOINTS = (
         kucoin_doc="https://www.kucoin.com/docs-new/api-3470122",
         params=_params(biztypes.HF_FILTERS),
         response=array(_item_schema(STRING, STRING)),
+        inline=True,
     ),
     Endpoint(
         "GET",
@@ -141,5 +159,6 @@ ENDPOINTS = (
         kucoin_doc="https://www.kucoin.com/docs-new/api-3470123",
         params=_params(MARGIN_HF_FILTERS),
         response=array(_item_schema(INTEGER, INTEGER)),
+        inline=True,
     ),
 )

@@ -2,31 +2,41 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, NamedTuple
 
 from kuledger.domain import biztypes
+from kuledger.domain.fields import MAX_MS, choice, codes, integer, read, text
 from kuledger.http.context import Call
-from kuledger.http.endpoints._schema import INTEGER, STRING, array, obj, query
-from kuledger.http.params import MAX_MS
+from kuledger.http.endpoints._json_schema import INTEGER, STRING, array, obj, query
 from kuledger.http.routing import Endpoint
-from kuledger.http.schemas import spot_ledger_item
+from kuledger.http.wire import spot_ledger_item
 from kuledger.services.queries import SpotLedgerQuery, spot_ledger
 
 MAX_PAGE = 1_000_000_000
 
 
+class LedgerParams(NamedTuple):
+    currencies: Annotated[tuple[str, ...], codes("currency")] = ()
+    direction: Annotated[str | None, choice("direction", ("in", "out"))] = None
+    biz_type: Annotated[str | None, text("bizType")] = None
+    start_at: Annotated[int | None, integer("startAt")] = None
+    end_at: Annotated[int | None, integer("endAt")] = None
+    current_page: Annotated[int, integer("currentPage", low=1, high=MAX_PAGE)] = 1
+    page_size: Annotated[int, integer("pageSize", low=10, high=500)] = 50
+
+
 def get_spot_ledger(call: Call) -> dict[str, Any]:
-    q = call.query
+    p = read(LedgerParams, call.query)
     settings = call.services.settings
     query_ = SpotLedgerQuery(
         uid=call.uid,
-        currencies=q.codes("currency"),
-        direction=q.choice("direction", ("in", "out")),
-        biz_type=q.text("bizType"),
-        start_at=q.integer("startAt"),
-        end_at=q.integer("endAt"),
-        current_page=q.integer("currentPage", default=1, low=1, high=MAX_PAGE) or 1,
-        page_size=q.integer("pageSize", default=50, low=10, high=500) or 50,
+        currencies=p.currencies,
+        direction=p.direction,
+        biz_type=p.biz_type,
+        start_at=p.start_at,
+        end_at=p.end_at,
+        current_page=p.current_page,
+        page_size=p.page_size,
     )
     page = spot_ledger(
         call.services.reader,
@@ -103,5 +113,6 @@ ENDPOINTS = (
             totalPage=INTEGER,
             items=array(SPOT_LEDGER_ITEM),
         ),
+        inline=True,
     ),
 )

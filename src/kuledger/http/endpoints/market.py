@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kuledger.http.context import Call
-from kuledger.http.endpoints._schema import INTEGER, STRING, obj
+from kuledger.http.endpoints._json_schema import INTEGER, STRING, obj
 from kuledger.http.routing import Endpoint
 
 

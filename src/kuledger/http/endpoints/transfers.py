@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Annotated, NamedTuple
+
 from kuledger.domain.accounts import AccountType
+from kuledger.domain.errors import InvalidInput
+from kuledger.domain.fields import choice, raw_amount, read, text
 from kuledger.domain.money import to_wire
 from kuledger.domain.users import Permission
-from kuledger.http.body import JsonBody
+from kuledger.http.body import body_fields
 from kuledger.http.context import Call
-from kuledger.http.endpoints._schema import STRING, obj, query
-from kuledger.http.params import InvalidParameter
+from kuledger.http.endpoints._json_schema import STRING, obj, query
 from kuledger.http.routing import Endpoint
 from kuledger.services import transfers
 from kuledger.services.transfers import KINDS, TransferRequest
@@ -48,25 +51,45 @@ QUOTA_TYPES = (
 )
 
 
-def _body(call: Call) -> JsonBody:
-    return JsonBody(call.body, call.content_type)
+class FlexTransferBody(NamedTuple):
+    client_oid: Annotated[str, text("clientOid", required=True)]
+    currency: Annotated[str, text("currency", required=True, max_len=32)]
+    amount: Annotated[object, raw_amount("amount")]
+    source: Annotated[str, choice("fromAccountType", UNIVERSAL_TYPES, required=True)]
+    target: Annotated[str, choice("toAccountType", UNIVERSAL_TYPES, required=True)]
+    kind: Annotated[str, choice("type", KINDS, required=True)]
+    from_uid: Annotated[str | None, text("fromUserId", max_len=64)] = None
+    to_uid: Annotated[str | None, text("toUserId", max_len=64)] = None
+
+
+class InnerTransferBody(NamedTuple):
+    client_oid: Annotated[str, text("clientOid", required=True)]
+    currency: Annotated[str, text("currency", required=True, max_len=32)]
+    amount: Annotated[object, raw_amount("amount")]
+    source: Annotated[str, choice("from", INNER_FROM, required=True)]
+    target: Annotated[str, choice("to", INNER_TO, required=True)]
+
+
+class QuotaParams(NamedTuple):
+    currency: Annotated[str, text("currency", required=True)]
+    type: Annotated[str, choice("type", QUOTA_TYPES, required=True)]
 
 
 def flex_transfer(call: Call) -> dict[str, str]:
-    body = _body(call)
+    body = read(FlexTransferBody, body_fields(call.body, call.content_type))
     request = TransferRequest(
         uid=call.uid,
-        client_oid=body.text("clientOid") or "",
-        currency=body.text("currency", max_len=32) or "",
-        amount=body.amount("amount"),
-        source=AccountType(body.choice("fromAccountType", UNIVERSAL_TYPES).lower()),
-        target=AccountType(body.choice("toAccountType", UNIVERSAL_TYPES).lower()),
-        kind=body.choice("type", KINDS),
-        from_uid=body.text("fromUserId", required=False, max_len=64),
-        to_uid=body.text("toUserId", required=False, max_len=64),
+        client_oid=body.client_oid,
+        currency=body.currency,
+        amount=body.amount,
+        source=AccountType(body.source.lower()),
+        target=AccountType(body.target.lower()),
+        kind=body.kind,
+        from_uid=body.from_uid,
+        to_uid=body.to_uid,
     )
     if request.kind == "INTERNAL" and request.source is request.target:
-        raise InvalidParameter(
+        raise InvalidInput(
             "toAccountType", "toAccountType must differ from fromAccountType"
         )
     return {
@@ -77,17 +100,17 @@ def flex_transfer(call: Call) -> dict[str, str]:
 
 
 def inner_transfer(call: Call) -> dict[str, str]:
-    body = _body(call)
+    body = read(InnerTransferBody, body_fields(call.body, call.content_type))
     request = TransferRequest(
         uid=call.uid,
-        client_oid=body.text("clientOid") or "",
-        currency=body.text("currency", max_len=32) or "",
-        amount=body.amount("amount"),
-        source=AccountType(body.choice("from", INNER_FROM)),
-        target=AccountType(body.choice("to", INNER_TO)),
+        client_oid=body.client_oid,
+        currency=body.currency,
+        amount=body.amount,
+        source=AccountType(body.source),
+        target=AccountType(body.target),
     )
     if request.source is request.target:
-        raise InvalidParameter("to", "to must be a different account from `from`")
+        raise InvalidInput("to", "to must be a different account from `from`")
     return {
         "orderId": transfers.transfer(
             call.services.uow, call.services.clock, request, call.services.events
@@ -96,15 +119,9 @@ def inner_transfer(call: Call) -> dict[str, str]:
 
 
 def get_transfer_quotas(call: Call) -> dict[str, str]:
-    q = call.query
-    currency = q.text("currency")
-    if currency is None:
-        raise InvalidParameter("currency", "currency is required")
-    type_name = q.choice("type", QUOTA_TYPES)
-    if type_name is None:
-        raise InvalidParameter("type", "type is required")
+    p = read(QuotaParams, call.query)
     quota = transfers.transferable(
-        call.services.reader, call.uid, currency, AccountType(type_name.lower())
+        call.services.reader, call.uid, p.currency, AccountType(p.type.lower())
     )
     return {
         "currency": quota.currency,

@@ -39,7 +39,7 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-_DAY_MS = 86_400_000
+_DAY_MS = 86_400_000  # a copy, not an import: a migration stays as it was written
 _COLUMNS = (
     "id, uid, account_id, account_type, currency, amount, fee, balance, "
     "direction, biz_code, created_at, context, seq, book"

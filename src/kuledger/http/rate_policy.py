@@ -7,7 +7,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from kuledger.http.routing import Endpoint
 from kuledger.services.ratelimit import (
     Decision,
     LimiterUnavailable,
@@ -39,19 +38,18 @@ class RateLimitPolicy:
     _last_warning: float = 0.0
     _down: bool = False
 
-    def weight_of(self, endpoint: Endpoint) -> int:
-        return self.weights.get(f"{endpoint.method} {endpoint.path}", endpoint.weight)
+    def weight_of(self, method: str, path: str, default: int) -> int:
+        """An endpoint's weight: its override, else the endpoint's own."""
+        return self.weights.get(f"{method} {path}", default)
 
     def charge(
-        self, endpoint: Endpoint, subject: str, vip_level: int, now: int
+        self, pool: str, weight: int, subject: str, vip_level: int, now: int
     ) -> dict[str, str]:
-        """Deduct the endpoint's weight from `subject`'s pool; return the headers
+        """Deduct `weight` from `subject`'s share of `pool`; return the headers
         or raise RateLimited (nothing deducted) or LimiterDown."""
-        quota = quota_for(endpoint.pool, vip_level, self.quotas)
+        quota = quota_for(pool, vip_level, self.quotas)
         try:
-            decision = self.limiter.hit(
-                f"{endpoint.pool}:{subject}", self.weight_of(endpoint), quota, now
-            )
+            decision = self.limiter.hit(f"{pool}:{subject}", weight, quota, now)
         except LimiterUnavailable as exc:
             self._warn(exc)
             if self.fail_open:

@@ -1,32 +1,43 @@
-"""AsyncKucoinClient: KucoinClient's twin for asyncio (see _client.py)."""
+# Generated from kuledger_client/_async/client.py by scripts/unasync.py: do not edit.
+# Change the async source and run `python scripts/unasync.py`.
+"""KucoinClient and AsyncKucoinClient: typed calls to any KuCoin-compatible API.
+
+The client is written once, for asyncio, in kuledger_client/_async/client.py;
+scripts/unasync.py writes the blocking twin, _sync/client.py, from it.
+
+Method names follow KuCoin's universal SDK in snake case. Every call waits
+instead of exceeding a rate-limit pool (the gw-ratelimit-* headers), and
+retries 429s, 5xx replies and connection failures with exponential backoff
+and jitter, signing each attempt anew.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import Callable, Iterator
 from decimal import Decimal
-from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, Unpack
 
 import httpx
 
 from kuledger_client._auth import wall_clock_ms
-from kuledger_client._client import (
-    Amount,
-    Currencies,
-    Time,
-    currency_list,
-    cursor_query,
-    hf_list,
-    ledger_filters,
-)
 from kuledger_client._core import (
     DEFAULT_BASE_URL,
     ENDPOINTS,
+    Amount,
+    BaseClient,
     Core,
+    Currencies,
+    CursorPage,
     Params,
+    Sleep,
+    Time,
     body,
+    cursor_query,
+    hf_list,
+    ledger_filters,
+    ledger_query,
     query,
     transport_error,
 )
@@ -45,7 +56,6 @@ from kuledger_client._models import (
     AnyLedgerEntry,
     FuturesLedgerPage,
     LedgerEntry,
-    RateLimit,
     ServiceStatus,
     SpotLedgerPage,
     TransferQuotas,
@@ -53,9 +63,15 @@ from kuledger_client._models import (
 )
 
 
-class AsyncKucoinClient:
-    """The asynchronous twin of KucoinClient: the same methods, awaited;
-    `iter_ledger` is an async iterator."""
+class KucoinClient(BaseClient):
+    """A client; KucoinClient's methods block, AsyncKucoinClient's are awaited
+    (and its `iter_ledger` is an async iterator).
+
+    `base_url` defaults to https://api.kucoin.com; `futures_base_url` to
+    https://api-futures.kucoin.com, or to `base_url` when that is custom.
+    `transport` is handed to httpx; `sleep` and `jitter` are injectable so
+    tests never sleep.
+    """
 
     def __init__(
         self,
@@ -71,8 +87,8 @@ class AsyncKucoinClient:
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
         respect_rate_limits: bool = True,
-        transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Sleep = time.sleep,
         jitter: Callable[[], float] = random.random,
         clock: Callable[[], int] = wall_clock_ms,
     ) -> None:
@@ -91,35 +107,18 @@ class AsyncKucoinClient:
             clock=clock,
         )
         self._sleep = sleep
-        self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
+        self._http = httpx.Client(timeout=timeout, transport=transport)
 
-    async def __aenter__(self) -> Self:
+    def __enter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
-    async def aclose(self) -> None:
-        await self._http.aclose()
+    def close(self) -> None:
+        self._http.close()
 
-    @property
-    def base_url(self) -> str:
-        return self._core.base_url
-
-    @property
-    def futures_base_url(self) -> str:
-        return self._core.futures_base_url
-
-    @property
-    def last_rate_limit(self) -> RateLimit | None:
-        return self._core.last_rate_limit
-
-    async def _call(
+    def _call(
         self,
         name: str,
         params: Params | None = None,
@@ -132,11 +131,11 @@ class AsyncKucoinClient:
         while True:
             wait = self._core.wait_before(endpoint)
             if wait > 0:
-                await self._sleep(wait)
+                self._sleep(wait)
             request = self._core.build(endpoint, params, payload, path_args)
             error: ClientError
             try:
-                response = await self._http.send(request, auth=auth)
+                response = self._http.send(request, auth=auth)
             except httpx.TransportError as exc:
                 error = transport_error(exc, endpoint)
             else:
@@ -147,10 +146,12 @@ class AsyncKucoinClient:
             delay = self._core.retry_delay(endpoint, attempt, error)
             if delay is None:
                 raise error
-            await self._sleep(delay)
+            self._sleep(delay)
             attempt += 1
 
-    async def get_spot_ledger(
+    # -- ledgers -------------------------------------------------------------
+
+    def get_spot_ledger(
         self,
         *,
         currency: Currencies = None,
@@ -161,50 +162,27 @@ class AsyncKucoinClient:
         current_page: int = 1,
         page_size: int = 50,
     ) -> SpotLedgerPage:
-        params = query(
-            currency=currency_list(currency) or None,
-            direction=direction,
-            bizType=biz_type,
+        """GET /api/v1/accounts/ledgers: one page, newest first."""
+        params = ledger_query(
+            currency,
+            direction,
+            biz_type,
             startAt=start_at,
             endAt=end_at,
             currentPage=current_page,
             pageSize=page_size,
         )
-        return SpotLedgerPage.parse(await self._call("get_spot_ledger", params))
+        return SpotLedgerPage.parse(self._call("get_spot_ledger", params))
 
-    async def get_spot_hf_ledger(
-        self,
-        *,
-        currency: Currencies = None,
-        direction: str | None = None,
-        biz_type: str | None = None,
-        last_id: int | str | None = None,
-        limit: int = 100,
-        start_at: Time | None = None,
-        end_at: Time | None = None,
-    ) -> list[LedgerEntry]:
-        params = cursor_query(
-            currency, direction, biz_type, last_id, limit, start_at, end_at
-        )
-        return hf_list(await self._call("get_spot_hf_ledger", params))
+    def get_spot_hf_ledger(self, **page: Unpack[CursorPage]) -> list[LedgerEntry]:
+        """GET /api/v1/hf/accounts/ledgers: items with id < last_id, newest first."""
+        return hf_list(self._call("get_spot_hf_ledger", cursor_query(**page)))
 
-    async def get_margin_hf_ledger(
-        self,
-        *,
-        currency: Currencies = None,
-        direction: str | None = None,
-        biz_type: str | None = None,
-        last_id: int | str | None = None,
-        limit: int = 100,
-        start_at: Time | None = None,
-        end_at: Time | None = None,
-    ) -> list[LedgerEntry]:
-        params = cursor_query(
-            currency, direction, biz_type, last_id, limit, start_at, end_at
-        )
-        return hf_list(await self._call("get_margin_hf_ledger", params))
+    def get_margin_hf_ledger(self, **page: Unpack[CursorPage]) -> list[LedgerEntry]:
+        """GET /api/v3/hf/margin/account/ledgers: items with id < last_id."""
+        return hf_list(self._call("get_margin_hf_ledger", cursor_query(**page)))
 
-    async def get_futures_ledger(
+    def get_futures_ledger(
         self,
         *,
         currency: str | None = None,
@@ -215,6 +193,7 @@ class AsyncKucoinClient:
         start_at: Time | None = None,
         end_at: Time | None = None,
     ) -> FuturesLedgerPage:
+        """GET /api/v1/transaction-history on the futures host."""
         params = query(
             currency=currency,
             type=type,
@@ -224,9 +203,9 @@ class AsyncKucoinClient:
             startAt=start_at,
             endAt=end_at,
         )
-        return FuturesLedgerPage.parse(await self._call("get_futures_ledger", params))
+        return FuturesLedgerPage.parse(self._call("get_futures_ledger", params))
 
-    async def iter_ledger(
+    def iter_ledger(
         self,
         start: Time,
         end: Time,
@@ -236,47 +215,52 @@ class AsyncKucoinClient:
         direction: str | None = None,
         ledger: LedgerName = "spot",
         newest_first: bool = True,
-    ) -> AsyncIterator[AnyLedgerEntry]:
-        """As KucoinClient.iter_ledger, as an async iterator."""
+    ) -> Iterator[AnyLedgerEntry]:
+        """Every entry with start <= createdAt <= end, each exactly once, in 24 h
+        windows and all their pages (see kuledger_client._ledger)."""
         filters = ledger_filters(ledger, currencies, biz_type, direction)
         for window in ledger_windows(start, end, newest_first=newest_first):
             walks, in_order = window_plan(ledger, window, filters)
             if in_order and newest_first:
                 for walk in walks:
-                    async for entry in self._walk(walk):
+                    for entry in self._walk(walk):
                         yield entry
             else:
-                entries = [entry for walk in walks async for entry in self._walk(walk)]
+                entries = [entry for walk in walks for entry in self._walk(walk)]
                 entries.sort(key=order_key, reverse=newest_first)
                 for entry in entries:
                     yield entry
 
-    async def _walk(self, walk: WindowWalk) -> AsyncIterator[AnyLedgerEntry]:
+    def _walk(self, walk: WindowWalk) -> Iterator[AnyLedgerEntry]:
         while (request := walk.next_request()) is not None:
-            result = await getattr(self, request.method)(**request.kwargs)
-            for entry in walk.feed(result):
-                yield entry
+            page = getattr(self, request.method)(**request.kwargs)
+            yield from walk.feed(page)
 
-    async def get_spot_account_list(
+    # -- accounts ------------------------------------------------------------
+
+    def get_spot_account_list(
         self, *, currency: str | None = None, type: str | None = None
     ) -> list[Account]:
-        data = await self._call(
-            "get_spot_account_list", query(currency=currency, type=type)
-        )
+        """GET /api/v1/accounts."""
+        params = query(currency=currency, type=type)
+        data = self._call("get_spot_account_list", params)
         return [Account.parse(item) for item in data or []]
 
     get_account_list = get_spot_account_list
 
-    async def get_spot_account_detail(self, account_id: str) -> AccountDetail:
-        data = await self._call(
-            "get_spot_account_detail", path_args={"accountId": account_id}
-        )
+    def get_spot_account_detail(self, account_id: str) -> AccountDetail:
+        """GET /api/v1/accounts/{accountId}; NotFoundError (230008) if unknown."""
+        path_args = {"accountId": account_id}
+        data = self._call("get_spot_account_detail", path_args=path_args)
         return AccountDetail.parse(data)
 
-    async def get_spot_account_type(self) -> bool:
-        return bool(await self._call("get_spot_account_type"))
+    def get_spot_account_type(self) -> bool:
+        """GET /api/v1/hf/accounts/opened: True when the user trades from HF."""
+        return bool(self._call("get_spot_account_type"))
 
-    async def flex_transfer(
+    # -- transfers -----------------------------------------------------------
+
+    def flex_transfer(
         self,
         *,
         currency: str,
@@ -290,6 +274,7 @@ class AsyncKucoinClient:
         from_account_tag: str | None = None,
         to_account_tag: str | None = None,
     ) -> TransferResult:
+        """POST /api/v3/accounts/universal-transfer."""
         payload = body(
             clientOid=new_client_oid(client_oid),
             type=type,
@@ -302,9 +287,9 @@ class AsyncKucoinClient:
             toAccountType=to_account_type,
             toAccountTag=to_account_tag,
         )
-        return TransferResult.parse(await self._call("flex_transfer", payload=payload))
+        return TransferResult.parse(self._call("flex_transfer", payload=payload))
 
-    async def inner_transfer(
+    def inner_transfer(
         self,
         *,
         currency: str,
@@ -315,6 +300,8 @@ class AsyncKucoinClient:
         from_tag: str | None = None,
         to_tag: str | None = None,
     ) -> TransferResult:
+        """POST /api/v2/accounts/inner-transfer: between two of the user's
+        accounts, named in lowercase (`from_="main", to="trade"`)."""
         payload = body(
             clientOid=new_client_oid(client_oid),
             currency=currency,
@@ -324,16 +311,21 @@ class AsyncKucoinClient:
             fromTag=from_tag,
             toTag=to_tag,
         )
-        return TransferResult.parse(await self._call("inner_transfer", payload=payload))
+        return TransferResult.parse(self._call("inner_transfer", payload=payload))
 
-    async def get_transfer_quotas(
+    def get_transfer_quotas(
         self, *, currency: str, type: str, tag: str | None = None
     ) -> TransferQuotas:
+        """GET /api/v1/accounts/transferable (`type` uppercase, e.g. MAIN)."""
         params = query(currency=currency, type=type, tag=tag)
-        return TransferQuotas.parse(await self._call("get_transfer_quotas", params))
+        return TransferQuotas.parse(self._call("get_transfer_quotas", params))
 
-    async def get_server_time(self) -> int:
-        return int(await self._call("get_server_time"))
+    # -- public --------------------------------------------------------------
 
-    async def get_service_status(self) -> ServiceStatus:
-        return ServiceStatus.parse(await self._call("get_service_status"))
+    def get_server_time(self) -> int:
+        """GET /api/v1/timestamp: the server's time in ms (no credentials needed)."""
+        return int(self._call("get_server_time"))
+
+    def get_service_status(self) -> ServiceStatus:
+        """GET /api/v1/status."""
+        return ServiceStatus.parse(self._call("get_service_status"))

@@ -1,5 +1,7 @@
-"""KucoinClient: typed calls to any KuCoin-compatible API (its asyncio twin,
-AsyncKucoinClient, is in _async_client.py).
+"""KucoinClient and AsyncKucoinClient: typed calls to any KuCoin-compatible API.
+
+The client is written once, for asyncio, in kuledger_client/_async/client.py;
+scripts/unasync.py writes the blocking twin, _sync/client.py, from it.
 
 Method names follow KuCoin's universal SDK in snake case. Every call waits
 instead of exceeding a rate-limit pool (the gw-ratelimit-* headers), and
@@ -9,13 +11,11 @@ and jitter, signing each attempt anew.
 
 from __future__ import annotations
 
+import asyncio
 import random
-import time
-from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
-from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, Unpack
 
 import httpx
 
@@ -23,17 +23,25 @@ from kuledger_client._auth import wall_clock_ms
 from kuledger_client._core import (
     DEFAULT_BASE_URL,
     ENDPOINTS,
+    Amount,
+    AsyncSleep,
+    BaseClient,
     Core,
+    Currencies,
+    CursorPage,
     Params,
+    Time,
     body,
+    cursor_query,
+    hf_list,
+    ledger_filters,
+    ledger_query,
     query,
     transport_error,
 )
 from kuledger_client._core import client_oid as new_client_oid
-from kuledger_client._exceptions import ClientError, TransportError
+from kuledger_client._exceptions import ClientError
 from kuledger_client._ledger import (
-    LEDGERS,
-    Filters,
     LedgerName,
     WindowWalk,
     ledger_windows,
@@ -46,69 +54,21 @@ from kuledger_client._models import (
     AnyLedgerEntry,
     FuturesLedgerPage,
     LedgerEntry,
-    RateLimit,
     ServiceStatus,
     SpotLedgerPage,
     TransferQuotas,
     TransferResult,
 )
 
-Time = int | datetime
-Currencies = str | Sequence[str] | None
-Amount = Decimal | str
 
-
-def currency_list(value: Currencies) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return tuple(c.strip() for c in value.split(",") if c.strip())
-    return tuple(value)
-
-
-def cursor_query(
-    currency: Currencies,
-    direction: str | None,
-    biz_type: str | None,
-    last_id: int | str | None,
-    limit: int,
-    start_at: Time | None,
-    end_at: Time | None,
-) -> Params:
-    """The query of both HF ledgers (spot and margin): a `lastId` cursor page."""
-    return query(
-        currency=currency_list(currency) or None,
-        direction=direction,
-        bizType=biz_type,
-        lastId=last_id,
-        limit=limit,
-        startAt=start_at,
-        endAt=end_at,
-    )
-
-
-def hf_list(data: Any) -> list[LedgerEntry]:
-    if data is None:
-        return []
-    if not isinstance(data, list):
-        raise TransportError("unexpected response: the ledger is not a list")
-    return [LedgerEntry.parse(item) for item in data]
-
-
-def ledger_filters(
-    ledger: str, currencies: Currencies, biz_type: str | None, direction: str | None
-) -> Filters:
-    if ledger not in LEDGERS:
-        raise ValueError(f"ledger must be one of {', '.join(LEDGERS)}, not {ledger!r}")
-    return Filters(currency_list(currencies), biz_type, direction)
-
-
-class KucoinClient:
-    """A synchronous client.
+class AsyncKucoinClient(BaseClient):
+    """A client; KucoinClient's methods block, AsyncKucoinClient's are awaited
+    (and its `iter_ledger` is an async iterator).
 
     `base_url` defaults to https://api.kucoin.com; `futures_base_url` to
     https://api-futures.kucoin.com, or to `base_url` when that is custom.
-    `sleep` and `jitter` are injectable so tests never sleep.
+    `transport` is handed to httpx; `sleep` and `jitter` are injectable so
+    tests never sleep.
     """
 
     def __init__(
@@ -125,8 +85,8 @@ class KucoinClient:
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
         respect_rate_limits: bool = True,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: AsyncSleep = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
         clock: Callable[[], int] = wall_clock_ms,
     ) -> None:
@@ -145,36 +105,18 @@ class KucoinClient:
             clock=clock,
         )
         self._sleep = sleep
-        self._http = httpx.Client(timeout=timeout, transport=transport)
+        self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
 
-    def __enter__(self) -> Self:
+    async def __aenter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
-    def close(self) -> None:
-        self._http.close()
+    async def aclose(self) -> None:
+        await self._http.aclose()
 
-    @property
-    def base_url(self) -> str:
-        return self._core.base_url
-
-    @property
-    def futures_base_url(self) -> str:
-        return self._core.futures_base_url
-
-    @property
-    def last_rate_limit(self) -> RateLimit | None:
-        """The gw-ratelimit-* headers of the latest reply that had them."""
-        return self._core.last_rate_limit
-
-    def _call(
+    async def _call(
         self,
         name: str,
         params: Params | None = None,
@@ -187,11 +129,11 @@ class KucoinClient:
         while True:
             wait = self._core.wait_before(endpoint)
             if wait > 0:
-                self._sleep(wait)
+                await self._sleep(wait)
             request = self._core.build(endpoint, params, payload, path_args)
             error: ClientError
             try:
-                response = self._http.send(request, auth=auth)
+                response = await self._http.send(request, auth=auth)
             except httpx.TransportError as exc:
                 error = transport_error(exc, endpoint)
             else:
@@ -202,12 +144,12 @@ class KucoinClient:
             delay = self._core.retry_delay(endpoint, attempt, error)
             if delay is None:
                 raise error
-            self._sleep(delay)
+            await self._sleep(delay)
             attempt += 1
 
     # -- ledgers -------------------------------------------------------------
 
-    def get_spot_ledger(
+    async def get_spot_ledger(
         self,
         *,
         currency: Currencies = None,
@@ -219,52 +161,28 @@ class KucoinClient:
         page_size: int = 50,
     ) -> SpotLedgerPage:
         """GET /api/v1/accounts/ledgers: one page, newest first."""
-        params = query(
-            currency=currency_list(currency) or None,
-            direction=direction,
-            bizType=biz_type,
+        params = ledger_query(
+            currency,
+            direction,
+            biz_type,
             startAt=start_at,
             endAt=end_at,
             currentPage=current_page,
             pageSize=page_size,
         )
-        return SpotLedgerPage.parse(self._call("get_spot_ledger", params))
+        return SpotLedgerPage.parse(await self._call("get_spot_ledger", params))
 
-    def get_spot_hf_ledger(
-        self,
-        *,
-        currency: Currencies = None,
-        direction: str | None = None,
-        biz_type: str | None = None,
-        last_id: int | str | None = None,
-        limit: int = 100,
-        start_at: Time | None = None,
-        end_at: Time | None = None,
-    ) -> list[LedgerEntry]:
+    async def get_spot_hf_ledger(self, **page: Unpack[CursorPage]) -> list[LedgerEntry]:
         """GET /api/v1/hf/accounts/ledgers: items with id < last_id, newest first."""
-        params = cursor_query(
-            currency, direction, biz_type, last_id, limit, start_at, end_at
-        )
-        return hf_list(self._call("get_spot_hf_ledger", params))
+        return hf_list(await self._call("get_spot_hf_ledger", cursor_query(**page)))
 
-    def get_margin_hf_ledger(
-        self,
-        *,
-        currency: Currencies = None,
-        direction: str | None = None,
-        biz_type: str | None = None,
-        last_id: int | str | None = None,
-        limit: int = 100,
-        start_at: Time | None = None,
-        end_at: Time | None = None,
+    async def get_margin_hf_ledger(
+        self, **page: Unpack[CursorPage]
     ) -> list[LedgerEntry]:
         """GET /api/v3/hf/margin/account/ledgers: items with id < last_id."""
-        params = cursor_query(
-            currency, direction, biz_type, last_id, limit, start_at, end_at
-        )
-        return hf_list(self._call("get_margin_hf_ledger", params))
+        return hf_list(await self._call("get_margin_hf_ledger", cursor_query(**page)))
 
-    def get_futures_ledger(
+    async def get_futures_ledger(
         self,
         *,
         currency: str | None = None,
@@ -285,9 +203,9 @@ class KucoinClient:
             startAt=start_at,
             endAt=end_at,
         )
-        return FuturesLedgerPage.parse(self._call("get_futures_ledger", params))
+        return FuturesLedgerPage.parse(await self._call("get_futures_ledger", params))
 
-    def iter_ledger(
+    async def iter_ledger(
         self,
         start: Time,
         end: Time,
@@ -297,7 +215,7 @@ class KucoinClient:
         direction: str | None = None,
         ledger: LedgerName = "spot",
         newest_first: bool = True,
-    ) -> Iterator[AnyLedgerEntry]:
+    ) -> AsyncIterator[AnyLedgerEntry]:
         """Every entry with start <= createdAt <= end, each exactly once, in 24 h
         windows and all their pages (see kuledger_client._ledger)."""
         filters = ledger_filters(ledger, currencies, biz_type, direction)
@@ -305,41 +223,45 @@ class KucoinClient:
             walks, in_order = window_plan(ledger, window, filters)
             if in_order and newest_first:
                 for walk in walks:
-                    yield from self._walk(walk)
+                    async for entry in self._walk(walk):
+                        yield entry
             else:
-                entries = [entry for walk in walks for entry in self._walk(walk)]
+                entries = [entry for walk in walks async for entry in self._walk(walk)]
                 entries.sort(key=order_key, reverse=newest_first)
-                yield from entries
+                for entry in entries:
+                    yield entry
 
-    def _walk(self, walk: WindowWalk) -> Iterator[AnyLedgerEntry]:
+    async def _walk(self, walk: WindowWalk) -> AsyncIterator[AnyLedgerEntry]:
         while (request := walk.next_request()) is not None:
-            yield from walk.feed(getattr(self, request.method)(**request.kwargs))
+            page = await getattr(self, request.method)(**request.kwargs)
+            for entry in walk.feed(page):
+                yield entry
 
     # -- accounts ------------------------------------------------------------
 
-    def get_spot_account_list(
+    async def get_spot_account_list(
         self, *, currency: str | None = None, type: str | None = None
     ) -> list[Account]:
         """GET /api/v1/accounts."""
-        data = self._call("get_spot_account_list", query(currency=currency, type=type))
+        params = query(currency=currency, type=type)
+        data = await self._call("get_spot_account_list", params)
         return [Account.parse(item) for item in data or []]
 
     get_account_list = get_spot_account_list
 
-    def get_spot_account_detail(self, account_id: str) -> AccountDetail:
+    async def get_spot_account_detail(self, account_id: str) -> AccountDetail:
         """GET /api/v1/accounts/{accountId}; NotFoundError (230008) if unknown."""
-        data = self._call(
-            "get_spot_account_detail", path_args={"accountId": account_id}
-        )
+        path_args = {"accountId": account_id}
+        data = await self._call("get_spot_account_detail", path_args=path_args)
         return AccountDetail.parse(data)
 
-    def get_spot_account_type(self) -> bool:
+    async def get_spot_account_type(self) -> bool:
         """GET /api/v1/hf/accounts/opened: True when the user trades from HF."""
-        return bool(self._call("get_spot_account_type"))
+        return bool(await self._call("get_spot_account_type"))
 
     # -- transfers -----------------------------------------------------------
 
-    def flex_transfer(
+    async def flex_transfer(
         self,
         *,
         currency: str,
@@ -366,9 +288,9 @@ class KucoinClient:
             toAccountType=to_account_type,
             toAccountTag=to_account_tag,
         )
-        return TransferResult.parse(self._call("flex_transfer", payload=payload))
+        return TransferResult.parse(await self._call("flex_transfer", payload=payload))
 
-    def inner_transfer(
+    async def inner_transfer(
         self,
         *,
         currency: str,
@@ -379,7 +301,8 @@ class KucoinClient:
         from_tag: str | None = None,
         to_tag: str | None = None,
     ) -> TransferResult:
-        """POST /api/v2/accounts/inner-transfer (`from_` and `to` lowercase)."""
+        """POST /api/v2/accounts/inner-transfer: between two of the user's
+        accounts, named in lowercase (`from_="main", to="trade"`)."""
         payload = body(
             clientOid=new_client_oid(client_oid),
             currency=currency,
@@ -389,21 +312,21 @@ class KucoinClient:
             fromTag=from_tag,
             toTag=to_tag,
         )
-        return TransferResult.parse(self._call("inner_transfer", payload=payload))
+        return TransferResult.parse(await self._call("inner_transfer", payload=payload))
 
-    def get_transfer_quotas(
+    async def get_transfer_quotas(
         self, *, currency: str, type: str, tag: str | None = None
     ) -> TransferQuotas:
         """GET /api/v1/accounts/transferable (`type` uppercase, e.g. MAIN)."""
         params = query(currency=currency, type=type, tag=tag)
-        return TransferQuotas.parse(self._call("get_transfer_quotas", params))
+        return TransferQuotas.parse(await self._call("get_transfer_quotas", params))
 
     # -- public --------------------------------------------------------------
 
-    def get_server_time(self) -> int:
+    async def get_server_time(self) -> int:
         """GET /api/v1/timestamp: the server's time in ms (no credentials needed)."""
-        return int(self._call("get_server_time"))
+        return int(await self._call("get_server_time"))
 
-    def get_service_status(self) -> ServiceStatus:
+    async def get_service_status(self) -> ServiceStatus:
         """GET /api/v1/status."""
-        return ServiceStatus.parse(self._call("get_service_status"))
+        return ServiceStatus.parse(await self._call("get_service_status"))

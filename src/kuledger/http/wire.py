@@ -8,8 +8,7 @@ from kuledger.domain import biztypes
 from kuledger.domain.accounts import Account
 from kuledger.domain.entries import Entry
 from kuledger.domain.money import to_wire
-
-LedgerRow = tuple[Any, ...]  # see LedgerReader.marked_entry_rows
+from kuledger.services.ports import LedgerRow
 
 
 def biz_name(code: str, style: str) -> str:
@@ -20,35 +19,32 @@ def biz_name(code: str, style: str) -> str:
 
 def spot_ledger_item(row: LedgerRow, style: str = "code") -> dict[str, Any]:
     """A GET /api/v1/accounts/ledgers item: strings, integer createdAt."""
-    entry_id, currency, amount, fee, balance, account_type, biz, direction, at, ctx = (
-        row
-    )
     return {
-        "id": str(entry_id),
-        "currency": currency,
-        "amount": amount,
-        "fee": fee,
-        "balance": balance,
-        "accountType": account_type.upper(),
-        "bizType": biz_name(biz, style),
-        "direction": direction,
-        "createdAt": at,
-        "context": ctx,
+        "id": str(row.id),
+        "currency": row.currency,
+        "amount": row.amount,
+        "fee": row.fee,
+        "balance": row.balance,
+        "accountType": row.account_type.upper(),
+        "bizType": biz_name(row.biz_code, style),
+        "direction": row.direction,
+        "createdAt": row.created_at,
+        "context": row.context,
     }
 
 
 def entry_row(entry: Entry) -> LedgerRow:
-    return (
-        entry.id,
-        entry.currency,
-        to_wire(entry.amount),
-        to_wire(entry.fee),
-        to_wire(entry.balance),
-        entry.account_type.value,
-        entry.biz_code,
-        entry.direction.value,
-        entry.created_at,
-        entry.context,
+    return LedgerRow(
+        id=entry.id,
+        currency=entry.currency,
+        amount=to_wire(entry.amount),
+        fee=to_wire(entry.fee),
+        balance=to_wire(entry.balance),
+        account_type=entry.account_type.value,
+        biz_code=entry.biz_code,
+        direction=entry.direction.value,
+        created_at=entry.created_at,
+        context=entry.context,
     )
 
 

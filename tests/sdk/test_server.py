@@ -1,24 +1,18 @@
-"""kuledger_client against the real server: every method the server serves.
-
-Endpoints built in parallel (HF, margin-HF and futures ledgers, transfers)
-skip with the reason while the server answers 404000 for their path, and run
-once it serves them.
+"""Both SDK clients against the real server: every method the server serves,
+each test on KucoinClient and on AsyncKucoinClient (the `clients` fixture).
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 
 from kuledger_client import (
     DAY_MS,
-    AsyncKucoinClient,
     AuthenticationError,
     BadRequestError,
     KucoinClient,
@@ -26,15 +20,16 @@ from kuledger_client import (
     NotFoundError,
     dumps,
 )
+from tests.sdk.clients import Clients
 from tests.support.api import new_uid, now_ms
 from tests.support.direct import Direct, direct
 from tests.support.server import ApiUser, LiveServer
 
-T = TypeVar("T")
 
-
-def client_for(server: LiveServer, user: ApiUser, **options: Any) -> KucoinClient:
-    return KucoinClient(
+def client_for(
+    clients: Clients, server: LiveServer, user: ApiUser, **options: Any
+) -> KucoinClient:
+    return clients(
         user.key,
         user.secret,
         user.passphrase,
@@ -42,16 +37,6 @@ def client_for(server: LiveServer, user: ApiUser, **options: Any) -> KucoinClien
         base_url=server.base_url,
         **options,
     )
-
-
-def served(path: str, call: Callable[[], T]) -> T:
-    """Run `call`; skip the test if the server does not serve `path` yet."""
-    try:
-        return call()
-    except NotFoundError as exc:
-        if exc.code == "404000":
-            pytest.skip(f"the server does not serve {path} yet (404000)")
-        raise
 
 
 def deposit(
@@ -78,6 +63,17 @@ def deposit(
     )
 
 
+def new_user_with_deposit(
+    db: Direct, amount: str, account: str, *, hf: bool = False
+) -> tuple[ApiUser, int]:
+    """A new user whose `account` received `amount` USDT five seconds ago, and
+    the deposit's time."""
+    user = db.add_user(new_uid("ledger"), hf=hf)
+    at = now_ms() - 5_000
+    deposit(db, user.uid, amount, at=at, account=account)
+    return user, at
+
+
 @pytest.fixture(scope="module")
 def db(module_server: LiveServer) -> Iterator[Direct]:
     with direct(module_server) as handle:
@@ -90,13 +86,15 @@ def user(db: Direct) -> ApiUser:
 
 
 @pytest.fixture
-def client(module_server: LiveServer, user: ApiUser) -> Iterator[KucoinClient]:
-    with client_for(module_server, user) as c:
+def client(
+    clients: Clients, module_server: LiveServer, user: ApiUser
+) -> Iterator[KucoinClient]:
+    with client_for(clients, module_server, user) as c:
         yield c
 
 
-def test_server_time_and_status_need_no_credentials(module_server):
-    with KucoinClient(base_url=module_server.base_url) as anonymous:
+def test_server_time_and_status_need_no_credentials(clients, module_server):
+    with clients(base_url=module_server.base_url) as anonymous:
         assert abs(anonymous.get_server_time() - now_ms()) < 5_000
         status = anonymous.get_service_status()
     assert (status.status, status.msg) == ("open", "")
@@ -147,9 +145,9 @@ def test_the_spot_ledger_page_is_typed_and_keeps_the_raw_item(
     assert bad.value.code == "400100"
 
 
-def test_a_wrong_passphrase_is_an_authentication_error(module_server, user):
+def test_a_wrong_passphrase_is_an_authentication_error(clients, module_server, user):
     with (
-        KucoinClient(
+        clients(
             user.key, user.secret, "wrong", base_url=module_server.base_url
         ) as wrong,
         pytest.raises(AuthenticationError) as raised,
@@ -183,30 +181,43 @@ def test_iter_ledger_yields_equal_timestamps_at_a_boundary_once(
     assert [e.id for e in oldest] == [e.id for e in reversed(entries)]
 
 
-class InsertingTransport(httpx.BaseTransport):
-    """Sends requests to the server; after the first page of a ledger window it
-    writes new entries at that window's head, as live traffic would."""
+class InsertingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """Sends requests to the server (for either client); after the first page
+    of a ledger window it writes new entries at that window's head, as live
+    traffic would."""
 
     def __init__(self, write: Callable[[int], None]) -> None:
         self._inner = httpx.HTTPTransport()
+        self._async_inner = httpx.AsyncHTTPTransport()
         self._write = write
         self.pages: list[str] = []
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self._inner.handle_request(request)
+        self._seen(request)
+        return response
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._async_inner.handle_async_request(request)
+        self._seen(request)
+        return response
+
+    def _seen(self, request: httpx.Request) -> None:
         if request.url.path == "/api/v1/accounts/ledgers":
             page = request.url.params["currentPage"]
             self.pages.append(page)
             if page in ("1", "2"):
                 self._write(int(request.url.params["endAt"]))
-        return response
 
     def close(self) -> None:
         self._inner.close()
 
+    async def aclose(self) -> None:
+        await self._async_inner.aclose()
+
 
 def test_entries_arriving_during_the_walk_cause_no_duplicate_or_gap(
-    db, module_server, user
+    clients, db, module_server, user
 ):
     start = now_ms() - 2 * DAY_MS
     first_day = [
@@ -239,7 +250,7 @@ def test_entries_arriving_during_the_walk_cause_no_duplicate_or_gap(
         )
 
     transport = InsertingTransport(write)
-    with client_for(module_server, user, transport=transport) as c:
+    with client_for(clients, module_server, user, transport=transport) as c:
         got = list(c.iter_ledger(start, start + DAY_MS - 1))
     ids = [e.id for e in got]
     assert len(ids) == len(set(ids)), "an entry was yielded twice"
@@ -249,17 +260,11 @@ def test_entries_arriving_during_the_walk_cause_no_duplicate_or_gap(
     assert len(transport.pages) >= 3
 
 
-def test_hf_ledger(db, module_server):
-    user = db.add_user(new_uid("hf"), hf=True)
-    at = now_ms() - 5_000
-    deposit(db, user.uid, "3.25", at=at, account="trade_hf")
-    with client_for(module_server, user) as c:
+def test_hf_ledger(clients, db, module_server):
+    user, at = new_user_with_deposit(db, "3.25", "trade_hf", hf=True)
+    with client_for(clients, module_server, user) as c:
         assert c.get_spot_account_type() is True
-        items = served(
-            "/api/v1/hf/accounts/ledgers",
-            lambda: c.get_spot_hf_ledger(start_at=at - 1000, end_at=at + 1000),
-        )
-        [item] = items
+        [item] = c.get_spot_hf_ledger(start_at=at - 1000, end_at=at + 1000)
         assert isinstance(item, LedgerEntry)
         assert (item.account_type, item.amount, item.balance) == (
             "TRADE_HF",
@@ -271,31 +276,20 @@ def test_hf_ledger(db, module_server):
     assert [e.id for e in walked] == [item.id]
 
 
-def test_margin_hf_ledger(db, module_server):
-    user = db.add_user(new_uid("mhf"))
-    at = now_ms() - 5_000
-    deposit(db, user.uid, "7", at=at, account="margin_v2")
-    with client_for(module_server, user) as c:
-        items = served(
-            "/api/v3/hf/margin/account/ledgers",
-            lambda: c.get_margin_hf_ledger(start_at=at - 1000, end_at=at + 1000),
-        )
-        [item] = items
+def test_margin_hf_ledger(clients, db, module_server):
+    user, at = new_user_with_deposit(db, "7", "margin_v2")
+    with client_for(clients, module_server, user) as c:
+        [item] = c.get_margin_hf_ledger(start_at=at - 1000, end_at=at + 1000)
         assert (item.account_type, item.amount) == ("MARGIN_V2", Decimal(7))
         assert isinstance(item.raw["id"], int)
         walked = list(c.iter_ledger(at - 1000, at + 1000, ledger="margin-hf"))
     assert [e.id for e in walked] == [item.id]
 
 
-def test_futures_ledger_numbers_are_exact(db, module_server):
-    user = db.add_user(new_uid("fut"))
-    at = now_ms() - 5_000
-    deposit(db, user.uid, "0.10000001", at=at, account="contract")
-    with client_for(module_server, user) as c:
-        page = served(
-            "/api/v1/transaction-history",
-            lambda: c.get_futures_ledger(currency="USDT", start_at=at - 1, end_at=at),
-        )
+def test_futures_ledger_numbers_are_exact(clients, db, module_server):
+    user, at = new_user_with_deposit(db, "0.10000001", "contract")
+    with client_for(clients, module_server, user) as c:
+        page = c.get_futures_ledger(currency="USDT", start_at=at - 1, end_at=at)
         [item] = page.items
         assert item.amount == Decimal("0.10000001")
         assert item.account_equity == Decimal("0.10000001")
@@ -308,46 +302,18 @@ def test_futures_ledger_numbers_are_exact(db, module_server):
 
 def test_transfers_and_quotas(db, module_server, user, client):
     deposit(db, user.uid, "100", at=now_ms())
-    quotas = served(
-        "/api/v1/accounts/transferable",
-        lambda: client.get_transfer_quotas(currency="USDT", type="MAIN"),
-    )
+    quotas = client.get_transfer_quotas(currency="USDT", type="MAIN")
     assert quotas.transferable == Decimal(100)
-    inner = served(
-        "/api/v2/accounts/inner-transfer",
-        lambda: client.inner_transfer(
-            currency="USDT", amount="30", from_="main", to="trade"
-        ),
+    inner = client.inner_transfer(
+        currency="USDT", amount="30", from_="main", to="trade"
     )
     assert inner.order_id
-    flex = served(
-        "/api/v3/accounts/universal-transfer",
-        lambda: client.flex_transfer(
-            currency="USDT",
-            amount=Decimal("20"),
-            from_account_type="MAIN",
-            to_account_type="TRADE",
-        ),
+    flex = client.flex_transfer(
+        currency="USDT",
+        amount=Decimal("20"),
+        from_account_type="MAIN",
+        to_account_type="TRADE",
     )
     assert flex.order_id
     balances = {a.type: a.balance for a in client.get_spot_account_list()}
     assert balances == {"main": Decimal(50), "trade": Decimal(50)}
-
-
-def test_the_async_client(db, module_server, user):
-    at = now_ms() - 1000
-    deposit(db, user.uid, "4", at=at)
-
-    async def main() -> tuple[int, list[str], Decimal]:
-        async with AsyncKucoinClient(
-            user.key, user.secret, user.passphrase, base_url=module_server.base_url
-        ) as c:
-            server_time = await c.get_server_time()
-            ids = [e.id async for e in c.iter_ledger(at - DAY_MS, at)]
-            [account] = await c.get_spot_account_list()
-            return server_time, ids, account.balance
-
-    server_time, ids, balance = asyncio.run(main())
-    assert abs(server_time - time.time() * 1000) < 5000
-    assert len(ids) == 1
-    assert balance == Decimal(4)
