@@ -95,9 +95,13 @@ def serve(host: str, port: int, workers: int, futures_port: int | None) -> None:
         proxy_headers=False,
         log_level=c.settings.log_level,
     )
-    sockets = [config.bind_socket()]
+    sockets = [_bind(host, port, "--port")]
     if futures_port is not None:
-        sockets.append(_bind(host, futures_port))
+        try:
+            sockets.append(_bind(host, futures_port, "--futures-port"))
+        finally:
+            if len(sockets) == 1:  # it failed: let go of the main port too
+                sockets[0].close()
     click.echo(
         f"kuledger serving on http://{host}:{port}"
         + (f" and :{futures_port}" if futures_port else "")
@@ -111,10 +115,14 @@ def serve(host: str, port: int, workers: int, futures_port: int | None) -> None:
         server.run(sockets=sockets)
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, option: str) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        fail(f"cannot listen on {host}:{port}: {exc.strerror} (see {option})")
     sock.set_inheritable(True)
     return sock

@@ -135,6 +135,17 @@ api_keys = sa.Table(
     sa.Column("revoked_at", sa.BigInteger, nullable=True),
 )
 
+# Which secret key seals the API secrets: one row, written on the key's first
+# use with this database (storage.secretbox.bind_key). Migration 0005.
+key_fingerprint = sa.Table(
+    "key_fingerprint",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("fingerprint", sa.Text, nullable=False),
+    sa.Column("recorded_at", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("id = 1", name="ck_key_fingerprint_one_row"),
+)
+
 # What the last successful `kuledger verify` saw of each account: where
 # `verify --since` resumes its replay. Migration 0004.
 verify_checkpoints = sa.Table(
