@@ -85,8 +85,8 @@ def _bind_secret_key(c: Container) -> None:
         assert box is not None
     if bind_key(c.engine, box, source, c.clock()):
         click.echo(
-            f"secret key fingerprint recorded: {box.fingerprint[:SHOWN]} "
-            f"({source.describe()})"
+            f"secret key fingerprint recorded: {box.fingerprint[:SHOWN]} for "
+            f"{source.describe()}"
         )
 
 
