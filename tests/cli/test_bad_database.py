@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import click
+import psycopg
 import pytest
 from click.testing import CliRunner
 
@@ -153,3 +154,19 @@ def test_serve_names_a_port_in_use(run, option):
             args += ["--futures-port", str(port)]
         result = run("serve", *args)
     _assert_one_line(result, f"127.0.0.1:{port}", "in use", option)
+
+
+@pytest.mark.postgres
+def test_a_postgres_database_without_the_schema_says_to_run_init(tmp_path):
+    _postgres_or_skip()
+    name = f"kuledger_empty_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
+        _assert_one_line(
+            _run(url, "accounts", tmp_path), 'relation "users" does not exist', "init"
+        )
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -84,7 +84,8 @@ def _database_problem(exc: BaseException, database_url: str | None) -> str:
     text = _one_line(str(exc))
     url = sa.make_url(normalize_url(database_url)) if database_url else None
     if isinstance(exc, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedColumn):
-        return f"database error: {text}. Run `kuledger init` to create the schema"
+        first = _one_line(str(exc).splitlines()[0])  # not the SQL that follows
+        return f"database error: {first}. Run `kuledger init` to create the schema"
     if isinstance(exc, sqlite3.OperationalError) and text.startswith(_MISSING_SCHEMA):
         return f"database error: {text}. Run `kuledger init` to create the schema"
     if isinstance(exc, sqlite3.OperationalError) and "unable to open" in text:
@@ -105,7 +106,7 @@ def _database_problem(exc: BaseException, database_url: str | None) -> str:
             )
         if text.startswith(("connection failed", "failed to resolve")):
             first = str(exc).splitlines()[0]  # the rest is psycopg's advice
-            reason = first.rsplit(" failed: ", 1)[-1]
+            reason = _one_line(first.rsplit(" failed: ", 1)[-1])
             return (
                 f"cannot connect to PostgreSQL at {server}: {reason} "
                 "(check KULEDGER_DATABASE_URL)"
