@@ -163,9 +163,9 @@ class Settings:
         "KULEDGER_MAX_CONNECTIONS",
         "0",
         "open connections (WebSockets included) per API worker over which a "
-        "request is answered `503000` and its connection closed. 0 means nine "
-        "tenths of what the open-file limit allows, which `kuledger serve` raises "
-        "to the hard limit (docs/deploy.md#connection-limits)",
+        "request is answered `503000` and its connection closed. 0 means 10000, "
+        "or nine tenths of what the open-file limit allows if that is less "
+        "(`kuledger serve` raises the soft limit to the hard one)",
         int,
     )
     request_timeout_s: int = _setting(

@@ -41,6 +41,7 @@ log = logging.getLogger("kuledger.http")
 
 PARSE_SLICE = 4096  # bytes parsed at a time: at most ~200 tiny requests queued
 BACKLOG = 2048  # uvicorn's default
+DEFAULT_MAX_CONNECTIONS = 10_000  # an idle connection holds about 7 kB
 OVER_CAP_FUSE_S = 1.0  # how long a connection over the cap has to send its request
 _WARN_EVERY_S = 10.0
 
@@ -51,7 +52,7 @@ class ConnectionLimits:
     KULEDGER_MAX_CONNECTIONS settings."""
 
     max_connections: int = 1000  # over it: 503000
-    descriptor_cap: int = 1100  # over it: closed at once
+    descriptor_cap: int = 1100  # over it: closed at once (within the budget)
     backlog: int = BACKLOG
     request_timeout_s: int = 10
     keepalive_timeout_s: int = 5
@@ -193,7 +194,10 @@ class LimitedHttpProtocol(HttpToolsProtocol):
     # -- pipelining: parse only while no parsed request waits its turn --------
 
     def data_received(self, data: bytes) -> None:
-        self._held += data
+        if self._held or self.pipeline or len(data) > PARSE_SLICE:
+            self._held += data
+        else:  # the common case, parsed at once: one request, or its end
+            super().data_received(data)
         self._parse()
 
     def on_response_complete(self) -> None:
@@ -280,20 +284,23 @@ def limits_for(settings: Settings, open_files: int) -> ConnectionLimits:
     for name in ("request_timeout_s", "keepalive_timeout_s", "send_timeout_s"):
         if getattr(settings, name) < 1:
             raise ConfigError(f"KULEDGER_{name.upper()} must be at least 1")
-    cap, backlog = descriptor_budget(open_files, settings.pool_size, settings.threads)
-    if cap < 16:
+    budget, backlog = descriptor_budget(
+        open_files, settings.pool_size, settings.threads
+    )
+    if budget < 16:
         raise ConfigError(
-            f"the open-file limit ({open_files}) leaves {max(cap, 0)} connections "
+            f"the open-file limit ({open_files}) leaves {max(budget, 0)} connections "
             "per worker: raise it (ulimit -n, or LimitNOFILE= in systemd)"
         )
-    if not 0 <= settings.max_connections <= cap:
+    if not 0 <= settings.max_connections <= budget:
         raise ConfigError(
-            f"KULEDGER_MAX_CONNECTIONS must be from 0 to {cap} (what the open-file "
-            f"limit, {open_files}, allows), got {settings.max_connections}"
+            f"KULEDGER_MAX_CONNECTIONS must be from 0 to {budget} (what the "
+            f"open-file limit, {open_files}, allows), got {settings.max_connections}"
         )
+    cap = settings.max_connections or min(DEFAULT_MAX_CONNECTIONS, budget * 9 // 10)
     return ConnectionLimits(
-        max_connections=settings.max_connections or cap * 9 // 10,
-        descriptor_cap=cap,
+        max_connections=cap,
+        descriptor_cap=min(budget, cap + max(16, cap // 10)),
         backlog=backlog,
         request_timeout_s=settings.request_timeout_s,
         keepalive_timeout_s=settings.keepalive_timeout_s,
