@@ -31,6 +31,11 @@ from tests.system.processes import connections_by_process, wait_for
 pytestmark = pytest.mark.slow
 
 PING = "/api/v1/timestamp"
+WEBSOCKET_UPGRADE = (
+    b"GET /ws/private?token=x HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+    b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    b"Sec-WebSocket-Version: 13\r\n\r\n"
+)
 QUIET = {"KULEDGER_RATELIMIT": "off", "KULEDGER_LOG_LEVEL": "warning"}
 
 
@@ -177,8 +182,9 @@ def test_idle_and_partial_header_connections_are_closed_by_the_request_timeout(
 
 def test_connections_over_the_cap_are_answered_503000(tmp_path):
     """With KULEDGER_MAX_CONNECTIONS=20 and 20 idle connections open, a new
-    request is answered 503 with KuCoin's envelope and its connection closed;
-    once the idle ones go, requests are served again."""
+    request is answered 503 with KuCoin's envelope and its connection closed,
+    and so is a WebSocket upgrade; once the idle ones go, requests are served
+    again."""
     with serving(tmp_path, KULEDGER_MAX_CONNECTIONS="20") as server:
         idle = open_connections(port_of(server), 20)
         assert len(idle) == 20
@@ -187,6 +193,9 @@ def test_connections_over_the_cap_are_answered_503000(tmp_path):
         assert response.status_code == 503
         assert response.json()["code"] == "503000"
         assert response.headers["connection"] == "close"
+        with socket.create_connection(("127.0.0.1", port_of(server)), 5) as ws:
+            ws.sendall(WEBSOCKET_UPGRADE)
+            assert ws.recv(65536).startswith(b"HTTP/1.1 503 ")
         for sock in idle:
             sock.close()
         with httpx.Client(timeout=10) as client:

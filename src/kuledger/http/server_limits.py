@@ -108,6 +108,12 @@ _busy = fail(
     503,
     {"Connection": "close", "Retry-After": "1"},
 )
+_BUSY_BYTES = (
+    b"HTTP/1.1 503 Service Unavailable\r\n"
+    + b"".join(name + b": " + value + b"\r\n" for name, value in _busy.raw_headers)
+    + b"\r\n"
+    + bytes(_busy.body)
+)
 _last_warned = [0.0]
 
 
@@ -186,8 +192,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_request_timer()
-        if self._send_timer is not None:
-            self._send_timer.cancel()
+        self._cancel_send_timer()
         self._held.clear()
         super().connection_lost(exc)
 
@@ -243,6 +248,11 @@ class LimitedHttpProtocol(HttpToolsProtocol):
     def handle_websocket_upgrade(self) -> None:
         self._upgraded = True
         self._cancel_request_timer()
+        self._cancel_send_timer()  # the WebSocket protocol has its own
+        if self.app is _busy:  # uvicorn would hand it to the app regardless
+            self.transport.write(_BUSY_BYTES)
+            self.transport.close()
+            return
         super().handle_websocket_upgrade()
 
     def _arm_request_timer(self, seconds: float) -> None:
@@ -270,6 +280,9 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     def resume_writing(self) -> None:
         super().resume_writing()
+        self._cancel_send_timer()
+
+    def _cancel_send_timer(self) -> None:
         if self._send_timer is not None:
             self._send_timer.cancel()
             self._send_timer = None
