@@ -3,9 +3,10 @@
 uvicorn's HTTP protocol (httptools) is kept, with what it lacks for an
 unauthenticated client that misbehaves:
 
-- a cap on open connections: over it a request is answered `503000`, and past
-  the open-file budget a connection is closed at once (uvicorn's own
-  `limit_concurrency` answers in plain text and closes nothing at accept);
+- a cap on open connections: over it a request is answered `503000`, and a
+  tenth past it (or past the open-file budget) a new connection is closed at
+  once (uvicorn's own `limit_concurrency` answers in plain text, and lets a
+  WebSocket upgrade or an idle connection through);
 - a deadline for each request to arrive in full, from the connection's opening
   or the request's first byte: uvicorn closes nothing before a first response,
   so idle and partial-header connections stayed open for ever;
@@ -226,11 +227,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             self._flow.held_parsed()
 
     def _parsing(self) -> bool:
-        return (
-            self.parser is not None
-            and not self._upgraded
-            and not (self.transport.is_closing())
-        )
+        closing = self.transport.is_closing()
+        return self.parser is not None and not self._upgraded and not closing
 
     # -- the request deadline ----------------------------------------------
 
