@@ -19,7 +19,7 @@ from kuledger.http.errors import UnsupportedMediaType
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _MEDIA_TYPE = re.compile(
     rf'application/json(?:[ \t]*;[ \t]*{_TOKEN}=(?:{_TOKEN}|"[^"\\]*"))*[ \t]*',
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,  # without ASCII, IGNORECASE takes U+017F for "s"
 )
 _PARAMETER = re.compile(rf'({_TOKEN})=({_TOKEN}|"[^"\\]*")')
 
