@@ -5,6 +5,7 @@ key announced as version 1."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from kuledger.http.rate_policy import AUTH_FAILURE_WEIGHT
 from kuledger_client.signing import sign, sign_passphrase
 from tests.conftest import PostgresDatabases
+from tests.e2e.test_balance_stream import redis_server
 from tests.support.api import LEDGER, assert_error, new_uid, now_ms, ok_data, send
 from tests.support.api import signed_headers as headers_for
 from tests.support.inprocess import InProcessServer
@@ -22,18 +24,29 @@ PUBLIC_QUOTA = 5 * AUTH_FAILURE_WEIGHT  # five failures per window
 PROXY = "127.0.0.1/32"  # the in-process client's address: X-Forwarded-For counts
 
 
-@pytest.fixture(scope="module", params=ENGINES)
+@pytest.fixture(
+    scope="module",
+    params=[*ENGINES, pytest.param("sqlite+redis", marks=pytest.mark.redis)],
+)
 def limited(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     postgres_databases: PostgresDatabases,
 ) -> Iterator[InProcessServer]:
+    """Rate limits on, in this process (MemoryLimiter) or in Redis (the
+    RedisLimiter every worker shares)."""
     env = {
         "KULEDGER_RATELIMIT_QUOTAS": f"Public={PUBLIC_QUOTA}",
         "KULEDGER_TRUSTED_PROXIES": PROXY,
     }
-    with engine_app(request.param, tmp_path_factory, postgres_databases, env) as s:
-        yield s
+    engine, _, shared = request.param.partition("+")
+    with ExitStack() as stack:
+        if shared:
+            redis = stack.enter_context(redis_server(tmp_path_factory.mktemp("redis")))
+            env["KULEDGER_REDIS_URL"] = redis.url
+        yield stack.enter_context(
+            engine_app(engine, tmp_path_factory, postgres_databases, env)
+        )
 
 
 _ADDRESS = iter(range(1, 250))

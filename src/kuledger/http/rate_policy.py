@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ class RateLimitPolicy:
     # Client IP -> when its current Public window ends (ms), for IPs whose
     # authentication failed in this process during that window.
     _suspects: dict[str, int] = field(default_factory=dict)
+    _suspects_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def weight_of(self, method: str, path: str, default: int) -> int:
         """An endpoint's weight: its override, else the endpoint's own."""
@@ -108,11 +110,13 @@ class RateLimitPolicy:
 
     def _suspect(self, ip: str | None, now: int, headers: Mapping[str, str]) -> None:
         reset = int(headers.get("gw-ratelimit-reset", "0")) or 30_000
-        if len(self._suspects) >= MAX_SUSPECTS:
-            self._suspects = {k: t for k, t in self._suspects.items() if t > now}
-            if len(self._suspects) >= MAX_SUSPECTS:  # a flood of addresses
-                self._suspects.pop(next(iter(self._suspects)))
-        self._suspects[ip or ""] = now + reset
+        with self._suspects_lock:  # worker threads fail concurrently
+            if len(self._suspects) >= MAX_SUSPECTS:
+                live = {k: t for k, t in self._suspects.items() if t > now}
+                if len(live) >= MAX_SUSPECTS:  # a flood of addresses: drop the oldest
+                    live.pop(next(iter(live)))
+                self._suspects = live
+            self._suspects[ip or ""] = now + reset
 
     def _warn(self, exc: Exception) -> None:
         now = time.monotonic()

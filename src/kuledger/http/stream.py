@@ -200,6 +200,7 @@ class KeyWatch:
         self._interval = interval_s
         self._open: dict[Owner, dict[object, Callable[[], object]]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._failing = False
 
     def watch(
         self,
@@ -231,8 +232,11 @@ class KeyWatch:
             try:
                 gone = await run_in_threadpool(_revoked, lookup, owners)
             except Exception:  # the database is away: look again next time
-                log.warning("balance stream: cannot check API keys", exc_info=True)
+                if not self._failing:  # once per outage, not twice a second
+                    log.warning("balance stream: cannot check API keys", exc_info=True)
+                self._failing = True
                 continue
+            self._failing = False
             for owner in gone:
                 for revoked in list(self._open.pop(owner, {}).values()):
                     with contextlib.suppress(RuntimeError):  # its loop is closed
