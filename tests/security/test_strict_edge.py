@@ -16,6 +16,7 @@ from tests.support.server import Server
 
 INNER = "/api/v2/accounts/inner-transfer"
 FLEX = "/api/v3/accounts/universal-transfer"
+JSON = "application/json"
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +57,18 @@ def test_a_timestamp_of_anything_but_ascii_digits_is_400002(unlimited_api, pair,
     headers["KC-API-TIMESTAMP"] = stamp
     response = unlimited_api.http.get(unlimited_api.base_url + LEDGER, headers=headers)
     assert_error(response, 400, "400002", msg_contains="KC-API-TIMESTAMP")
+    assert_no_traceback(unlimited_api)
+
+
+@pytest.mark.parametrize("length", ["²".encode("latin-1"), "١".encode()], ids=repr)
+def test_a_content_length_of_non_ascii_digits_is_no_500(unlimited_api, pair, length):
+    body = json.dumps(_inner(uuid.uuid4().hex))
+    headers: dict[str, str | bytes] = {**signed_headers(pair.a, "POST", INNER, body)}
+    headers.update({"Content-Type": JSON, "Content-Length": length})
+    response = unlimited_api.http.post(
+        unlimited_api.base_url + INNER, headers=headers, content=body.encode()
+    )
+    assert ok_data(response)["orderId"]
     assert_no_traceback(unlimited_api)
 
 

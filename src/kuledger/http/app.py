@@ -127,7 +127,14 @@ def _asgi_endpoint(
 
 async def _read_body(request: Request) -> bytes:
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+    # ASCII digits only: "²".isdigit() is true, int("²") raises. (uvicorn's
+    # parsers refuse such a Content-Length; other ASGI servers may not.)
+    if (
+        length
+        and length.isascii()
+        and length.isdigit()
+        and int(length) > MAX_BODY_BYTES
+    ):
         raise BodyTooLarge(f"request body larger than {MAX_BODY_BYTES} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
