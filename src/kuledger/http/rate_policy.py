@@ -89,10 +89,10 @@ class RateLimitPolicy:
 
     def admit_signed(self, ip: str | None, now: int) -> None:
         """Before a signed request is checked: refuse it (RateLimited) while a
-        failure could no longer be charged to its IP, so a guesser
-        whose quota is spent learns nothing more, not even from a right guess.
-        Only an IP that failed here in the current window costs a lookup; in
-        other workers it takes at most one more failure each to be caught."""
+        failure could no longer be charged to its IP, so a guesser whose quota
+        is spent learns nothing more, not even from a right guess. Only an IP
+        that failed here in the current window costs a lookup; in other
+        workers it takes at most one more failure each to be caught."""
         until = self._suspects.get(ip or "")
         if until is None:
             return
