@@ -32,11 +32,11 @@ from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.flow_control import FlowControl
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from kuledger.config import ConfigError, Settings
 from kuledger.http.envelope import fail
+from kuledger.http.protocols import EnvelopeHttpToolsProtocol
 
 log = logging.getLogger("kuledger.http")
 
@@ -157,8 +157,9 @@ class _HeldFlow(FlowControl):
             super().resume_reading()
 
 
-class LimitedHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with the limits of the module docstring."""
+class LimitedHttpProtocol(EnvelopeHttpToolsProtocol):
+    """uvicorn's httptools protocol, answering what it cannot parse with the
+    envelope (http/protocols.py), with the limits of the module docstring."""
 
     def __init__(
         self,
