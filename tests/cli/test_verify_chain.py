@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -60,11 +61,15 @@ def _failed(run: Run, *args: str) -> list[str]:
 def test_a_clean_ledger_verifies_with_every_entry_hashed(run, five):
     result = run("verify")
     assert result.exit_code == 0
-    assert result.stdout == "OK: 1 accounts, 5 entries checked\n"
+    root, verdict = result.stdout.splitlines()
+    assert verdict == "OK: 1 accounts, 5 entries checked"
+    assert re.fullmatch("checkpoint root: [0-9a-f]{64}", root)
     report = _json(run)
     assert report["chained"] == 5
     assert report["broken_chains"] == 0
     assert report["checkpoints_saved"] == 1
+    assert (report["findings"], report["kinds"], report["operations"]) == ([], {}, 5)
+    assert root == f"checkpoint root: {report['root']}"
 
 
 @pytest.mark.parametrize(
@@ -105,10 +110,11 @@ def test_since_reads_only_entries_after_the_checkpoint(run, five):
     _post(run, _deposit("d6", "1"), _deposit("d7", "1"))
     result = run("verify", "--since")
     assert result.exit_code == 0
-    assert result.stdout.splitlines() == [
-        "since checkpoints: 1 of 1 accounts resumed, 2 newer entries read",
-        "OK: 1 accounts, 2 entries checked",
-    ]
+    since_line, _, verdict = result.stdout.splitlines()
+    assert since_line == (
+        "since checkpoints: 1 of 1 accounts resumed, 2 newer entries read"
+    )
+    assert verdict == "OK: 1 accounts, 2 entries checked"
     report = _json(run, "--since")  # the checkpoint moved to seq 7
     assert (report["entries"], report["resumed"], report["since"]) == (0, 1, True)
     _post(run, _deposit("d8", "1"))
