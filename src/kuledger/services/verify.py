@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -327,13 +328,17 @@ def verify(
     return report
 
 
-def _check_book(row: TrailRow, report: VerifyReport) -> None:
+@functools.cache
+def _book(account_type: str, biz_code: str) -> str | None:
     try:
-        account_type = AccountType.parse(row.account_type)
+        return book_of(AccountType.parse(account_type), biz_code).value
     except UnknownAccountType:
-        return  # an edited type: the chain link shows it
-    expected = book_of(account_type, row.biz_code).value
-    if row.book != expected:
+        return None  # an edited type: the chain link shows it
+
+
+def _check_book(row: TrailRow, report: VerifyReport) -> None:
+    expected = _book(row.account_type, row.biz_code)
+    if expected is not None and row.book != expected:
         report.add(
             Kind.BOOK,
             f"account {row.account_id}: entry {row.id} (seq {row.seq}) is in book "
@@ -391,17 +396,7 @@ def _check_link(
                     ref,
                 )
             return
-        link = entry_hash_v2(
-            *fields,
-            row.book or "",
-            operation_digest(
-                record.uid,
-                record.op_id,
-                record.fingerprint,
-                record.result,
-                record.created_at,
-            ),
-        )
+        link = entry_hash_v2(*fields, row.book or "", _digest(record))
         report.chained += 1
         if link != row.hash:
             problem = _record_problem(record, row)
@@ -432,6 +427,13 @@ def _check_link(
             row.id,
             row.seq,
         )
+
+
+@functools.lru_cache(maxsize=4096)  # an operation's entries are often near
+def _digest(record: StoredOperation) -> str:
+    return operation_digest(
+        record.uid, record.op_id, record.fingerprint, record.result, record.created_at
+    )
 
 
 def _record_problem(record: StoredOperation, row: TrailRow | None = None) -> str | None:
