@@ -186,6 +186,29 @@ def test_an_edited_fingerprint_breaks_the_chain_of_its_entries(bob):
     assert "its operation record ('bob', 'd2')" in finding.message
 
 
+def test_an_entry_pointed_at_another_operation_record_is_reported(bob):
+    [entry_id] = _one(bob, "SELECT id FROM entries WHERE op_id = 'd2'")
+    _sql(bob, "UPDATE entries SET op_id = 'd1' WHERE id = :id", id=entry_id)
+    report = _run(bob)
+    assert _kinds(report) == {Kind.OPERATION}
+    [finding] = report.findings
+    assert finding.entry == entry_id and finding.operation == ("bob", "d1")
+    assert "not entry" in finding.message
+
+
+def test_an_entry_stripped_of_its_operation_reference_breaks_its_chain(bob):
+    """Without a reference an entry is taken as v1: its stored hash is not."""
+    [entry_id] = _one(bob, "SELECT id FROM entries WHERE op_id = 'd2'")
+    _sql(
+        bob,
+        "UPDATE entries SET op_uid = NULL, op_id = NULL WHERE id = :id",
+        id=entry_id,
+    )
+    report = _run(bob)
+    assert _kinds(report) == {Kind.CHAIN}
+    assert report.findings[0].entry == entry_id
+
+
 def test_a_deleted_operation_record_is_reported(bob):
     """Without its record, a replay of the id would apply the deposit again."""
     assert _sql(bob, "DELETE FROM operations WHERE op_id = 'd1'") == 1

@@ -405,7 +405,8 @@ def _check_link(
                     bad_operations.add(ref)
                     report.add(
                         Kind.OPERATION,
-                        f"{where}: its operation {ref} was changed: {problem}",
+                        f"{where}: its operation record {ref} does not match: "
+                        f"{problem}",
                         row.account_id,
                         row.id,
                         row.seq,
@@ -458,9 +459,13 @@ def _record_problem(record: StoredOperation, row: TrailRow | None = None) -> str
         if value != expected:
             return f"{name} is {value!r}, the record's is {expected!r}"
     # An entry dated otherwise than its consistent record is the entry's edit
-    # (a chain finding); one its result does not name, the result's.
+    # (a chain finding); one its result does not name, the result's or the
+    # entry's reference.
     if row is not None and (not isinstance(ids, list) or row.id not in ids):
-        return f"its result's entry_ids {ids!r} do not name entry {row.id}"
+        return (
+            f"its result lists entries {ids!r}, not entry {row.id} (the result "
+            "or the entry's reference to it was changed)"
+        )
     return None
 
 
