@@ -260,6 +260,15 @@ def test_a_deleted_checkpoint_does_not_hide_a_deleted_account(bob):
     assert "the verify checkpoints were changed" in report.problems[0]
 
 
+def test_emptied_verify_runs_do_not_hide_edited_checkpoints(bob):
+    assert _run(bob).ok
+    _sql(bob, "DELETE FROM verify_runs")
+    _sql(bob, "UPDATE verify_checkpoints SET seq = 0")
+    report = _run(bob)
+    assert Kind.CHECKPOINT in report.kinds
+    assert any("no verify run recording their root" in p for p in report.problems)
+
+
 def test_removing_the_newest_entries_consistently_is_seen_by_the_checkpoint(bob):
     """Delete the last entry and set the account back to the one before: the
     chain is whole, but the account's seq went back since the last verify."""
@@ -333,7 +342,13 @@ def test_migration_0005_upgrades_a_v1_history_which_stays_verifiable(bob):
         "SELECT uid || ' ' || type || ' ' || currency FROM verify_checkpoints",
     )
     assert key == "bob main USDT"  # filled in from the account
+    [accounts] = _one(bob, "SELECT accounts FROM verify_runs")
+    assert accounts == 1  # and recorded, with their root
+    report = _run(bob)
+    # That old checkpoint (made up here) does not match bob's entry at seq 1.
+    assert _kinds(report) == {Kind.CHECKPOINT}
     _sql(bob, "DELETE FROM verify_checkpoints")
+    _sql(bob, "DELETE FROM verify_runs")
     report = _run(bob)
     assert report.ok, report.problems
     bob.clock.advance(1000)

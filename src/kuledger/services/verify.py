@@ -476,7 +476,7 @@ def _check_known(
     report: VerifyReport,
 ) -> None:
     """Compare the accounts with what the last clean verify stored of them."""
-    if last_run is not None and known:
+    if last_run is not None:
         root = root_of(known.values())
         if root != last_run.root:
             report.add(
@@ -485,6 +485,12 @@ def _check_known(
                 f"{last_run.verified_at}: their root is {root[:16]}, that run "
                 f"stored {last_run.root[:16]}",
             )
+    elif known:  # every clean run (and migration 0005) records one
+        report.add(
+            Kind.CHECKPOINT,
+            f"{len(known)} verify checkpoints and no verify run recording their "
+            "root (verify_runs was emptied)",
+        )
     for mark in known.values():
         account = by_id.get(mark.account_id)
         was = f"{mark.uid} {mark.type} {mark.currency}"

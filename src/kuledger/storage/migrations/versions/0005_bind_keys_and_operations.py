@@ -11,7 +11,8 @@ without a default are a catalogue change, no table rewrite.
 
 verify_checkpoints.uid / type / currency: the account's key when it was
 verified, filled in here from the accounts as they are now. verify_runs: one
-row per clean verify, with the root over the checkpoints it stored.
+row per clean verify, with the root over the checkpoints it stored; here, one
+for the checkpoints already there.
 
 Revision ID: 0005
 Revises: 0004
@@ -20,8 +21,12 @@ Create Date: 2026-12-07
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import sqlalchemy as sa
 from alembic import op
+
+from kuledger.services.verify import Checkpoint, root_of
 
 revision = "0005"
 down_revision = "0004"
@@ -44,6 +49,30 @@ def upgrade() -> None:
         sa.Column("verified_at", sa.BigInteger, nullable=False),
         sa.Column("accounts", sa.BigInteger, nullable=False),
         sa.Column("root", sa.Text, nullable=False),
+    )
+    _record_existing_checkpoints()
+
+
+def _record_existing_checkpoints() -> None:
+    """A run row for the checkpoints 0004 stored, so that from now on
+    checkpoints without a run recording their root are a finding."""
+    conn = op.get_bind()
+    text = "::text" if conn.dialect.name == "postgresql" else ""
+    rows = conn.exec_driver_sql(
+        f"SELECT account_id, seq, hash, balance{text}, uid, type, currency, "
+        "verified_at FROM verify_checkpoints"
+    ).all()
+    if not rows:
+        return
+    checkpoints = [
+        Checkpoint(r[0], r[1], r[2], Decimal(r[3]), r[4], r[5], r[6]) for r in rows
+    ]
+    conn.execute(
+        sa.text(
+            "INSERT INTO verify_runs (verified_at, accounts, root) "
+            "VALUES (:at, :n, :root)"
+        ),
+        {"at": max(r[7] for r in rows), "n": len(rows), "root": root_of(checkpoints)},
     )
 
 
