@@ -302,6 +302,7 @@ def check_push(
 # --- (a) the universal SDK ------------------------------------------------------------
 
 
+@pytest.mark.slow  # seconds of real waiting: the full suite runs it
 def test_universal_sdk_receives_both_legs_of_an_http_transfer(plain: LiveServer):
     user = make_user(plain, "sdk")
     option = (
@@ -608,6 +609,7 @@ def test_losing_redis_closes_subscribed_connections(tmp_path: Path):
 # --- keep-alive and the announced endpoint --------------------------------------------
 
 
+@pytest.mark.slow  # seconds of real waiting: the full suite runs it
 def test_a_silent_connection_is_closed_and_the_public_url_is_announced(
     tmp_path: Path,
 ):
@@ -639,6 +641,7 @@ def test_a_silent_connection_is_closed_and_the_public_url_is_announced(
 # --- (c) two server processes sharing PostgreSQL and Redis ----------------------------
 
 
+@pytest.mark.slow  # seconds of real waiting: the full suite runs it
 @pytest.mark.postgres
 @pytest.mark.redis
 def test_changes_made_through_one_server_reach_subscribers_of_the_other(
@@ -684,6 +687,7 @@ def test_changes_made_through_one_server_reach_subscribers_of_the_other(
                     ] == expected
 
 
+@pytest.mark.slow  # seconds of real waiting: the full suite runs it
 @pytest.mark.postgres
 @pytest.mark.redis
 @pytest.mark.skipif(

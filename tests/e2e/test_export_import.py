@@ -430,7 +430,7 @@ def test_the_client_waits_for_the_quota_instead_of_getting_429(sqlite_url, tmp_p
 
 TARGET = "seed-1-000000"
 OTHER = "seed-2-000000"
-ENTRIES = 200_000
+ENTRIES = 100_000
 SEED_DAYS = 400
 
 
@@ -438,7 +438,7 @@ SEED_DAYS = 400
 def big(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[LiveServer, ApiUser]]:
-    """200,000 entries over 400 days for one user, plus other users' history,
+    """100,000 entries over 400 days for one user, plus other users' history,
     behind a server with the default rate limits, the user at VIP 0."""
     workdir = tmp_path_factory.mktemp("big")
     with live_server(f"sqlite:///{workdir / 'big.db'}", workdir) as server:
@@ -571,7 +571,7 @@ def test_a_killed_export_resumes_to_the_same_bytes_and_imports_cleanly(big, tmp_
     ids = [i["id"] for i in items]
     assert len(ids) == len(set(ids)), "duplicates"
     assert ids == [e["id"] for e in reversed(expected)], "a gap or a stray entry"
-    assert len(ids) > 150_000
+    assert len(ids) > 75_000
 
     # 3. meanwhile import it into a fresh database (its own process and file)
     fresh = fresh_cli(tmp_path, "imported.db")

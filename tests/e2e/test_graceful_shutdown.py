@@ -11,12 +11,15 @@ import socket
 import time
 from pathlib import Path
 
+import pytest
+
 from kuledger_client.signing import auth_headers
 from tests.support.server import live_server
 
 PATH = "/api/v2/accounts/inner-transfer"
 
 
+@pytest.mark.slow  # seconds of real waiting: the full suite runs it
 def test_a_request_in_flight_at_sigterm_is_answered(sqlite_url: str, tmp_path: Path):
     with live_server(sqlite_url, tmp_path) as server:
         user = server.add_user("leaving", permissions="General,Spot")

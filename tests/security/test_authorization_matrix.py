@@ -270,6 +270,7 @@ def test_no_b_entry_in_any_response_of_a(world, endpoint):
 # --- 3. replay outside the timestamp window ---
 
 
+@pytest.mark.slow  # seconds of real waiting: the full suite runs it
 def test_a_replayed_request_outside_5_s_is_400002(world):
     s, a = world.server, world.a.user
     captured = []

@@ -40,7 +40,7 @@ from tests.system.restartable import RestartableServer
 
 INNER = "/api/v2/accounts/inner-transfer"
 FLEX = "/api/v3/accounts/universal-transfer"
-KILLS = 20
+KILLS = 12  # each a restart of the server process: a dozen is many crash points
 THREADS = 4
 MAX_OPS_PER_THREAD = 3000
 ONE_SHOT_SHARE = 0.15

@@ -82,6 +82,7 @@ def _trade_effect(op: dict[str, Any]) -> dict[Key, Decimal]:
     }
 
 
+@pytest.mark.slow  # seconds of real waiting: the full suite runs it
 def test_http_transfers_and_cli_trades_race(
     postgres_url: str, tmp_path: Path, private_redis: RedisServer
 ) -> None:

@@ -36,6 +36,7 @@ def _assert_refused(response: httpx.Response) -> None:
     assert response.headers["gw-ratelimit-limit"] == str(QUOTA)
 
 
+@pytest.mark.slow  # seconds of real waiting: the full suite runs it
 def test_shared_quota(postgres_url: str, tmp_path: Path, private_redis: RedisServer):
     with live_servers(
         postgres_url, tmp_path, 2, extra_env=_env(private_redis.url)

@@ -10,6 +10,7 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from kuledger.cli.context import container, fail, reports_errors
+from kuledger.http.protocols import PROTOCOLS
 from kuledger.storage import migrate, partitions
 
 
@@ -93,6 +94,7 @@ def serve(host: str, port: int, workers: int, futures_port: int | None) -> None:
         timeout_worker_healthcheck=30,
         # X-Forwarded-For is ours to judge (KULEDGER_TRUSTED_PROXIES), not uvicorn's.
         proxy_headers=False,
+        http=PROTOCOLS["auto"],  # a request it cannot parse gets the envelope
         log_level=c.settings.log_level,
     )
     sockets = [config.bind_socket()]
