@@ -158,14 +158,22 @@ def verify_all(source: VerifySource, since: bool = False) -> VerifyReport:
     clean run's checkpoints; with `since`, each replayed from its checkpoint,
     and only the operation records of the newer entries (through their chain)."""
     known = source.verify_checkpoints()
-    return verify(
+    last_run = source.last_verify_run()
+    report = verify(
         source.all_accounts(),
         source.entry_trail(since=since),
         known if since else None,
         known=known,
-        last_run=source.last_verify_run(),
+        last_run=last_run,
         operations=() if since else source.operation_records(),
     )
+    if known and last_run is None:  # every clean run (and migration 0005) has one
+        report.add(
+            Kind.CHECKPOINT,
+            f"{len(known)} verify checkpoints and no verify run recording their "
+            "root (verify_runs was emptied)",
+        )
+    return report
 
 
 def verify(
@@ -485,12 +493,7 @@ def _check_known(
                 f"{last_run.verified_at}: their root is {root[:16]}, that run "
                 f"stored {last_run.root[:16]}",
             )
-    elif known:  # every clean run (and migration 0005) records one
-        report.add(
-            Kind.CHECKPOINT,
-            f"{len(known)} verify checkpoints and no verify run recording their "
-            "root (verify_runs was emptied)",
-        )
+
     for mark in known.values():
         account = by_id.get(mark.account_id)
         was = f"{mark.uid} {mark.type} {mark.currency}"
