@@ -147,8 +147,20 @@ def test_an_edited_operation_result_is_reported(bob, edit):
     )
     report = _run(bob)
     assert not report.ok
-    assert _kinds(report) == {Kind.OPERATION}
+    # At another time, the result lists an entry that is not there.
+    assert Kind.OPERATION in report.kinds
+    assert _kinds(report) <= {Kind.OPERATION, Kind.MISSING_ENTRY}
     assert {f.operation for f in report.findings} == {("bob", "d2")}
+
+
+@pytest.mark.parametrize(
+    "result", ["not json", '{"entry_ids":[99999999999999999999999]}', "[]"]
+)
+def test_a_result_that_is_no_record_is_reported_and_stops_nothing(bob, result):
+    _sql(bob, "UPDATE operations SET result = :r WHERE op_id = 'd2'", r=result)
+    report = _run(bob)
+    assert Kind.OPERATION in report.kinds
+    assert "is not a record" in report.problems[-1]
 
 
 def test_an_edited_result_is_reported_even_if_it_stays_consistent(bob):
@@ -244,8 +256,9 @@ def test_an_account_deleted_with_its_entries_is_reported(bob):
     _delete_account(bob, trade)
     report = _run(bob)
     assert not report.ok
-    assert _kinds(report) == {Kind.ACCOUNT_GONE}
-    [finding] = report.findings
+    # The transfer's record still lists the entry it wrote there.
+    assert _kinds(report) == {Kind.ACCOUNT_GONE, Kind.MISSING_ENTRY}
+    [finding] = [f for f in report.findings if f.kind is Kind.ACCOUNT_GONE]
     assert finding.account == trade
     assert "(bob trade USDT) was verified at seq 1 with balance 9" in finding.message
 
@@ -256,7 +269,7 @@ def test_a_deleted_checkpoint_does_not_hide_a_deleted_account(bob):
     _delete_account(bob, trade)
     _sql(bob, "DELETE FROM verify_checkpoints WHERE account_id = :id", id=trade)
     report = _run(bob)
-    assert _kinds(report) == {Kind.CHECKPOINT}
+    assert _kinds(report) == {Kind.CHECKPOINT, Kind.MISSING_ENTRY}
     assert "the verify checkpoints were changed" in report.problems[0]
 
 
@@ -290,8 +303,41 @@ def test_removing_the_newest_entries_consistently_is_seen_by_the_checkpoint(bob)
         id=account_id,
     )
     report = _run(bob)
-    assert _kinds(report) == {Kind.CHECKPOINT}
+    assert _kinds(report) == {Kind.CHECKPOINT, Kind.MISSING_ENTRY}
     assert "stored seq 2, the last verify saw seq 3" in report.problems[0]
+
+
+def test_an_account_deleted_between_two_verifies_shows_in_its_records(bob):
+    """No checkpoint saw it, but the records of the operations that wrote its
+    entries list them."""
+    assert _run(bob).ok
+    bob.clock.advance(1000)
+    _apply(bob, "carol", "c1", amount="5")
+    [account_id] = _one(bob, "SELECT id FROM accounts WHERE uid = 'carol'")
+    [entry_id] = _one(
+        bob, "SELECT id FROM entries WHERE account_id = :id", id=account_id
+    )
+    _delete_account(bob, account_id)
+    report = _run(bob)
+    assert _kinds(report) == {Kind.MISSING_ENTRY}
+    [finding] = report.findings
+    assert (finding.entry, finding.operation) == (entry_id, ("carol", "c1"))
+
+
+def test_records_older_than_every_entry_may_have_lost_theirs_to_retention(container):
+    """Retention deletes the entries first: stopped before the records, it
+    leaves records whose entries are gone, which is no finding."""
+    c = container
+    users.create_user(c.uow, c.clock, uid="bob")
+    now = c.clock()
+    _apply(c, "bob", "old", amount="5", at=now - 100 * DAY)
+    _apply(c, "bob", "new", amount="5")
+    store = SqlRetentionStore(c.engine)
+    store.delete_entries(now - 30 * DAY, 0, 100)  # the entries, not the records
+    [records] = _one(c, "SELECT count(*) FROM operations")
+    assert records == 2
+    report = _run(c)
+    assert report.ok, report.problems
 
 
 def test_an_account_created_and_deleted_between_two_verifies_is_not_detected(bob):

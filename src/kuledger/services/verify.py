@@ -37,6 +37,7 @@ class Kind(enum.StrEnum):
     BOOK = "book"  # an entry moved to another ledger (book)
     OPERATION = "operation"  # an operation (idempotency) record changed or gone
     ORPHAN = "orphan-entry"  # an entry whose account does not exist
+    MISSING_ENTRY = "missing-entry"  # an entry an operation record lists is gone
     ACCOUNT_GONE = "account-gone"  # an account verified before no longer exists
     CHECKPOINT = "checkpoint"  # history, or the checkpoints, changed since a verify
 
@@ -149,6 +150,7 @@ class VerifySource(Protocol):
     def all_accounts(self) -> Iterator[Account]: ...
     def entry_trail(self, since: bool = False) -> Iterator[TrailRow]: ...
     def operation_records(self) -> Iterator[StoredOperation]: ...
+    def missing_operation_entries(self) -> Iterator[tuple[str, str, int, int]]: ...
     def verify_checkpoints(self) -> dict[str, Checkpoint]: ...
     def last_verify_run(self) -> VerifyRun | None: ...
 
@@ -166,6 +168,7 @@ def verify_all(source: VerifySource, since: bool = False) -> VerifyReport:
         known=known,
         last_run=last_run,
         operations=() if since else source.operation_records(),
+        missing=() if since else source.missing_operation_entries(),
     )
     if known and last_run is None:  # every clean run (and migration 0005) has one
         report.add(
@@ -184,6 +187,7 @@ def verify(
     known: Mapping[str, Checkpoint] | None = None,
     last_run: VerifyRun | None = None,
     operations: Iterable[StoredOperation] = (),
+    missing: Iterable[tuple[str, str, int, int]] = (),
 ) -> VerifyReport:
     """Check that for every account:
     - entries are numbered 1, 2, 3... with no gap or repeat;
@@ -210,7 +214,10 @@ def verify(
     stored: an account among them must still exist with the same key, its seq
     must not have gone back, and an entry replayed at a checkpoint's seq must
     have the hash seen then. `last_run`'s root must be theirs. `operations`
-    are operation records checked on their own (a full verify passes all).
+    are operation records checked on their own (a full verify passes all),
+    `missing` the (uid, op_id, created_at, entry id) of entries their results
+    list that do not exist: reported unless older than every entry of the
+    trail (retention deletes entries, then their records).
     """
     report = VerifyReport()
     by_id = {a.id: a for a in accounts}
@@ -228,9 +235,12 @@ def verify(
     broken: set[str] = set()
     rekeyed: set[str] = set()  # accounts whose key finding is reported
     bad_operations: set[tuple[str, str]] = set()
+    oldest: int | None = None  # the oldest entry's createdAt
     for row in trail:
         account_id, entry_id, seq = row.account_id, row.id, row.seq
         report.entries += 1
+        if oldest is None or row.created_at < oldest:
+            oldest = row.created_at
         last_seq, total, head = running.get(account_id, (0, ZERO, ""))
         account = by_id.get(account_id)
         if account is None:
@@ -323,6 +333,16 @@ def verify(
         )
     report.broken_chains = len(broken)
     _check_known(by_id, known, last_run, report)
+    for uid, op_id, created_at, entry_id in missing:
+        if oldest is not None and created_at >= oldest:
+            report.add(
+                Kind.MISSING_ENTRY,
+                f"operation ({uid}, {op_id}) wrote entry {entry_id}, which does "
+                "not exist (deleted, with its account if that is gone too; or "
+                "the record's result was changed)",
+                entry=entry_id,
+                operation=(uid, op_id),
+            )
     for record in operations:
         report.operations += 1
         problem = _record_problem(record)

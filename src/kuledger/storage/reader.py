@@ -351,6 +351,35 @@ class SqlLedgerReader:
         for row in self._db.stream(sql, batch=10_000):
             yield StoredOperation(*row)
 
+    def missing_operation_entries(self) -> Iterator[tuple[str, str, int, int]]:
+        """(uid, op_id, created_at, entry id) of each entry an operation record's
+        result lists that is not in `entries` (at the record's time). A result
+        that is not the JSON the write path stores lists nothing here (verify
+        reports it on its own)."""
+        if self._d.name == "postgresql":
+            # A regex, not ::jsonb: an edited result must not stop verify.
+            ids = r'"entry_ids":\[((?:[0-9]{1,18},)*[0-9]{1,18})\]'
+            listed = (
+                "CROSS JOIN LATERAL unnest(string_to_array("
+                f"(regexp_match(o.result, '{ids}'))[1], ',')) AS x(id)"
+            )
+            entry_id = "x.id::bigint"
+        else:
+            listed = (
+                ", json_each(CASE WHEN json_valid(o.result) THEN o.result "
+                "ELSE '{}' END, '$.entry_ids') AS x"
+            )
+            entry_id = "x.value"
+        sql = (
+            f"SELECT o.uid, o.op_id, o.created_at, {entry_id} FROM operations o "
+            f"{listed} WHERE NOT EXISTS (SELECT 1 FROM entries e "
+            f"WHERE e.id = {entry_id} AND e.created_at = o.created_at)"
+        )
+        if self._d.name == "sqlite":
+            sql += " AND x.type = 'integer'"
+        for row in self._db.stream(sql, batch=10_000):
+            yield row[0], row[1], int(row[2]), int(row[3])
+
     def verify_checkpoints(self) -> dict[str, Checkpoint]:
         """What the last successful `kuledger verify` saw of each account."""
         t = self._d.text_of
