@@ -185,3 +185,24 @@ def test_only_the_first_problems_are_kept_but_all_are_counted(db, clock, alice):
     assert len(report.problems) == MAX_REPORTED
     assert report.problem_count > MAX_REPORTED
     assert not report.ok
+
+
+def test_an_unknown_account_type_is_the_chains_finding_not_the_books(history):
+    rows = rows_of(history)
+    rows[0] = rows[0]._replace(account_type="weird")
+    report = check(history, rows)
+    assert set(report.kinds) == {"account-key", "chain"}
+
+
+def test_a_finding_names_its_place_as_fields(history):
+    rows = rows_of(history)
+    rows[0] = rows[0]._replace(book="futures")
+    [finding, *_] = check(history, rows).findings
+    assert finding.as_dict() == {
+        "kind": "book",
+        "account": rows[0].account_id,
+        "entry": rows[0].id,
+        "seq": 1,
+        "operation": None,
+        "message": finding.message,
+    }
