@@ -10,7 +10,7 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from kuledger.cli.context import container, fail, reports_errors
-from kuledger.http.protocols import PROTOCOLS
+from kuledger.http.server_limits import LimitedConfig, limits_for, raise_open_file_limit
 from kuledger.storage import migrate, partitions
 
 
@@ -80,8 +80,10 @@ def serve(host: str, port: int, workers: int, futures_port: int | None) -> None:
     )
     if created:
         click.echo(f"monthly partitions created: {', '.join(created)}", err=True)
-    config = uvicorn.Config(
+    limits = limits_for(c.settings, raise_open_file_limit())
+    config = LimitedConfig(
         "kuledger.bootstrap:asgi_app",
+        limits=limits,
         factory=True,
         host=host,
         port=port,
@@ -94,7 +96,6 @@ def serve(host: str, port: int, workers: int, futures_port: int | None) -> None:
         timeout_worker_healthcheck=30,
         # X-Forwarded-For is ours to judge (KULEDGER_TRUSTED_PROXIES), not uvicorn's.
         proxy_headers=False,
-        http=PROTOCOLS["auto"],  # a request it cannot parse gets the envelope
         log_level=c.settings.log_level,
     )
     sockets = [config.bind_socket()]
@@ -103,7 +104,7 @@ def serve(host: str, port: int, workers: int, futures_port: int | None) -> None:
     click.echo(
         f"kuledger serving on http://{host}:{port}"
         + (f" and :{futures_port}" if futures_port else "")
-        + f" with {workers} worker(s)",
+        + f" with {workers} worker(s), up to {limits.max_connections} connections each",
         err=True,
     )
     server = uvicorn.Server(config)

@@ -2,8 +2,9 @@
 malformed request line or header, a bad Content-Length) with KuCoin's
 envelope instead of uvicorn's plain-text 400: HTTP 400,
 {"code":"400000","msg":"Invalid HTTP request received."}, then the connection
-is closed, as uvicorn does. `kuledger serve` passes one of PROTOCOLS to
-uvicorn's `http` setting.
+is closed, as uvicorn does. `kuledger serve` runs the httptools one with its
+connection limits (http/server_limits.py); PROTOCOLS names both for uvicorn's
+`http` setting.
 
 What uvicorn's parser accepts reaches the application, which answers every
 error with the envelope (http/errors.py); what never parses as HTTP at all
