@@ -11,7 +11,7 @@ from kuledger.domain.times import DAY_MS
 from kuledger.domain.users import Permission, parse_networks
 from kuledger.services import keys as key_service
 from kuledger.services import users as user_service
-from kuledger.services.verify import verify as verify_ledger
+from kuledger.services.verify import verify_all
 from kuledger.storage import migrate, partitions
 from kuledger.storage.checkpoints import save_checkpoints
 from kuledger.storage.secretbox import (
@@ -120,10 +120,7 @@ def verify(as_json: bool, since: bool) -> None:
     exit 1 on any mismatch. A clean run stores a checkpoint per account."""
     c = container()
     with c.reader.snapshot() as snapshot:  # accounts and entries of one moment
-        checkpoints = snapshot.verify_checkpoints() if since else None
-        report = verify_ledger(
-            snapshot.all_accounts(), snapshot.entry_trail(since=since), checkpoints
-        )
+        report = verify_all(snapshot, since)
     saved = 0
     if report.ok:  # what was verified clean is where --since resumes
         saved = save_checkpoints(c.engine, report.heads.values(), c.clock())
@@ -133,25 +130,31 @@ def verify(as_json: bool, since: bool) -> None:
                 "ok": report.ok,
                 "accounts": report.accounts,
                 "entries": report.entries,
+                "operations": report.operations,
                 "problems": report.problems,
                 "problem_count": report.problem_count,
+                "findings": [f.as_dict() for f in report.findings],
+                "kinds": dict(sorted(report.kinds.items())),
                 "chained": report.chained,
                 "broken_chains": report.broken_chains,
                 "since": since,
                 "resumed": report.resumed,
                 "checkpoints_saved": saved,
+                "root": report.root if saved else None,
             }
         )
     else:
-        for problem in report.problems:
-            click.echo(f"MISMATCH {problem}")
-        if report.problem_count > len(report.problems):
-            click.echo(f"... and {report.problem_count - len(report.problems)} more")
+        for finding in report.findings:
+            click.echo(f"MISMATCH {finding.kind}: {finding.message}")
+        if report.problem_count > len(report.findings):
+            click.echo(f"... and {report.problem_count - len(report.findings)} more")
         if since:
             click.echo(
                 f"since checkpoints: {report.resumed} of {report.accounts} accounts "
                 f"resumed, {report.entries} newer entries read"
             )
+        if saved:
+            click.echo(f"checkpoint root: {report.root}")
         verdict = "OK" if report.ok else f"FAILED: {report.problem_count} problem(s)"
         click.echo(
             f"{verdict}: {report.accounts} accounts, {report.entries} entries checked"

@@ -6,8 +6,8 @@ that holds a key compare it with theirs, so a second key never seals secrets
 beside the first. The row is written on the first use of a key with this
 database, not here: a migration has no key.
 
-Revision ID: 0005_key_fingerprint
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-07
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_key_fingerprint"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
