@@ -9,13 +9,17 @@ from contextlib import ExitStack
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from cryptography.fernet import Fernet
 
 from kuledger.http.rate_policy import AUTH_FAILURE_WEIGHT
+from kuledger.storage.schema import api_keys
 from kuledger_client.signing import sign, sign_passphrase
 from tests.conftest import PostgresDatabases
 from tests.e2e.test_balance_stream import redis_server
 from tests.support.api import LEDGER, assert_error, new_uid, now_ms, ok_data, send
 from tests.support.api import signed_headers as headers_for
+from tests.support.direct import direct
 from tests.support.inprocess import InProcessServer
 from tests.support.server import ApiUser, Server
 from tests.support.shared import ENGINES, engine_app
@@ -168,3 +172,21 @@ def test_a_success_is_not_charged_to_the_public_quota(limited):
         limited.base_url + "/api/v1/timestamp", headers={"X-Forwarded-For": ip}
     )
     assert int(timestamp.headers["gw-ratelimit-remaining"]) == PUBLIC_QUOTA - 3
+
+
+# --- a sealed secret changed behind the running server's back ---
+
+
+def test_a_secret_that_no_longer_opens_is_an_unknown_key_not_a_500(limited):
+    user = limited.add_user(new_uid("sealed"))
+    with direct(limited) as db, db.container.engine.begin() as conn:
+        conn.execute(
+            sa.update(api_keys)
+            .where(api_keys.c.key == user.key)
+            .values(sealed=Fernet(Fernet.generate_key()).encrypt(b"{}"))
+        )
+    response = _get(limited, user, _new_ip())
+    assert_error(response, 401, "400003")
+    problem = f"API key {user.key}: its secret does not open with the secret key"
+    assert problem in limited.log()
+    assert user.secret not in limited.log()

@@ -14,7 +14,8 @@ LedgerError
 ├── InsufficientBalance          a debit exceeds the available amount
 ├── IdempotencyConflict          an operation id was reused with another payload
 ├── BackdatedOperation           `at` is before the latest entry it would follow
-└── UnknownApiKey                no (active) API key with that name
+├── UnknownApiKey                no (active) API key with that name
+└── UnreadableSecret             a stored API secret does not open with the key
 """
 
 from __future__ import annotations
@@ -147,3 +148,11 @@ class UnknownApiKey(LedgerError):
     def __init__(self, key: str) -> None:
         super().__init__(f"unknown or revoked API key {key!r}")
         self.key = key
+
+
+class UnreadableSecret(LedgerError):
+    """Raised when a stored API secret cannot be opened with the secret key.
+
+    `kuledger serve` refuses to start on such a database; this is what is left
+    for a row changed behind its back while it runs.
+    """

@@ -12,6 +12,7 @@ a known one, and every comparison is constant-time.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import secrets
 from collections import OrderedDict
@@ -19,10 +20,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import unquote, unquote_plus
 
+from kuledger.domain.errors import UnreadableSecret
 from kuledger.domain.users import ApiKey, Permission
 from kuledger.services.keys import open_key
 from kuledger.services.ports import Clock, LedgerReader, SecretBox
 from kuledger_client import signing
+
+_log = logging.getLogger("kuledger.auth")
 
 _TIMESTAMP = re.compile(r"[0-9]{1,16}")  # ASCII only: isdigit() takes "²" too
 KEY_VERSIONS = (None, "1", "2", "3")
@@ -168,7 +172,15 @@ class Authenticator:
         cache_key = (stored.key, stored.sealed)
         found = self._cache.get(cache_key)
         if found is None:
-            found = open_key(stored, self._box)
+            try:
+                found = open_key(stored, self._box)
+            except UnreadableSecret:
+                # Changed behind the running server's back (serve refuses to
+                # start on such a row): the key is unusable, and the log says why.
+                _log.error(
+                    "API key %s: its secret does not open with the secret key", name
+                )
+                return None
             self._cache[cache_key] = found
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)

@@ -43,6 +43,7 @@ KUCOIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
     domain.UnknownUser: (200, "400100"),
     domain.UserExists: (200, "400100"),
     domain.UnknownApiKey: (401, "400003"),
+    domain.UnreadableSecret: (401, "400003"),
     domain.AccountNotFound: (200, "230008"),
     domain.InsufficientBalance: (200, "200004"),
     domain.LedgerError: (200, "400100"),

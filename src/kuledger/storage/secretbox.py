@@ -25,6 +25,7 @@ import sqlalchemy.exc
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy.engine import Engine
 
+from kuledger.domain.errors import UnreadableSecret
 from kuledger.storage.engines import READ_ONLY
 from kuledger.storage.schema import api_keys, key_fingerprint
 
@@ -33,6 +34,11 @@ SHOWN = 16  # hex digits of a fingerprint that messages show
 
 class SecretKeyError(Exception):
     """Raised when no usable secret key is configured or a seal cannot be opened."""
+
+
+class UnopenedSeal(SecretKeyError, UnreadableSecret):
+    """A seal that the configured key does not open: a configuration problem to
+    the CLI, an unusable key (never a 500) to the HTTP edge."""
 
 
 class FernetBox:
@@ -64,7 +70,7 @@ class FernetBox:
         try:
             return self._fernet.decrypt(sealed)
         except InvalidToken:
-            raise SecretKeyError(
+            raise UnopenedSeal(
                 "cannot open a stored API secret: KULEDGER_SECRET_KEY (or the key "
                 "file) is not the one the key was created with"
             ) from None
