@@ -22,11 +22,19 @@ ensure_uv() {  # a pinned, hash-checked uv in $TOOLS_DIR; sets $UV
     local home="$TOOLS_DIR/uv-$UV_VERSION"
     UV="$home/bin/uv"
     if [ ! -x "$UV" ]; then
-        echo "installing uv $UV_VERSION (it installs .venv from uv.lock) into $home ..." >&2
-        rm -rf "$home"
-        "$PYTHON" -m venv "$home"
-        "$home/bin/python" -m pip install --quiet --require-hashes --no-deps \
-            -r "$ROOT/scripts/lib/uv-requirements.txt"
+        # Clones installing at the same time take turns: one installs, the
+        # others then find it (without the lock they removed each other's).
+        mkdir -p "$TOOLS_DIR"
+        exec 9>"$TOOLS_DIR/.uv-$UV_VERSION.lock"
+        flock 9
+        if [ ! -x "$UV" ]; then
+            echo "installing uv $UV_VERSION (it installs .venv from uv.lock) into $home ..." >&2
+            rm -rf "$home"
+            "$PYTHON" -m venv "$home"
+            "$home/bin/python" -m pip install --quiet --require-hashes --no-deps \
+                -r "$ROOT/scripts/lib/uv-requirements.txt"
+        fi
+        flock -u 9
     fi
 }
 
