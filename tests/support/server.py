@@ -215,16 +215,21 @@ def live_server(
     extra_env: dict[str, str] | None = None,
     workers: int = 1,
     port: int | None = None,
-    setup_cli: Callable[[dict[str, str]], CliCommands] = Cli,
+    setup_cli: Callable[[dict[str, str]], CliCommands] | None = None,
     preexec_fn: Callable[[], None] | None = None,
 ) -> Iterator[LiveServer]:
     """`kuledger init`, then `kuledger serve` on a free port until the block ends.
 
-    `setup_cli` runs `init` and the tests' setup commands: a `kuledger`
-    process each (`Cli`), or `InProcessCli`, seconds faster on a busy machine.
+    `setup_cli` runs `init` and the tests' setup commands: by default the
+    real command group in this process (`InProcessCli`: no interpreter start
+    per command), or `Cli`, a `kuledger` process each, where a test needs one.
     `preexec_fn` runs in the server's process before it starts (e.g. setrlimit)."""
     env = database_env(database_url, workdir)
     env.update(extra_env or {})
+    if setup_cli is None:
+        from tests.support.inprocess import InProcessCli  # it imports this module
+
+        setup_cli = InProcessCli
     cli = setup_cli(env)
     cli.run("init")
     port = port or free_port()
