@@ -5,24 +5,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
-from starlette.applications import Starlette
 
 from kuledger.config import Settings, settings_from_environment, sqlite_file
-from kuledger.http.app import create_app
-from kuledger.http.auth import Authenticator
-from kuledger.http.context import ApiServices
-from kuledger.http.rate_policy import RateLimitPolicy
-from kuledger.http.stream import BalanceHub, StreamServices
-from kuledger.http.stream_tokens import StreamTokens
-from kuledger.http.ws_private import redact_tokens_in_server_log
 from kuledger.services.ports import Clock, EventSink, UnitOfWork
 from kuledger.services.ratelimit import MemoryLimiter, RateLimiter
 from kuledger.storage.engines import create_engine, create_read_engine
-from kuledger.storage.events_redis import RedisEventListener, RedisEventSink
 from kuledger.storage.reader import SqlLedgerReader
-from kuledger.storage.redis_limiter import RedisLimiter
 from kuledger.storage.secretbox import (
     FernetBox,
     KeySource,
@@ -32,6 +23,17 @@ from kuledger.storage.secretbox import (
     load_box,
 )
 from kuledger.storage.sql import SqlUnitOfWork
+
+# The HTTP stack is imported where the server is built, and Redis's client
+# where it is configured: a CLI command that reads the database pays for
+# neither's start-up.
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from kuledger.http.rate_policy import RateLimitPolicy
+    from kuledger.http.stream import StreamServices
+    from kuledger.http.stream_tokens import StreamTokens
+    from kuledger.storage.events_redis import RedisEventListener, RedisEventSink
 
 
 def wall_clock_ms() -> int:
@@ -95,11 +97,15 @@ class Container:
         only the API server's in-process bus (see build_app) carries them."""
         if not self.settings.redis_url:
             return None
+        from kuledger.storage.events_redis import RedisEventSink
+
         return RedisEventSink(self.settings.redis_url)
 
     def stream_tokens(self) -> StreamTokens:
         """Connect tokens for the private WebSocket, signed with a key derived
         from the secret key, so every worker and process verifies them."""
+        from kuledger.http.stream_tokens import StreamTokens
+
         return StreamTokens(self.box.derive_key("ws-token"), self.clock)
 
     def close(self) -> None:
@@ -114,10 +120,14 @@ class Container:
 
 def build_rate_limit_policy(settings: Settings) -> RateLimitPolicy | None:
     """The in-process limiter, or the shared Redis one if KULEDGER_REDIS_URL is set."""
+    from kuledger.http.rate_policy import RateLimitPolicy
+
     if not settings.ratelimit:
         return None
     limiter: RateLimiter
     if settings.redis_url:
+        from kuledger.storage.redis_limiter import RedisLimiter
+
         limiter = RedisLimiter(settings.redis_url, settings.ratelimit_window_ms)
     else:
         limiter = MemoryLimiter(settings.ratelimit_window_ms)
@@ -134,6 +144,8 @@ def build_balance_stream(container: Container) -> tuple[EventSink, StreamService
     serves. One worker: an in-process hub is both. With Redis: changes are
     published there, and this worker's hub is fed by its own listener, so
     subscribers of every worker see changes made by any process."""
+    from kuledger.http.stream import BalanceHub, StreamServices
+
     settings = container.settings
     hub: BalanceHub
     sink: EventSink
@@ -141,6 +153,8 @@ def build_balance_stream(container: Container) -> tuple[EventSink, StreamService
         hub = BalanceHub()
         sink = hub
     else:
+        from kuledger.storage.events_redis import RedisEventListener
+
         listener: RedisEventListener | None = None
 
         def feed_ready(timeout: float) -> bool:
@@ -162,6 +176,10 @@ def build_balance_stream(container: Container) -> tuple[EventSink, StreamService
 
 def build_app(container: Container) -> Starlette:
     """The HTTP application over the container's database."""
+    from kuledger.http.app import create_app
+    from kuledger.http.auth import Authenticator
+    from kuledger.http.context import ApiServices
+
     events, stream = build_balance_stream(container)
     services = ApiServices(
         settings=container.settings,
@@ -183,5 +201,7 @@ def build_app(container: Container) -> Starlette:
 
 def asgi_app() -> Starlette:
     """The factory uvicorn calls in each worker process (`kuledger serve`)."""
+    from kuledger.http.ws_private import redact_tokens_in_server_log
+
     redact_tokens_in_server_log()
     return build_app(Container(settings_from_environment()))

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
-import psycopg
 import sqlalchemy as sa
 import sqlalchemy.exc
 
@@ -65,6 +64,8 @@ def fail(message: str) -> None:
 
 def explain(exc: BaseException, database_url: str | None = None) -> str | None:
     """The one line that reports an expected failure; None for a bug."""
+    import psycopg  # here, not at the top: only a failure pays for its import
+
     if isinstance(exc, (LedgerError, ConfigError, SecretKeyError)):
         return _one_line(str(exc))
     if isinstance(exc, sqlalchemy.exc.IntegrityError):
@@ -81,6 +82,8 @@ _MISSING_SCHEMA = ("no such table", "no such column")
 
 
 def _database_problem(exc: BaseException, database_url: str | None) -> str:
+    import psycopg
+
     text = _one_line(str(exc))
     url = sa.make_url(normalize_url(database_url)) if database_url else None
     if isinstance(exc, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedColumn):
