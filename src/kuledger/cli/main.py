@@ -10,6 +10,7 @@ from kuledger.cli import (
     export,
     import_,
     maintenance,
+    operator,
     ops,
     reports,
     seeding,
@@ -45,6 +46,7 @@ for command in (
     export.export,
     import_.import_,
     serve.serve,
+    operator.operator_token,
 ):
     cli.add_command(command)
 

@@ -10,6 +10,7 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from kuledger.cli.context import container, fail, reports_errors
+from kuledger.config import Settings
 from kuledger.storage import migrate, partitions
 
 
@@ -37,6 +38,11 @@ def logging_config(level: str) -> dict[str, Any]:
         },
         "loggers": {
             "kuledger.access": {
+                "handlers": ["access"],
+                "level": level.upper(),
+                "propagate": False,
+            },
+            "kuledger.audit": {  # the operator API's calls, one JSON line each
                 "handlers": ["access"],
                 "level": level.upper(),
                 "propagate": False,
@@ -98,10 +104,19 @@ def serve(host: str, port: int, workers: int, futures_port: int | None) -> None:
     sockets = [config.bind_socket()]
     if futures_port is not None:
         sockets.append(_bind(host, futures_port))
+    operator = _operator_socket(c.settings, {port, futures_port})
+    if operator is not None:
+        sockets.append(operator)  # bootstrap.asgi_app routes it by port
     click.echo(
         f"kuledger serving on http://{host}:{port}"
         + (f" and :{futures_port}" if futures_port else "")
-        + f" with {workers} worker(s)",
+        + f" with {workers} worker(s)"
+        + (
+            f"; operator API on http://{c.settings.operator_host}:"
+            f"{c.settings.operator_port}/operator/v1"
+            if operator is not None
+            else ""
+        ),
         err=True,
     )
     server = uvicorn.Server(config)
@@ -109,6 +124,23 @@ def serve(host: str, port: int, workers: int, futures_port: int | None) -> None:
         Multiprocess(config, sockets=sockets).run()
     else:
         server.run(sockets=sockets)
+
+
+def _operator_socket(
+    settings: Settings, kucoin_ports: set[int | None]
+) -> socket.socket | None:
+    """The operator API's own listener, KULEDGER_OPERATOR_HOST:PORT (none if
+    the port is 0), never one of the KuCoin ports."""
+    host, port = settings.operator_host, settings.operator_port
+    if not port:
+        return None
+    if port in kucoin_ports:
+        fail(f"KULEDGER_OPERATOR_PORT={port} is a KuCoin port: give it its own")
+    try:
+        return _bind(host, port)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port} (KULEDGER_OPERATOR_PORT): {exc}")
+        raise  # not reached: fail() exits
 
 
 def _bind(host: str, port: int) -> socket.socket:
