@@ -29,7 +29,7 @@ from kuledger import __version__
 from kuledger.http.envelope import Envelope, ok
 from kuledger.http.errors import KUCOIN_ERRORS, BodyTooLarge, error_response
 from kuledger.http.openapi import ERROR
-from kuledger.http.operator.auth import authorize
+from kuledger.http.operator.auth import identify, require
 from kuledger.http.operator.endpoints import (
     ENDPOINTS,
     PREFIX,
@@ -100,7 +100,8 @@ def _handle(
     endpoint: OperatorEndpoint, call: OpCall, authorization: str | None
 ) -> Envelope:
     try:
-        call.token = authorize(call.services.tokens, authorization, endpoint.scope)
+        call.token = identify(call.services.tokens, authorization)
+        require(call.token, endpoint.scope)
         data = endpoint.handler(call)
         return data if isinstance(data, Envelope) else ok(data)
     except Exception as exc:  # every failure gets the envelope; see errors.py

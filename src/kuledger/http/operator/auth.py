@@ -31,12 +31,13 @@ def bearer(authorization: str | None) -> str:
     return token.strip()
 
 
-def authorize(
-    store: TokenStore, authorization: str | None, scope: Scope
-) -> OperatorToken:
+def identify(store: TokenStore, authorization: str | None) -> OperatorToken:
     token = operator_tokens.authenticate(store, bearer(authorization))
     if token is None:
         raise UnknownToken()
+    return token
+
+
+def require(token: OperatorToken, scope: Scope) -> None:
     if scope not in token.scopes:
         raise ScopeDenied(ScopeDenied.message.format(scope=scope.value))
-    return token

@@ -314,12 +314,15 @@ def _networks(f: Fields) -> tuple[str, ...] | None:
 def create_key(call: OpCall) -> dict[str, Any]:
     f = call.fields({"permissions", "ipWhitelist", "keyVersion", "passphrase"})
     s = call.services
+    permissions = _permissions(f)
     api_key = key_service.create_key(
         s.uow,
         s.box,
         s.clock,
         uid=call.path_params["uid"],
-        permissions=_permissions(f) or frozenset({Permission.GENERAL}),
+        permissions=frozenset({Permission.GENERAL})
+        if permissions is None
+        else permissions,
         ip_whitelist=_networks(f) or (),
         key_version=f.integer("keyVersion", 3, low=1, high=3) or 3,
         passphrase=f.text("passphrase"),
