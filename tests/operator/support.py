@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import jsonschema
 from anyio.from_thread import start_blocking_portal
+from starlette.types import ASGIApp
 
 from kuledger.bootstrap import (
     Container,
@@ -50,6 +51,7 @@ class OperatorApi:
     http: httpx.Client
     kucoin: httpx.Client
     audit: io.StringIO
+    app: ASGIApp  # the operator app, for clients that bring their own transport
     tokens: dict[str, str] = field(default_factory=dict)
 
     def token(self, scopes: str = "post,read,admin") -> str:
@@ -136,4 +138,4 @@ def operator_api(database_url: str, workdir: Path) -> Iterator[OperatorApi]:
         kucoin = httpx.Client(transport=PortalTransport(kucoin_app, portal))
         stack.callback(http.close)
         stack.callback(kucoin.close)
-        yield OperatorApi(cli, container, http, kucoin, audit)
+        yield OperatorApi(cli, container, http, kucoin, audit, operator_app)
