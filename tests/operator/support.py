@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +30,51 @@ from tests.support.server import database_env
 
 PREFIX = "/operator/v1"
 DOCUMENT = openapi_document()
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    # The last segment of operations/{uid}/{id} may hold slashes ({id:path}).
+    parts = re.split(r"(\{[^}]+\})", template)
+    regex = "".join(
+        ("(.+)" if p == "{id}" else "([^/]+)") if p.startswith("{") else re.escape(p)
+        for p in parts
+    )
+    return re.compile(regex)
+
+
+_PATTERNS = {path: _pattern(path) for path in DOCUMENT["paths"]}
+
+
+def template_of(method: str, path: str) -> str:
+    """The document's path (less PREFIX) that `method path` was served by."""
+    for template, pattern in _PATTERNS.items():
+        if pattern.fullmatch(path) and method.lower() in DOCUMENT["paths"][template]:
+            return template[len(PREFIX) :]
+    raise AssertionError(f"{method} {path} is not in the document")
+
+
+class CheckedTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """Checks every answer of a sync or async transport against the document."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def _check(self, request: httpx.Request, response: httpx.Response) -> None:
+        path = request.url.path
+        if path != f"{PREFIX}/openapi.json":
+            check(template_of(request.method, path), request.method, response)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._inner.handle_request(request)
+        response.read()
+        self._check(request, response)
+        return response
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        await response.aread()
+        self._check(request, response)
+        return response
 
 
 def check(template: str, method: str, response: httpx.Response) -> None:
@@ -86,7 +132,7 @@ class OperatorApi:
         response = self.http.request(
             method, url, json=json, content=content, headers=all_headers, params=params
         )
-        check(template, method, response)
+        check(template, method, response)  # (the transport checked the path too)
         return response
 
     def ok(self, method: str, template: str, **kwargs: Any) -> Any:
@@ -134,7 +180,9 @@ def operator_api(database_url: str, workdir: Path) -> Iterator[OperatorApi]:
                 kucoin_app.router.lifespan_context(kucoin_app)
             )
         )
-        http = httpx.Client(transport=PortalTransport(operator_app, portal))
+        http = httpx.Client(
+            transport=CheckedTransport(PortalTransport(operator_app, portal))
+        )
         kucoin = httpx.Client(transport=PortalTransport(kucoin_app, portal))
         stack.callback(http.close)
         stack.callback(kucoin.close)

@@ -20,7 +20,7 @@ from kuledger_client import (
     OperatorClient,
     ServerError,
 )
-from tests.operator.support import OperatorApi
+from tests.operator.support import CheckedTransport, OperatorApi
 from tests.operator.test_operations import deposit, new_uid, withdrawal
 from tests.sdk.clients import FLAVOURS, Blocking
 
@@ -44,7 +44,8 @@ def make(op: OperatorApi, flavour: str) -> Iterator[Make]:
             options.setdefault("transport", op.http._transport)
             client = OperatorClient(token, **options)
         else:
-            options.setdefault("transport", httpx.ASGITransport(op.app))
+            checked = CheckedTransport(httpx.ASGITransport(op.app))
+            options.setdefault("transport", checked)
             if "sleep" in options:
                 blocking_sleep = options["sleep"]
 

@@ -112,7 +112,7 @@ class SqlOperatorQueries:
         where, params = (f"WHERE uid > {ph} ", [after]) if after else ("", [])
         rows = self._db.rows(
             "SELECT uid, parent_uid, vip_level, hf, created_at FROM users "
-            f"{where}ORDER BY uid{self._d.collate} LIMIT {int(limit)}",
+            f"{where}ORDER BY uid LIMIT {int(limit)}",  # the primary key's order
             tuple(params),
         )
         return [User(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
