@@ -17,12 +17,8 @@ from urllib.parse import quote
 
 import httpx
 
-from kuledger_client._exceptions import (
-    ClientError,
-    ServerError,
-    TransportError,
-    error_for,
-)
+from kuledger_client._core import envelope_data
+from kuledger_client._exceptions import ClientError, ServerError, TransportError
 from kuledger_client._models import Raw, _bool, _decimal, _field, _int, _list, _text
 
 DEFAULT_OPERATOR_URL = "http://127.0.0.1:8001"
@@ -337,22 +333,7 @@ class OperatorCore:
 
     def parse(self, request: httpx.Request, response: httpx.Response) -> Any:
         """The `data` of a success envelope, or the matching exception."""
-        status = response.status_code
-        try:
-            payload = json.loads(response.content, parse_float=Decimal)
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict) or "code" not in payload:
-            if 200 <= status < 300:
-                raise TransportError(
-                    f"{request.method} {request.url.path}: HTTP {status} with a "
-                    f"body that is not a KuCoin envelope: {response.text[:200]!r}"
-                )
-            raise error_for("", response.text[:200], status, response)
-        code = str(payload["code"])
-        if code == "200000" and "data" in payload and 200 <= status < 300:
-            return payload["data"]
-        raise error_for(code, str(payload.get("msg") or ""), status, response)
+        return envelope_data(f"{request.method} {request.url.path}", response)
 
     def retry_delay(self, attempt: int, error: ClientError) -> float | None:
         """Seconds before the next attempt of a call that is safe to repeat
