@@ -100,6 +100,10 @@ class OperatorApi:
     app: ASGIApp  # the operator app, for clients that bring their own transport
     tokens: dict[str, str] = field(default_factory=dict)
 
+    def new_client(self) -> httpx.Client:
+        """A client of the operator app of its own (for another thread)."""
+        return httpx.Client(transport=self.http._transport)
+
     def token(self, scopes: str = "post,read,admin") -> str:
         """A token with these scopes (one per set of scopes, made once)."""
         if scopes not in self.tokens:

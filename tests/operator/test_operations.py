@@ -5,6 +5,7 @@ and bad input that writes nothing. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -188,3 +189,28 @@ def test_a_body_over_the_limit_is_413000(op: OperatorApi):
         headers={"content-type": "application/json"},
     )
     assert response.status_code == 413 and response.json()["code"] == "413000"
+
+
+def test_the_same_operation_from_many_callers_at_once_applies_once(op: OperatorApi):
+    uid = op.user(new_uid())
+    token = op.token()
+
+    def send(_: int) -> dict[str, Any]:
+        with op.new_client() as http:
+            response = http.post(
+                "http://testserver/operator/v1/operations",
+                json=deposit(uid, "race", "7"),
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        body: dict[str, Any] = response.json()
+        return body
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(send, range(16)))
+    assert {a["code"] for a in answers} == {"200000"}
+    fresh = [a for a in answers if not a["data"]["replayed"]]
+    assert len(fresh) == 1
+    assert {tuple(a["data"]["entries"]) for a in answers} == {
+        tuple(fresh[0]["data"]["entries"])
+    }
+    assert op.balance(uid) == "7"
