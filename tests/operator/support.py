@@ -25,6 +25,7 @@ from kuledger.bootstrap import (
 )
 from kuledger.config import Settings
 from kuledger.http.operator.app import openapi_document
+from kuledger.http.stream import BalanceHub
 from tests.support.inprocess import BASE_URL, InProcessCli, PortalTransport
 from tests.support.server import database_env
 
@@ -98,6 +99,7 @@ class OperatorApi:
     kucoin: httpx.Client
     audit: io.StringIO
     app: ASGIApp  # the operator app, for clients that bring their own transport
+    hub: BalanceHub  # the KuCoin app's balance stream, in this process
     tokens: dict[str, str] = field(default_factory=dict)
 
     def new_client(self) -> httpx.Client:
@@ -190,4 +192,5 @@ def operator_api(database_url: str, workdir: Path) -> Iterator[OperatorApi]:
         kucoin = httpx.Client(transport=PortalTransport(kucoin_app, portal))
         stack.callback(http.close)
         stack.callback(kucoin.close)
-        yield OperatorApi(cli, container, http, kucoin, audit, operator_app)
+        hub = stream[1].hub
+        yield OperatorApi(cli, container, http, kucoin, audit, operator_app, hub)

@@ -4,6 +4,7 @@ and bad input that writes nothing. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -214,3 +215,26 @@ def test_the_same_operation_from_many_callers_at_once_applies_once(op: OperatorA
         tuple(fresh[0]["data"]["entries"])
     }
     assert op.balance(uid) == "7"
+
+
+class Recorder:
+    """A balance-stream subscriber that keeps what it is offered."""
+
+    def __init__(self) -> None:
+        self.frames: list[dict[str, Any]] = []
+
+    def offer(self, frames: list[str]) -> None:
+        self.frames += [json.loads(f) for f in frames]
+
+
+def test_applied_operations_reach_the_balance_stream(op: OperatorApi):
+    uid = op.user(new_uid())
+    recorder = Recorder()
+    op.hub.add(uid, recorder)  # type: ignore[arg-type]
+    try:
+        op.post(deposit(uid, "ws1", "3"))
+        op.call("POST", "/operations", json=withdrawal(uid, "ws2", "5"))  # refused
+    finally:
+        op.hub.remove(uid, recorder)  # type: ignore[arg-type]
+    [frame] = recorder.frames
+    assert frame["data"]["total"] == "3" and frame["data"]["relationEvent"]
