@@ -11,10 +11,11 @@ import orjson
 from starlette.datastructures import QueryParams
 
 from kuledger.domain.errors import InvalidInput, LedgerError, UnknownUser
-from kuledger.domain.fields import BODY, QUERY, Fields
+from kuledger.domain.fields import Fields
 from kuledger.domain.money import to_wire
 from kuledger.domain.operations import OPERATIONS
 from kuledger.domain.users import MAX_VIP_LEVEL, Permission, User, parse_networks
+from kuledger.http.body import body_fields
 from kuledger.http.endpoints._json_schema import (
     BOOLEAN,
     INTEGER,
@@ -25,6 +26,7 @@ from kuledger.http.endpoints._json_schema import (
 )
 from kuledger.http.envelope import fail
 from kuledger.http.errors import NotFound, UnsupportedMediaType, describe
+from kuledger.http.params import query_fields
 from kuledger.services import keys as key_service
 from kuledger.services import operator
 from kuledger.services import users as user_service
@@ -88,20 +90,14 @@ class OpCall:
             raise InvalidInput("body", "the request body is not valid JSON") from None
 
     def fields(self, allowed: set[str]) -> Fields:
-        value = self.json()
-        if not isinstance(value, dict):
-            raise InvalidInput("body", "the request body must be a JSON object")
-        found = Fields(value, BODY)
+        """The body as Fields: a JSON object with no field but `allowed`."""
+        found = body_fields(self.body, self.content_type)
         found.only(allowed, "this request")
         return found
 
     @property
     def query(self) -> Fields:
-        # Each parameter once: a repeated one is refused, not silently picked.
-        for name in self.query_params:
-            if len(self.query_params.getlist(name)) > 1:
-                raise InvalidInput(name, f"{name} given more than once")
-        return Fields(dict(self.query_params), QUERY)
+        return query_fields(self.query_params)
 
     def note(self, payloads: Sequence[object]) -> None:
         for p in payloads:
