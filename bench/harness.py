@@ -294,7 +294,7 @@ def wrk(
     threads: int = 1,
 ) -> dict[str, float]:
     """Replay `requests` (path, headers) round-robin with wrk; return rps, p50, p99."""
-    script = _replay_script(requests) + WRK_DONE
+    script = _replay_script(base_url, requests) + WRK_DONE
     out = _run_wrk(base_url, script, connections, seconds, threads)
     stats = json.loads(out.strip().splitlines()[-1])
     seconds_run = stats["duration_us"] / 1e6
@@ -316,7 +316,7 @@ def wrk_pass(
     """Send every request once with wrk (not timed: a warm-up); return seconds."""
     # wrk runs for its whole duration even when its threads stop early, so the
     # one thread exits the process once it has sent as many as there are.
-    script = _replay_script(requests) + (
+    script = _replay_script(base_url, requests) + (
         "\nresponse = function() if i >= #reqs then os.exit(0) end end\n"
     )
     started = time.perf_counter()
@@ -324,10 +324,15 @@ def wrk_pass(
     return time.perf_counter() - started
 
 
-def _replay_script(requests: Requests) -> str:
+def _replay_script(base_url: str, requests: Requests) -> str:
+    # wrk.format adds no Host header at the script's top level (wrk.init sets
+    # it later), and a strict HTTP/1.1 server (h11) refuses a request without one.
+    host = base_url.split("://", 1)[1].rstrip("/")
     lines = ["local reqs = {}"]
     for path, headers in requests:
-        header_lua = ", ".join(f'["{k}"]="{v}"' for k, v in headers.items())
+        header_lua = ", ".join(
+            f'["{k}"]="{v}"' for k, v in {"Host": host, **headers}.items()
+        )
         lines.append(f'reqs[#reqs+1] = wrk.format("GET", "{path}", {{{header_lua}}})')
     lines.append("local i = 0")
     lines.append("request = function() i = i + 1; return reqs[(i % #reqs) + 1] end")

@@ -27,7 +27,7 @@ from kuledger.storage import migrate
 BATCH = 2_000
 COLUMNS = (
     "id, uid, account_id, account_type, currency, amount, fee, balance, "
-    "direction, biz_code, created_at, context, seq, book, hash"
+    "direction, biz_code, created_at, context, seq, book, hash, op_uid, op_id"
 )
 
 
@@ -112,7 +112,7 @@ def compare(engine: str, entries: int) -> dict[str, Any]:
 def _raw_insert(container: Container, rows: list[tuple[Any, ...]]) -> float:
     """The same entry rows, inserted with the driver's executemany, no checks."""
     ph = "?" if container.engine.dialect.name == "sqlite" else "%s"
-    sql = f"INSERT INTO entries ({COLUMNS}) VALUES ({', '.join([ph] * 15)})"
+    sql = f"INSERT INTO entries ({COLUMNS}) VALUES ({', '.join([ph] * 17)})"
     step = BATCH * 2  # about as many entries per transaction as the bulk path writes
     began = time.perf_counter()
     raw = container.engine.raw_connection()

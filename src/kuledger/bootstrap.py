@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
-from kuledger.config import Settings, settings_from_environment
+from kuledger.config import Settings, settings_from_environment, sqlite_file
 from kuledger.http.app import create_app
 from kuledger.http.auth import Authenticator
 from kuledger.http.context import ApiServices
@@ -28,7 +28,14 @@ from kuledger.storage.events_redis import RedisEventListener, RedisEventSink
 from kuledger.storage.operator import SqlOperatorQueries, SqlTokenStore
 from kuledger.storage.reader import SqlLedgerReader
 from kuledger.storage.redis_limiter import RedisLimiter
-from kuledger.storage.secretbox import FernetBox, load_box
+from kuledger.storage.secretbox import (
+    FernetBox,
+    KeySource,
+    bind_key,
+    check_key,
+    find_box,
+    load_box,
+)
 from kuledger.storage.sql import SqlUnitOfWork
 
 
@@ -59,13 +66,36 @@ class Container:
         )
         return SqlLedgerReader(self.engine, read_engine)
 
+    @property
+    def key_source(self) -> KeySource:
+        settings = self.settings
+        rule = None
+        if not settings.secret_key_file:
+            rule = (
+                "the SQLite database's path plus .key"
+                if sqlite_file(settings.database_url)
+                else "the default: kuledger.key in the working directory"
+            )
+        return KeySource(settings.secret_key, settings.key_file, rule)
+
     @cached_property
     def operator_tokens(self) -> SqlTokenStore:
         return SqlTokenStore(self.engine, self.reader.connections)
 
     @cached_property
     def box(self) -> FernetBox:
-        return load_box(self.settings.secret_key, self.settings.key_file)
+        """The secret key, once checked against the database's fingerprint
+        (recorded now if the database has none yet)."""
+        box = load_box(self.key_source)
+        bind_key(self.engine, box, self.key_source, self.clock())
+        return box
+
+    def check_secret_key(self) -> None:
+        """What every command checks first: if a key is configured, that it is
+        the one the database records (a missing key fails only where needed)."""
+        box = find_box(self.key_source)
+        if box is not None:
+            check_key(self.engine, box, self.key_source)
 
     @cached_property
     def events(self) -> RedisEventSink | None:

@@ -167,6 +167,36 @@ class Settings:
         "for each",
         int,
     )
+    max_connections: int = _setting(
+        "KULEDGER_MAX_CONNECTIONS",
+        "0",
+        "open connections (WebSockets included) per API worker over which a "
+        "request is answered `503000` and its connection closed. 0 means 10000, "
+        "or nine tenths of what the open-file limit allows if that is less "
+        "(`kuledger serve` raises the soft limit to the hard one)",
+        int,
+    )
+    request_timeout_s: int = _setting(
+        "KULEDGER_REQUEST_TIMEOUT_S",
+        "10",
+        "seconds a request has to arrive in full, headers and body, from the "
+        "connection's opening or the request's first byte; then the connection "
+        "is closed",
+        int,
+    )
+    keepalive_timeout_s: int = _setting(
+        "KULEDGER_KEEPALIVE_TIMEOUT_S",
+        "5",
+        "seconds an idle connection stays open after a response",
+        int,
+    )
+    send_timeout_s: int = _setting(
+        "KULEDGER_SEND_TIMEOUT_S",
+        "30",
+        "seconds a response may wait for a client that reads none of it; then "
+        "the connection is closed",
+        int,
+    )
     ratelimit: bool = _setting(
         "KULEDGER_RATELIMIT",
         "on",

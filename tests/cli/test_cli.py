@@ -331,19 +331,25 @@ def history(run: Run, user: str) -> str:
 def test_verify_is_clean_on_an_untouched_ledger(run, history):
     result = run("verify")
     assert result.exit_code == 0
-    assert result.stdout == "OK: 2 accounts, 4 entries checked\n"
+    root, verdict = result.stdout.splitlines()
+    assert verdict == "OK: 2 accounts, 4 entries checked"
     report = _one_json_line(run("verify", "--json").stdout)
+    assert root == f"checkpoint root: {report['root']}"
     assert report == {
         "ok": True,
         "accounts": 2,
         "entries": 4,
+        "operations": 3,
         "problems": [],
         "problem_count": 0,
+        "findings": [],
+        "kinds": {},
         "chained": 4,
         "broken_chains": 0,
         "since": False,
         "resumed": 0,
         "checkpoints_saved": 2,
+        "root": report["root"],
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -60,11 +61,15 @@ def _failed(run: Run, *args: str) -> list[str]:
 def test_a_clean_ledger_verifies_with_every_entry_hashed(run, five):
     result = run("verify")
     assert result.exit_code == 0
-    assert result.stdout == "OK: 1 accounts, 5 entries checked\n"
+    root, verdict = result.stdout.splitlines()
+    assert verdict == "OK: 1 accounts, 5 entries checked"
+    assert re.fullmatch("checkpoint root: [0-9a-f]{64}", root)
     report = _json(run)
     assert report["chained"] == 5
     assert report["broken_chains"] == 0
     assert report["checkpoints_saved"] == 1
+    assert (report["findings"], report["kinds"], report["operations"]) == ([], {}, 5)
+    assert root == f"checkpoint root: {report['root']}"
 
 
 @pytest.mark.parametrize(
@@ -105,10 +110,11 @@ def test_since_reads_only_entries_after_the_checkpoint(run, five):
     _post(run, _deposit("d6", "1"), _deposit("d7", "1"))
     result = run("verify", "--since")
     assert result.exit_code == 0
-    assert result.stdout.splitlines() == [
-        "since checkpoints: 1 of 1 accounts resumed, 2 newer entries read",
-        "OK: 1 accounts, 2 entries checked",
-    ]
+    since_line, _, verdict = result.stdout.splitlines()
+    assert since_line == (
+        "since checkpoints: 1 of 1 accounts resumed, 2 newer entries read"
+    )
+    assert verdict == "OK: 1 accounts, 2 entries checked"
     report = _json(run, "--since")  # the checkpoint moved to seq 7
     assert (report["entries"], report["resumed"], report["since"]) == (0, 1, True)
     _post(run, _deposit("d8", "1"))
@@ -161,3 +167,51 @@ def test_import_writes_a_chained_history(run, tmp_path):
     report = _json(run)
     assert report["ok"] is True
     assert report["chained"] == report["entries"] == 3
+
+
+def _mismatches(run: Run) -> list[str]:
+    result = run("verify")
+    assert result.exit_code == 1, result.stdout
+    *lines, verdict = result.stdout.splitlines()
+    assert verdict.startswith("FAILED:")
+    return lines
+
+
+@pytest.mark.parametrize(
+    ("sql", "kind"),
+    [
+        ("UPDATE accounts SET uid = 'u2'", "account-key"),
+        ("UPDATE accounts SET currency = 'BTC'", "account-key"),
+        ("UPDATE accounts SET type = 'margin'", "account-key"),
+        ("UPDATE entries SET book = 'hf' WHERE seq = 2", "book"),
+        (
+            'UPDATE operations SET result = replace(result, \'"op":"deposit"\', '
+            "'\"op\":\"withdrawal\"') WHERE op_id = 'd2'",
+            "operation",
+        ),
+        ("DELETE FROM operations WHERE op_id = 'd2'", "operation"),
+    ],
+    ids=["uid", "currency", "type", "book", "result", "deleted-operation"],
+)
+def test_each_tamper_is_a_mismatch_line_that_names_its_kind(run, five, sql, kind):
+    assert run("users", "create", "--uid", "u2").exit_code == 0
+    assert execute(_path(), sql) == 1
+    lines = _mismatches(run)
+    assert lines[0].startswith(f"MISMATCH {kind}: ")
+    report = _json(run)
+    assert report["findings"][0]["kind"] == kind
+    assert kind in report["kinds"] and report["root"] is None
+
+
+def test_an_account_deleted_after_a_verify_is_named(run, five):
+    assert run("verify").exit_code == 0
+    [account_id] = _account_ids()
+    execute(_path(), "DELETE FROM entries")
+    execute(_path(), "DELETE FROM accounts")
+    [line] = _mismatches(run)
+    assert line.startswith(f"MISMATCH account-gone: account {account_id} (u1 main")
+
+
+def _account_ids() -> list[str]:
+    with closing(sqlite3.connect(_path())) as conn:
+        return [r[0] for r in conn.execute("SELECT id FROM accounts")]

@@ -304,7 +304,7 @@ def test_another_users_account_does_not_exist_for_you(module_api, keys):
         ("alice", None, "plain", False),
         ("alice", "3", "plain", False),
         ("alice", "1", "plain", False),  # a v2/v3 key never takes a plain one
-        ("alice", "1", "hmac", True),
+        ("alice", "1", "hmac", False),  # nor a header that announces one
         ("v2", "2", "hmac", True),
         ("v2", None, "hmac", True),
         ("v2", None, "plain", False),
@@ -373,10 +373,10 @@ def test_public_endpoints_ignore_stray_auth_headers(module_api, endpoint):
     ok_data(send(module_api, endpoint.method, endpoint.path, stray))
 
 
-# --- the order of the checks (kucoin-api-spec.md 5, 9) ---
+# --- the order of the checks (kucoin-api-spec.md 5, 9; docs/api.md) ---
 
 
-def test_the_checks_run_in_kucoins_order(module_api, keys):
+def test_the_checks_run_in_the_documented_order(module_api, keys):
     s, user = module_api, keys.outside
     stale = str(now_ms() - 60_000)
     wrong_pass = sign_passphrase(user.secret, "wrong", 3)
@@ -393,9 +393,12 @@ def test_the_checks_run_in_kucoins_order(module_api, keys):
         KC_API_SIGN=forged,
     )
     assert_error(response, 400, "400002")
-    # a wrong passphrase beats a bad signature
+    # a bad signature beats a wrong passphrase (KuCoin's order is the other
+    # way round, which tells a guesser without the secret the right passphrase)
     response = get(s, user, KC_API_PASSPHRASE=wrong_pass, signed_path=ACCOUNTS)
-    assert_error(response, 401, "400004")
+    assert_error(response, 401, "400005")
+    # a wrong passphrase beats a forbidden IP
+    assert_error(get(s, user, KC_API_PASSPHRASE=wrong_pass), 401, "400004")
     # a bad signature beats a forbidden IP
     assert_error(get(s, user, signed_path=ACCOUNTS), 401, "400005")
     # a forbidden IP beats a missing permission

@@ -11,15 +11,20 @@ import pytest
 import sqlalchemy as sa
 
 from kuledger.bootstrap import Container
-from kuledger.domain.chain import GENESIS, canonical, entry_hash
+from kuledger.domain.chain import (
+    GENESIS,
+    canonical,
+    entry_hash_v2,
+    operation_digest,
+)
 from kuledger.domain.money import to_wire
 from kuledger.services import importing, ledger, users
 from kuledger.services.retention import apply_retention
 from kuledger.services.seed import SeedPlan, generate
-from kuledger.services.verify import VerifyReport, verify
+from kuledger.services.verify import VerifyReport
 from kuledger.storage import migrate
-from kuledger.storage.checkpoints import save_checkpoints
 from kuledger.storage.retention import SqlRetentionStore
+from tests.support.chain import as_v1, run_verify, sql
 
 DAY = 86_400_000
 
@@ -39,18 +44,7 @@ def five(container: Container) -> Container:
     return container
 
 
-def _run(c: Container, since: bool = False) -> VerifyReport:
-    with c.reader.snapshot() as s:
-        checkpoints = s.verify_checkpoints() if since else None
-        report = verify(s.all_accounts(), s.entry_trail(since=since), checkpoints)
-    if report.ok:
-        save_checkpoints(c.engine, report.heads.values(), c.clock())
-    return report
-
-
-def _sql(c: Container, statement: str, **params: Any) -> int:
-    with c.engine.begin() as conn:
-        return conn.execute(sa.text(statement), params).rowcount
+_run, _sql = run_verify, sql
 
 
 def _ids(c: Container) -> dict[int, int]:
@@ -64,20 +58,28 @@ def _chain_problems(report: VerifyReport) -> list[str]:
     return [p for p in report.problems if "chain" in p]
 
 
+_V2_COLUMNS = (
+    "e.id, e.uid, e.account_id, e.account_type, e.currency, e.amount, e.fee, "
+    "e.balance, e.direction, e.biz_code, e.created_at, e.context, e.seq, e.book, "
+    "o.uid, o.op_id, o.fingerprint, o.result, o.created_at, e.hash FROM entries e "
+    "JOIN operations o ON o.uid = e.op_uid AND o.op_id = e.op_id"
+)
+
+
+def _v2_hash(prev: str, r: Any) -> str:
+    """An entry's v2 hash from a row of _V2_COLUMNS."""
+    fields = (*r[:5], *(sa_decimal(v) for v in r[5:8]), *r[8:13])
+    return entry_hash_v2(prev, *fields, r[13], operation_digest(*r[14:19]))
+
+
 def test_every_entry_is_chained_and_the_head_is_the_last_hash(five):
     with five.engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "SELECT id, uid, account_id, account_type, currency, amount, fee, "
-                "balance, direction, biz_code, created_at, context, seq, hash "
-                "FROM entries ORDER BY seq"
-            )
-        ).all()
+        rows = conn.execute(sa.text(f"SELECT {_V2_COLUMNS} ORDER BY e.seq")).all()
         head = conn.execute(sa.text("SELECT chain_head FROM accounts")).scalar_one()
+    assert len(rows) == 5  # every entry names its operation record
     prev = GENESIS
     for r in rows:
-        fields = (*r[:5], *(sa_decimal(v) for v in r[5:8]), *r[8:13])
-        assert r.hash == entry_hash(prev, *fields)
+        assert r.hash == _v2_hash(prev, r)
         prev = r.hash
     assert head == prev
     report = _run(five)
@@ -153,18 +155,12 @@ def test_a_consistent_rewrite_of_the_hashes_is_not_detected(five):
     _sql(five, "UPDATE entries SET context = 'x' WHERE id = :id", id=ids[5])
     with five.engine.connect() as conn:
         row = conn.execute(
-            sa.text(
-                "SELECT id, uid, account_id, account_type, currency, amount, fee, "
-                "balance, direction, biz_code, created_at, context, seq "
-                "FROM entries WHERE id = :id"
-            ),
-            {"id": ids[5]},
+            sa.text(f"SELECT {_V2_COLUMNS} WHERE e.id = :id"), {"id": ids[5]}
         ).one()
         prev = conn.execute(
             sa.text("SELECT hash FROM entries WHERE id = :id"), {"id": ids[4]}
         ).scalar_one()
-    fields = (*row[:5], *(sa_decimal(v) for v in row[5:8]), *row[8:13])
-    forged = entry_hash(prev, *fields)
+    forged = _v2_hash(prev, row)
     _sql(five, "UPDATE entries SET hash = :h WHERE id = :id", h=forged, id=ids[5])
     _sql(five, "UPDATE accounts SET chain_head = :h", h=forged)
     assert _run(five).ok
@@ -272,6 +268,7 @@ def test_import_writes_chained_entries(container):
 
 
 def test_migration_0004_chains_existing_entries(five):
+    as_v1(five)  # what 0004 wrote: v1, no operation references
     before = _hashes(five)
     migrate.downgrade(five.engine, "0003")
     migrate.upgrade(five.engine)

@@ -17,7 +17,8 @@ from kuledger.http.endpoints import ENDPOINTS
 from kuledger.services import users
 from kuledger.services.ratelimit import MemoryLimiter
 from kuledger.storage.reader import SqlLedgerReader
-from tests.conftest import make_container
+from kuledger.storage.secretbox import FernetBox
+from tests.conftest import TEST_SECRET_KEY, make_container
 
 LEDGER = next(
     e for e in ENDPOINTS if e.method == "GET" and e.path == "/api/v1/accounts/ledgers"
@@ -32,7 +33,9 @@ def _services(url: str, **overrides: object) -> ApiServices:
         reader=c.reader,
         uow=c.uow,
         clock=c.clock,
-        authenticator=Authenticator(c.reader, c.box, c.clock),
+        # Not c.box: that would open a connection (the key check) this
+        # container, never closed, would leave behind.
+        authenticator=Authenticator(c.reader, FernetBox(TEST_SECRET_KEY), c.clock),
         ratelimit=build_rate_limit_policy(c.settings),
     )
 

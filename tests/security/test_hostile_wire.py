@@ -8,15 +8,21 @@ uvicorn's HTTP parser (see tests/security/raw.py)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import select
 import socket
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from uvicorn.config import Config
+from uvicorn.server import ServerState
 
 from kuledger.http.app import MAX_BODY_BYTES
 from kuledger.http.endpoints import ENDPOINTS
+from kuledger.http.protocols import PROTOCOLS
 from tests.security import raw
 from tests.security.checks import (
     Pair,
@@ -230,3 +236,84 @@ def test_path_traversal_is_404000(unlimited_server, target):
     response = raw.request(unlimited_server, "GET", target)
     assert response.status == 404, response
     assert response.json() == {"code": "404000", "msg": "Url Not Found"}
+
+
+# --- malformed requests: the parser's 400, in KuCoin's envelope ---
+
+INVALID = {"code": "400000", "msg": "Invalid HTTP request received."}
+MALFORMED = [
+    b"GARBAGE\r\n\r\n",
+    b"GET /api/v1/timestamp HTTP/1.1 extra\r\nHost: a\r\n\r\n",
+    b"GET /api/v1/\x00timestamp HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET /api/v1/timestamp HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n",
+    b"GET /api/v1/timestamp HTTP/1.1\r\nHost: a\r\nBad Name: 1\r\n\r\n",
+    b"POST /api/v1/bullet-private HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n",
+    b"POST /api/v1/bullet-private HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n"
+    b"Content-Length: 2\r\n\r\nab",
+]
+
+
+@pytest.mark.parametrize("request_bytes", MALFORMED, ids=repr)
+def test_a_malformed_request_is_answered_with_the_envelope(
+    unlimited_server, request_bytes
+):
+    with raw.connect(unlimited_server) as sock:
+        sock.sendall(request_bytes)
+        response = raw.read_response(sock)
+    assert response.status == 400, response
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == INVALID
+
+
+class _Transport(asyncio.Transport):
+    """What a protocol writes, and whether it closed the connection."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = b""
+        self.closed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += bytes(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        addresses = {"peername": ("127.0.0.1", 1), "sockname": ("127.0.0.1", 2)}
+        return addresses.get(name, default)
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("name", sorted(PROTOCOLS))
+@pytest.mark.parametrize("request_bytes", MALFORMED[:4], ids=repr)
+def test_every_protocol_answers_a_malformed_request_with_the_envelope(
+    name, request_bytes
+):
+    """Whichever parser `serve` is given (h11 or httptools): the envelope."""
+
+    async def feed() -> _Transport:
+        config = Config(lambda *_: None, http=PROTOCOLS[name], log_level="critical")
+        config.load()
+        protocol = config.http_protocol_class(  # type: ignore[call-arg]
+            config=config, server_state=ServerState(), app_state={}
+        )
+        transport = _Transport()
+        protocol.connection_made(transport)
+        protocol.data_received(request_bytes)
+        return transport
+
+    transport = asyncio.run(feed())
+    head, _, body = transport.written.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), head
+    assert b"content-type: application/json" in head.lower()
+    assert json.loads(body) == INVALID
+    assert transport.closed

@@ -216,11 +216,13 @@ def live_server(
     workers: int = 1,
     port: int | None = None,
     setup_cli: Callable[[dict[str, str]], CliCommands] = Cli,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> Iterator[LiveServer]:
     """`kuledger init`, then `kuledger serve` on a free port until the block ends.
 
     `setup_cli` runs `init` and the tests' setup commands: a `kuledger`
-    process each (`Cli`), or `InProcessCli`, seconds faster on a busy machine."""
+    process each (`Cli`), or `InProcessCli`, seconds faster on a busy machine.
+    `preexec_fn` runs in the server's process before it starts (e.g. setrlimit)."""
     env = database_env(database_url, workdir)
     env.update(extra_env or {})
     cli = setup_cli(env)
@@ -233,6 +235,7 @@ def live_server(
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=preexec_fn,
         )
     server = LiveServer(f"http://127.0.0.1:{port}", cli, process, log_path)
     try:

@@ -30,6 +30,10 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "KULEDGER_TRUSTED_PROXIES": ("10.0.0.0/8", "10.0.0.0/8"),
     "KULEDGER_POOL_SIZE": ("9", 9),
     "KULEDGER_THREADS": ("3", 3),
+    "KULEDGER_MAX_CONNECTIONS": ("500", 500),
+    "KULEDGER_REQUEST_TIMEOUT_S": ("30", 30),
+    "KULEDGER_KEEPALIVE_TIMEOUT_S": ("75", 75),
+    "KULEDGER_SEND_TIMEOUT_S": ("5", 5),
     "KULEDGER_RATELIMIT": ("OFF", False),
     "KULEDGER_RATELIMIT_QUOTAS": (
         "Management=100000, Spot=5",

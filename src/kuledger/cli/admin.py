@@ -5,15 +5,24 @@ from __future__ import annotations
 import click
 from sqlalchemy.engine import Engine
 
+from kuledger.bootstrap import Container
 from kuledger.cli.context import container, print_json, reports_errors
 from kuledger.domain.times import DAY_MS
 from kuledger.domain.users import Permission, parse_networks
 from kuledger.services import keys as key_service
 from kuledger.services import users as user_service
-from kuledger.services.verify import verify as verify_ledger
+from kuledger.services.verify import verify_all
 from kuledger.storage import migrate, partitions
 from kuledger.storage.checkpoints import save_checkpoints
-from kuledger.storage.secretbox import create_key_file
+from kuledger.storage.secretbox import (
+    SHOWN,
+    SecretKeyError,
+    bind_key,
+    create_key_file,
+    find_box,
+    recorded_fingerprint,
+    sealed_secret_count,
+)
 
 
 @click.command()
@@ -23,7 +32,8 @@ def init() -> None:
 
     On PostgreSQL, also create the monthly partitions of entries from last
     month (or the oldest month that has one, within retention) to three months
-    ahead.
+    ahead. The database records the secret key's fingerprint; init never
+    creates a new key for a database that holds API secrets or a fingerprint.
     """
     c = container()
     before, after = migrate.upgrade(c.engine)
@@ -41,9 +51,42 @@ def init() -> None:
     )
     if created:
         click.echo(f"monthly partitions created: {', '.join(created)}")
-    if not c.settings.secret_key and create_key_file(c.settings.key_file):
+    _bind_secret_key(c)
+
+
+def _bind_secret_key(c: Container) -> None:
+    """Create the key file if there is no key and the database needs none
+    yet; then check the key against the database's fingerprint, or record it."""
+    source = c.key_source
+    box = find_box(source)
+    if box is None:
+        recorded = recorded_fingerprint(c.engine)
+        sealed = sealed_secret_count(c.engine)
+        if recorded is not None or sealed:
+            held = (
+                f"holds {sealed} API key secret(s) sealed with key {recorded[:SHOWN]}"
+                if recorded is not None and sealed
+                else f"is bound to key {recorded[:SHOWN]}"
+                if recorded is not None
+                else f"holds {sealed} sealed API key secret(s)"
+            )
+            raise SecretKeyError(
+                f"no key file at {source.file_and_rule()}, and this database "
+                f"{held}: a new key could not open them, so none is created. Point "
+                "KULEDGER_SECRET_KEY_FILE at the key file this database was set "
+                "up with, or set KULEDGER_SECRET_KEY"
+            )
+        create_key_file(source.key_file)
         click.echo(
-            f"secret key file created: {c.settings.key_file} (mode 0600; back it up)"
+            f"secret key file created: {source.key_file.absolute()} "
+            "(mode 0600; back it up)"
+        )
+        box = find_box(source)
+        assert box is not None
+    if bind_key(c.engine, box, source, c.clock()):
+        click.echo(
+            f"secret key fingerprint recorded: {box.fingerprint[:SHOWN]} for "
+            f"{source.describe()}"
         )
 
 
@@ -77,10 +120,7 @@ def verify(as_json: bool, since: bool) -> None:
     exit 1 on any mismatch. A clean run stores a checkpoint per account."""
     c = container()
     with c.reader.snapshot() as snapshot:  # accounts and entries of one moment
-        checkpoints = snapshot.verify_checkpoints() if since else None
-        report = verify_ledger(
-            snapshot.all_accounts(), snapshot.entry_trail(since=since), checkpoints
-        )
+        report = verify_all(snapshot, since)
     saved = 0
     if report.ok:  # what was verified clean is where --since resumes
         saved = save_checkpoints(c.engine, report.heads.values(), c.clock())
@@ -90,25 +130,31 @@ def verify(as_json: bool, since: bool) -> None:
                 "ok": report.ok,
                 "accounts": report.accounts,
                 "entries": report.entries,
+                "operations": report.operations,
                 "problems": report.problems,
                 "problem_count": report.problem_count,
+                "findings": [f.as_dict() for f in report.findings],
+                "kinds": dict(sorted(report.kinds.items())),
                 "chained": report.chained,
                 "broken_chains": report.broken_chains,
                 "since": since,
                 "resumed": report.resumed,
                 "checkpoints_saved": saved,
+                "root": report.root if saved else None,
             }
         )
     else:
-        for problem in report.problems:
-            click.echo(f"MISMATCH {problem}")
-        if report.problem_count > len(report.problems):
-            click.echo(f"... and {report.problem_count - len(report.problems)} more")
+        for finding in report.findings:
+            click.echo(f"MISMATCH {finding.kind}: {finding.message}")
+        if report.problem_count > len(report.findings):
+            click.echo(f"... and {report.problem_count - len(report.findings)} more")
         if since:
             click.echo(
                 f"since checkpoints: {report.resumed} of {report.accounts} accounts "
                 f"resumed, {report.entries} newer entries read"
             )
+        if saved:
+            click.echo(f"checkpoint root: {report.root}")
         verdict = "OK" if report.ok else f"FAILED: {report.problem_count} problem(s)"
         click.echo(
             f"{verdict}: {report.accounts} accounts, {report.entries} entries checked"

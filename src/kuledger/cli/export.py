@@ -4,6 +4,7 @@ KuCoin-compatible API (kuledger or KuCoin itself) to JSONL or CSV."""
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -44,6 +45,7 @@ from kuledger.domain.times import DAY_MS
 from kuledger_client import (
     DEFAULT_BASE_URL,
     LEDGERS,
+    BadRequestError,
     ClientError,
     KucoinClient,
     LedgerName,
@@ -52,13 +54,25 @@ from kuledger_client import (
     window_count,
 )
 
+_DAYS_AGO = re.compile(r"([0-9]{1,6})d")
 
-def parse_time(text: str, *, end_of_day: bool = False, option: str = "DATE") -> int:
+
+def parse_time(
+    text: str,
+    *,
+    end_of_day: bool = False,
+    option: str = "DATE",
+    now: int | None = None,
+) -> int:
     """YYYY-MM-DD (midnight UTC; with end_of_day its last millisecond), an
-    ISO-8601 time (UTC unless it has an offset) or epoch milliseconds."""
+    ISO-8601 time (UTC unless it has an offset), epoch milliseconds, or Nd:
+    N days before now."""
     value = text.strip()
     if value.isdigit():
         return int(value)
+    if days := _DAYS_AGO.fullmatch(value):
+        current = now if now is not None else int(time.time() * 1000)
+        return current - int(days[1]) * DAY_MS
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)
@@ -68,7 +82,7 @@ def parse_time(text: str, *, end_of_day: bool = False, option: str = "DATE") -> 
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(
-            f"{text!r} is not YYYY-MM-DD, ISO-8601 or milliseconds",
+            f"{text!r} is not YYYY-MM-DD, ISO-8601, milliseconds or Nd (days ago)",
             param_hint=option,
         ) from None
     if parsed.tzinfo is None:
@@ -171,7 +185,9 @@ def _profile(
     help="Profiles file (default ~/.config/kuledger/profiles.toml).",
 )
 @click.option(
-    "--since", required=True, help="First day or time: YYYY-MM-DD, ISO-8601 or ms."
+    "--since",
+    required=True,
+    help="First day or time: YYYY-MM-DD, ISO-8601, ms, or Nd (N days ago).",
 )
 @click.option("--until", help="Last day or time, inclusive (default: now).")
 @click.option(
@@ -253,14 +269,27 @@ def export(
             until_ms,
         )
         try:
-            summary, job = _run(client, job, out, resume, quiet, until is not None)
+            moving = Moving(
+                since=_DAYS_AGO.fullmatch(since.strip()) is not None,
+                until=until is None or _DAYS_AGO.fullmatch(until.strip()) is not None,
+            )
+            summary, job = _run(client, job, out, resume, quiet, moving)
         except OSError as exc:
             fail(f"cannot write {exc.filename or out}: {exc.strerror or exc}")
     _print_summary(job, out, summary)
 
 
+@dataclass(frozen=True, slots=True)
+class Moving:
+    """Which bounds move with the clock (now, Nd): a resumed export keeps the
+    first run's."""
+
+    since: bool
+    until: bool
+
+
 def _start(
-    job: Job, out: Path, resume: bool, until_given: bool
+    job: Job, out: Path, resume: bool, moving: Moving
 ) -> tuple[ExportProgress, IO[bytes]]:
     """The checkpoint to go on from and FILE.partial opened at its end."""
     partial, saved_at = partial_path(out), checkpoint_path(out)
@@ -271,8 +300,10 @@ def _start(
         )
     if saved is not None:
         options = job.options()
-        if not until_given:  # --until defaults to now: keep the first run's end
+        if moving.until:  # --until defaults to now: keep the first run's end
             options["until"] = saved.options.get("until")
+        if moving.since:
+            options["since"] = saved.options.get("since")
         if saved.options != options:
             fail(
                 "the checkpoint was written by an export with other options; "
@@ -301,10 +332,14 @@ def _run(
     out: Path,
     resume: bool,
     quiet: bool,
-    until_given: bool,
+    moving: Moving,
 ) -> tuple[Summary, Job]:
-    checkpoint, handle = _start(job, out, resume, until_given)
-    job = replace(job, until=int(checkpoint.options["until"]))
+    checkpoint, handle = _start(job, out, resume, moving)
+    job = replace(
+        job,
+        since=int(checkpoint.options["since"]),
+        until=int(checkpoint.options["until"]),
+    )
     started = time.monotonic()
     done_before = checkpoint.summary.entries
     progress = Progress(
@@ -349,6 +384,12 @@ def _run(
         fail(
             f"interrupted after {checkpoint.done} of {job.total} windows; "
             "run the same command with --resume to continue"
+        )
+    except BadRequestError as exc:  # the same request fails again on --resume
+        fail(
+            f"{exc}; the server refuses this request, so change the options "
+            "(a --since older than the server keeps history is refused: KuCoin "
+            "keeps one year, try --since 364d)"
         )
     except ClientError as exc:
         fail(

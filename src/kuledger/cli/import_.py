@@ -115,6 +115,7 @@ def import_(
                 "userCreated": report.user_created,
                 "firstAt": report.first_at,
                 "lastAt": report.last_at,
+                "rebuiltBalances": list(report.rebuilt),
                 "balances": balances,
             }
         )
@@ -124,5 +125,10 @@ def import_(
         f"{report.written} operations written, {report.replayed} already there, "
         f"{report.openings} opening balance(s)"
     )
+    for name in report.rebuilt:
+        click.echo(
+            f"  every balance of the {name} ledger in the file was 0 (KuCoin's "
+            "classic ledger leaves them so): rebuilt from the amounts, from zero"
+        )
     for name, value in balances.items():
         click.echo(f"  {name:<24} {value}")

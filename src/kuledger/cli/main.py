@@ -17,9 +17,22 @@ from kuledger.cli import (
     serve,
     settings,
 )
+from kuledger.cli.context import report_failure
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group: an expected failure of any command (a bad database
+    URL, an unreachable server, ...) is one line on stderr, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:  # click's own exceptions are re-raised
+            report_failure(exc)
+            raise  # not reached: report_failure exits or re-raises
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kuledger")
 def cli() -> None:
     """kuledger: an auditable account ledger that speaks KuCoin's REST API.

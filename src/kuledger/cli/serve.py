@@ -11,6 +11,7 @@ from uvicorn.supervisors import Multiprocess
 
 from kuledger.cli.context import container, fail, reports_errors
 from kuledger.config import Settings
+from kuledger.http.server_limits import LimitedConfig, limits_for, raise_open_file_limit
 from kuledger.storage import migrate, partitions
 
 
@@ -85,8 +86,10 @@ def serve(host: str, port: int, workers: int, futures_port: int | None) -> None:
     )
     if created:
         click.echo(f"monthly partitions created: {', '.join(created)}", err=True)
-    config = uvicorn.Config(
+    limits = limits_for(c.settings, raise_open_file_limit())
+    config = LimitedConfig(
         "kuledger.bootstrap:asgi_app",
+        limits=limits,
         factory=True,
         host=host,
         port=port,
@@ -101,16 +104,20 @@ def serve(host: str, port: int, workers: int, futures_port: int | None) -> None:
         proxy_headers=False,
         log_level=c.settings.log_level,
     )
-    sockets = [config.bind_socket()]
+    sockets = [_bind(host, port, "--port")]
     if futures_port is not None:
-        sockets.append(_bind(host, futures_port))
+        try:
+            sockets.append(_bind(host, futures_port, "--futures-port"))
+        finally:
+            if len(sockets) == 1:  # it failed: let go of the main port too
+                sockets[0].close()
     operator = _operator_socket(c.settings, {port, futures_port})
     if operator is not None:
         sockets.append(operator)  # bootstrap.asgi_app routes it by port
     click.echo(
         f"kuledger serving on http://{host}:{port}"
         + (f" and :{futures_port}" if futures_port else "")
-        + f" with {workers} worker(s)"
+        + f" with {workers} worker(s), up to {limits.max_connections} connections each"
         + (
             f"; operator API on http://{c.settings.operator_host}:"
             f"{c.settings.operator_port}/operator/v1"
@@ -136,17 +143,17 @@ def _operator_socket(
         return None
     if port in kucoin_ports:
         fail(f"KULEDGER_OPERATOR_PORT={port} is a KuCoin port: give it its own")
-    try:
-        return _bind(host, port)
-    except OSError as exc:
-        fail(f"cannot listen on {host}:{port} (KULEDGER_OPERATOR_PORT): {exc}")
-        raise  # not reached: fail() exits
+    return _bind(host, port, "KULEDGER_OPERATOR_PORT")
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, option: str) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        fail(f"cannot listen on {host}:{port}: {exc.strerror} (see {option})")
     sock.set_inheritable(True)
     return sock

@@ -57,3 +57,7 @@ class Entry:
     seq: int
     book: Book
     hash: str = ""  # the link in the account's hash chain (domain.chain)
+    # The operation record that wrote it (services.ports.StoredOperation's
+    # key); None on entries written before migration 0005 (chain v1).
+    op_uid: str | None = None
+    op_id: str | None = None

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping
+from typing import NamedTuple
 
 from kuledger.domain.accounts import Account, AccountKey, book_of
-from kuledger.domain.chain import entry_hash
+from kuledger.domain.chain import entry_hash, entry_hash_v2
 from kuledger.domain.entries import Direction, Entry, HoldChange, Posting
 from kuledger.domain.errors import BackdatedOperation
 from kuledger.domain.events import BalanceChange, relation_event
 from kuledger.domain.money import MONEY, ZERO
 from kuledger.domain.operations import Plan
+
+
+class OperationRef(NamedTuple):
+    """The operation record an entry is bound to: its key, and its
+    `chain.operation_digest`, which the entry's hash covers."""
+
+    uid: str
+    op_id: str
+    digest: str
 
 
 def apply_plan(
@@ -20,6 +30,7 @@ def apply_plan(
     entry_ids: Iterator[int],
     changes: list[BalanceChange] | None = None,
     event_id: str = "",
+    operation: OperationRef | None = None,
 ) -> list[Entry]:
     """Apply `plan` at time `at`, updating `accounts` in place; return the entries.
 
@@ -27,6 +38,8 @@ def apply_plan(
     available, or when `at` is before the latest entry of an account it posts to.
     Each balance change is appended to `changes` when given; `event_id` names
     the operation in the hold changes (entries are named by their own ids).
+    With `operation`, the entries are chained (v2) with their book and the
+    operation record's digest; without, as v1 (entries of no operation).
     """
     working = {key: accounts[key] for key in plan.keys}
     latest = max((working[p.key].last_entry_at for p in plan.postings), default=0)
@@ -52,7 +65,8 @@ def apply_plan(
     for posting, account in drafts:
         key = account.key
         entry_id = next(entry_ids)
-        link = entry_hash(
+        book = book_of(key.type, posting.biz.code)
+        fields = (
             heads[posting.key],
             entry_id,
             key.uid,
@@ -68,6 +82,10 @@ def apply_plan(
             posting.context,
             account.seq,
         )
+        if operation is None:
+            link = entry_hash(*fields)
+        else:
+            link = entry_hash_v2(*fields, book.value, operation.digest)
         heads[posting.key] = link
         entries.append(
             Entry(
@@ -84,8 +102,10 @@ def apply_plan(
                 at,
                 posting.context,
                 account.seq,
-                book_of(key.type, posting.biz.code),
+                book,
                 link,
+                None if operation is None else operation.uid,
+                None if operation is None else operation.op_id,
             )
         )
     for key, head in heads.items():

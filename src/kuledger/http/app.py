@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from kuledger.http.access_log import AccessLogMiddleware
-from kuledger.http.auth import SignedRequest, client_ip
+from kuledger.http.auth import AuthError, Principal, SignedRequest, client_ip
 from kuledger.http.context import ApiServices, Call
 from kuledger.http.endpoints import ENDPOINTS
 from kuledger.http.envelope import Envelope, ok
@@ -127,7 +127,14 @@ def _asgi_endpoint(
 
 async def _read_body(request: Request) -> bytes:
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+    # ASCII digits only: "²".isdigit() is true, int("²") raises. (uvicorn's
+    # parsers refuse such a Content-Length; other ASGI servers may not.)
+    if (
+        length
+        and length.isascii()
+        and length.isdigit()
+        and int(length) > MAX_BODY_BYTES
+    ):
         raise BodyTooLarge(f"request body larger than {MAX_BODY_BYTES} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -154,9 +161,7 @@ def _handle(
     try:
         principal = None
         if endpoint.signed:
-            principal = services.authenticator.authenticate(
-                _signed_parts(request, body, call_ip), endpoint.permission
-            )
+            principal = _authenticate(endpoint, services, request, body, call_ip)
             uid = principal.uid
         policy = services.ratelimit
         if policy is not None:
@@ -185,6 +190,28 @@ def _handle(
         for name, value in limit_headers.items():
             response.headers.setdefault(name, value)
         return response, uid
+
+
+def _authenticate(
+    endpoint: Endpoint,
+    services: ApiServices,
+    request: Request,
+    body: bytes,
+    call_ip: str | None,
+) -> Principal:
+    """The caller, or AuthError; a failure is charged to the client IP's Public
+    quota (RateLimited once that is spent: guessing is not free)."""
+    policy = services.ratelimit
+    if policy is not None:
+        policy.admit_signed(call_ip, services.clock())
+    try:
+        return services.authenticator.authenticate(
+            _signed_parts(request, body, call_ip), endpoint.permission
+        )
+    except AuthError as exc:
+        if policy is not None:
+            exc.headers = policy.charge_failure(call_ip, services.clock())
+        raise
 
 
 def _signed_parts(request: Request, body: bytes, call_ip: str | None) -> SignedRequest:

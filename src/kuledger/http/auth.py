@@ -1,13 +1,18 @@
 """KuCoin's HMAC authentication: a request either yields a Principal or raises.
 
-Check order (KuCoin's gateway, kucoin-api-spec.md 5): headers present → key →
-timestamp → passphrase → signature → IP whitelist → permission. An unknown key
-costs the same HMAC work as a known one, and every comparison is constant-time.
+Check order: headers present → key version → key → timestamp → signature →
+passphrase → IP whitelist → permission. KuCoin's gateway checks the passphrase
+before the signature (kucoin-api-spec.md 5); that tells a guesser without the
+secret when a passphrase guess is right, so here the signature answers first,
+and only a caller who holds the secret learns anything about the passphrase.
+Both are computed for every request, an unknown key costs the same HMAC work as
+a known one, and every comparison is constant-time.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -19,6 +24,8 @@ from kuledger.services.keys import open_key
 from kuledger.services.ports import Clock, LedgerReader, SecretBox
 from kuledger_client import signing
 
+_TIMESTAMP = re.compile(r"[0-9]{1,16}")  # ASCII only: isdigit() takes "²" too
+KEY_VERSIONS = (None, "1", "2", "3")
 REQUIRED_HEADERS = (
     "kc-api-key",
     "kc-api-sign",
@@ -31,6 +38,7 @@ class AuthError(Exception):
     """Base of authentication and authorization failures at the edge."""
 
     message = "authentication failed"
+    headers: dict[str, str] | None = None  # gw-ratelimit-* of the failure's charge
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.message)
@@ -130,17 +138,20 @@ class Authenticator:
         h = request.headers
         if any(not h.get(name) for name in REQUIRED_HEADERS):
             raise MissingAuthHeaders()
+        version = h.get("kc-api-key-version")
+        if version not in KEY_VERSIONS:
+            raise InvalidKeyVersion()
         key = self._load(h["kc-api-key"])
         checked = key or self._decoy  # same work for unknown keys
-        passphrase_ok = self._passphrase_matches(checked, h)
+        passphrase_ok = self._passphrase_matches(checked, version, h)
         signature_ok = self._signature_matches(checked, request)
         if key is None:
             raise UnknownKey()
         self._check_timestamp(h["kc-api-timestamp"])
-        if not passphrase_ok:
-            raise InvalidPassphrase()
         if not signature_ok:
             raise InvalidSignature()
+        if not passphrase_ok:
+            raise InvalidPassphrase()
         if not key.allows_ip(request.client_ip):
             raise ForbiddenIp(ForbiddenIp.message.format(ip=request.client_ip))
         if permission is not None and permission not in key.permissions:
@@ -164,21 +175,23 @@ class Authenticator:
         return found
 
     def _check_timestamp(self, value: str) -> None:
-        if not value.isdigit() or len(value) > 16:
+        if not _TIMESTAMP.fullmatch(value):
             raise InvalidTimestamp()
         if abs(self._clock() - int(value)) > self._tolerance:
             raise InvalidTimestamp()
 
-    def _passphrase_matches(self, key: ApiKey, headers: dict[str, str]) -> bool:
-        """Keys of version 2 and 3 take only the HMAC'ed passphrase, whatever the
-        header says; a version-1 key takes the plain one, or the HMAC'ed one when
-        the client says 2 or 3 (ccxt always does)."""
-        version = headers.get("kc-api-key-version")
-        if version not in (None, "1", "2", "3"):
-            raise InvalidKeyVersion()
-        hashed = key.key_version != 1 or version in ("2", "3")
+    def _passphrase_matches(
+        self, key: ApiKey, version: str | None, headers: dict[str, str]
+    ) -> bool:
+        """The header names the form of the passphrase: `1` the plain one, `2`
+        and `3` the HMAC'ed one; absent, the key's own version decides. Keys of
+        version 2 and 3 never take the plain form, so with `1` they are refused
+        whatever is sent; a version-1 key takes either form (ccxt always sends
+        `2` and the HMAC'ed form)."""
+        hashed = version in ("2", "3") or (version is None and key.key_version != 1)
         expected = _expected_passphrase(key.secret, key.passphrase, hashed)
-        return signing.equal(expected, headers["kc-api-passphrase"])
+        matched = signing.equal(expected, headers["kc-api-passphrase"])
+        return matched and (key.key_version == 1 or hashed)
 
     def _signature_matches(self, key: ApiKey, request: SignedRequest) -> bool:
         given = request.headers["kc-api-sign"]

@@ -1,6 +1,12 @@
-"""A JSON request body as Fields (domain/fields.py)."""
+"""A JSON request body as Fields (domain/fields.py), read as strictly as a
+query string: the exact media type, and an object key given twice refused
+(the client's signature and our reading could disagree about which counts)."""
 
 from __future__ import annotations
+
+import json
+import re
+from typing import Any
 
 import orjson
 
@@ -8,9 +14,18 @@ from kuledger.domain.errors import InvalidInput
 from kuledger.domain.fields import BODY, Fields
 from kuledger.http.errors import UnsupportedMediaType
 
+# application/json, then optional parameters (RFC 9110 8.3.1); a charset must
+# be UTF-8, the only encoding JSON has (RFC 8259 8.1).
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_MEDIA_TYPE = re.compile(
+    rf'application/json(?:[ \t]*;[ \t]*{_TOKEN}=(?:{_TOKEN}|"[^"\\]*"))*[ \t]*',
+    re.IGNORECASE | re.ASCII,  # without ASCII, IGNORECASE takes U+017F for "s"
+)
+_PARAMETER = re.compile(rf'({_TOKEN})=({_TOKEN}|"[^"\\]*")')
+
 
 def body_fields(raw: bytes, content_type: str | None) -> Fields:
-    if content_type is None or "application/json" not in content_type.lower():
+    if not is_json_media_type(content_type):
         raise UnsupportedMediaType("Content-Type must be application/json")
     try:
         value = orjson.loads(raw) if raw else None
@@ -18,4 +33,34 @@ def body_fields(raw: bytes, content_type: str | None) -> Fields:
         raise InvalidInput("body", "the request body is not valid JSON") from None
     if not isinstance(value, dict):
         raise InvalidInput("body", "the request body must be a JSON object")
+    # orjson keeps the last of duplicate keys and cannot report them; the
+    # standard library's parser can (a second pass, on at most 64 KiB).
+    try:
+        json.loads(raw, object_pairs_hook=_refuse_duplicates)
+    except RecursionError:  # orjson allows 1024 levels, this parser fewer
+        raise InvalidInput("body", "the request body is nested too deeply") from None
     return Fields(value, BODY)
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """`application/json`, any case, with optional parameters; a charset,
+    if given, is UTF-8."""
+    if content_type is None or not _MEDIA_TYPE.fullmatch(content_type):
+        return False
+    for name, value in _PARAMETER.findall(content_type.partition(";")[2]):
+        if name.lower() == "charset" and value.strip('"').lower() not in (
+            "utf-8",
+            "utf8",
+        ):
+            return False
+    return True
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in found:
+            shown = name[:64]
+            raise InvalidInput(shown, f"{shown} is given more than once")
+        found[name] = value
+    return found

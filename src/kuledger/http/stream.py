@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from starlette.concurrency import run_in_threadpool
 
 from kuledger.domain.accounts import AccountType
 from kuledger.domain.events import BalanceChange
 from kuledger.domain.money import to_wire
 from kuledger.http.stream_tokens import StreamTokens
+from kuledger.services.ports import StoredKey
 
 log = logging.getLogger("kuledger.stream")
 
@@ -30,6 +34,9 @@ TOPIC = "/account/balance"
 SUBJECT = "account.balance"
 WS_PATH = "/ws/private"
 MAX_PENDING = 10_000  # messages queued for one connection before it is closed
+# How often the keys of open connections are looked up again: a revoked key's
+# connections close within this (and one lookup) of the revocation.
+KEY_CHECK_S = 0.5
 # Futures balances are KuCoin's /contractAccount/wallet channel, not this one.
 STREAMED_TYPES = frozenset(t for t in AccountType if t is not AccountType.CONTRACT)
 
@@ -178,6 +185,74 @@ class BalanceHub:
             subscriber.close(1011, "balance stream interrupted; reconnect")
 
 
+KeyLookup = Callable[[str], StoredKey | None]
+Owner = tuple[str, str]  # (API key, uid) a connection was opened with
+
+
+class KeyWatch:
+    """Closes the connections of a key that is revoked (or deleted) while they
+    are open. Keys are revoked in the database, often by the CLI in another
+    process, so while connections are open one task asks the database every
+    KEY_CHECK_S for each distinct key of them, on SQLite and PostgreSQL alike.
+    """
+
+    def __init__(self, interval_s: float = KEY_CHECK_S) -> None:
+        self._interval = interval_s
+        self._open: dict[Owner, dict[object, Callable[[], object]]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._failing = False
+
+    def watch(
+        self,
+        owner: Owner,
+        token: object,
+        revoked: Callable[[], None],
+        lookup: KeyLookup,
+    ) -> None:
+        """Call `revoked` (on the calling loop) once `owner`'s key is revoked;
+        `token` identifies the connection for `forget`."""
+        loop = asyncio.get_running_loop()
+        self._open.setdefault(owner, {})[token] = functools.partial(
+            loop.call_soon_threadsafe, revoked
+        )
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._run(lookup))
+
+    def forget(self, owner: Owner, token: object) -> None:
+        connections = self._open.get(owner)
+        if connections is not None:
+            connections.pop(token, None)
+            if not connections:
+                del self._open[owner]
+
+    async def _run(self, lookup: KeyLookup) -> None:
+        while self._open:
+            await asyncio.sleep(self._interval)
+            owners = list(self._open)
+            try:
+                gone = await run_in_threadpool(_revoked, lookup, owners)
+            except Exception:  # the database is away: look again next time
+                if not self._failing:  # once per outage, not twice a second
+                    log.warning("balance stream: cannot check API keys", exc_info=True)
+                self._failing = True
+                continue
+            self._failing = False
+            for owner in gone:
+                for revoked in list(self._open.pop(owner, {}).values()):
+                    with contextlib.suppress(RuntimeError):  # its loop is closed
+                        revoked()
+
+
+def _revoked(lookup: KeyLookup, owners: list[Owner]) -> list[Owner]:
+    """The owners whose key is revoked, deleted, or now another user's."""
+    gone = []
+    for key, uid in owners:
+        stored = lookup(key)
+        if stored is None or stored.revoked_at is not None or stored.uid != uid:
+            gone.append((key, uid))
+    return gone
+
+
 @dataclass(frozen=True, slots=True)
 class StreamServices:
     """What the bullet endpoint and the WebSocket route share."""
@@ -187,3 +262,4 @@ class StreamServices:
     ping_interval_ms: int = 18_000
     ping_timeout_ms: int = 10_000
     public_url: str = ""  # empty: derived from the request's Host
+    keys: KeyWatch = field(default_factory=KeyWatch)

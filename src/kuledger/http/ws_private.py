@@ -98,6 +98,10 @@ class _Connection:
             return
         self.uid = claims.uid
         await self.websocket.send_text(_frame({"id": connect_id, "type": "welcome"}))
+        owner = (claims.key, claims.uid)
+        self.stream.keys.watch(
+            owner, self, lambda: self._revoked(connect_id), self.services.reader.api_key
+        )
         writer = asyncio.create_task(self._write())
         reader = asyncio.create_task(self._read())
         try:
@@ -112,12 +116,19 @@ class _Connection:
                 # The reader queued a Close: let the writer send what precedes it.
                 await asyncio.wait({writer}, timeout=CLOSE_WAIT_S)
         finally:
+            self.stream.keys.forget(owner, self)
             self._unsubscribe()
             for task in (reader, writer):
                 task.cancel()
             for task in (reader, writer):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+
+    def _revoked(self, connect_id: str) -> None:
+        """The key was revoked: stop the pushes and close (after what is queued)."""
+        self._unsubscribe()
+        self.outbox.put_nowait(_error(connect_id, 401, "api key revoked"))
+        self.outbox.put_nowait(Close(1008, "api key revoked"))
 
     async def _authorize(self, token: str) -> TokenClaims | None:
         claims = self.stream.tokens.verify(token)

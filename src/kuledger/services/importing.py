@@ -14,6 +14,11 @@ An export that starts after an account's first entry (the retention window)
 opens that account with one `ASSETS_TRANSFERRED_IN_AFTER_UPGRADING` entry for
 the balance before the file's first entry, so the final balances equal the
 source's.
+
+KuCoin's classic (spot) ledger answers `balance` "0" on every item. Where all
+of a ledger's balances in the file are 0 and they do not hold as running
+balances, they are rebuilt from the amounts instead, each account from zero
+(ImportPlan.rebuilt names those ledgers).
 """
 
 from __future__ import annotations
@@ -195,11 +200,13 @@ AccountRef = tuple[AccountType, str]  # (type, currency)
 
 @dataclass
 class _Trail:
+    ledger: str
     first_line: int
     first_op: str
     opening: Decimal
     balance: Decimal
     last_at: int
+    rebuilt: Decimal = ZERO  # the running sum of the amounts, from zero
 
 
 @dataclass
@@ -211,6 +218,7 @@ class ImportPlan:
     last_at: int | None = None
     trails: dict[AccountRef, _Trail] = field(default_factory=dict)
     ledgers: set[str] = field(default_factory=set)
+    rebuilt: set[str] = field(default_factory=set)  # ledgers of all-zero balances
 
     @property
     def openings(self) -> dict[AccountRef, Decimal]:
@@ -231,46 +239,91 @@ def check(
     *,
     opening_balances: bool = True,
 ) -> ImportPlan:
-    """Pass 1: raise ImportRejected at the first bad line, else the plan."""
+    """Pass 1: raise ImportRejected at the first bad line, else the plan.
+
+    A balance that does not follow is held back while every balance of its
+    ledger so far is 0: if they all are, the ledger's balances are rebuilt
+    from the amounts (KuCoin's classic ledger), else it is the error."""
     plan = ImportPlan()
+    zeros: dict[str, bool] = {}  # ledger: every balance so far is 0
+    held: dict[str, ImportRejected] = {}  # ledger: its first inconsistency
+    negative: dict[str, ImportRejected] = {}  # ledger: where a rebuilt one is < 0
     for item in items:
         ref, amount, balance = _check_fields(item, currencies)
-        trail = plan.trails.get(ref)
-        if trail is None:
-            opening = MONEY.subtract(balance, _signed(item, amount))
-            if opening < ZERO or (opening != ZERO and not opening_balances):
-                raise ImportRejected(
-                    item.line,
-                    f"balance {item.balance} of {item.account_type} {item.currency} "
-                    f"implies an opening balance of {to_wire(opening)}",
-                )
-            plan.trails[ref] = _Trail(
-                item.line, op_id(item), opening, balance, item.created_at
+        zero = zeros.get(item.ledger, True) and balance == ZERO
+        zeros[item.ledger] = zero
+        if not zero and item.ledger in held:
+            raise held[item.ledger]
+        problem = _follow(plan, item, ref, amount, balance, opening_balances)
+        if problem is not None:
+            if not zero:
+                raise problem
+            held.setdefault(item.ledger, problem)
+        trail = plan.trails[ref]
+        trail.rebuilt = MONEY.add(trail.rebuilt, _signed(item, amount))
+        if trail.rebuilt < ZERO and item.ledger not in negative:
+            negative[item.ledger] = ImportRejected(
+                item.line,
+                f"the {item.ledger} ledger's balances are all 0 in this file, and "
+                f"rebuilt from the amounts {item.account_type} {item.currency} "
+                "would go below zero here: the file does not start at the "
+                "account's first entry",
             )
-        else:
-            if item.created_at < trail.last_at:
-                raise ImportRejected(
-                    item.line,
-                    f"createdAt {item.created_at} is before the previous entry of "
-                    f"{item.account_type} {item.currency}: entries must be oldest "
-                    "first",
-                )
-            expected = MONEY.add(trail.balance, _signed(item, amount))
-            if expected != balance:
-                raise ImportRejected(
-                    item.line,
-                    f"balance {item.balance} of {item.account_type} {item.currency} "
-                    f"is not the running balance {to_wire(expected)} (line "
-                    f"{trail.first_line} opened the account)",
-                )
-            trail.balance, trail.last_at = balance, item.created_at
         plan.entries += 1
         plan.ledgers.add(item.ledger)
         if plan.first_at is None or item.created_at < plan.first_at:
             plan.first_at = item.created_at
         if plan.last_at is None or item.created_at > plan.last_at:
             plan.last_at = item.created_at
+    for ledger_name in held:  # every balance of these ledgers is 0
+        if ledger_name in negative:
+            raise negative[ledger_name]
+        plan.rebuilt.add(ledger_name)
+        for trail in plan.trails.values():
+            if trail.ledger == ledger_name:
+                trail.opening, trail.balance = ZERO, trail.rebuilt
     return plan
+
+
+def _follow(
+    plan: ImportPlan,
+    item: ImportItem,
+    ref: AccountRef,
+    amount: Decimal,
+    balance: Decimal,
+    opening_balances: bool,
+) -> ImportRejected | None:
+    """Extend the account's trail by `item`; the problem if its balance does
+    not follow (an entry out of order is rejected at once)."""
+    trail = plan.trails.get(ref)
+    if trail is None:
+        opening = MONEY.subtract(balance, _signed(item, amount))
+        plan.trails[ref] = _Trail(
+            item.ledger, item.line, op_id(item), opening, balance, item.created_at
+        )
+        if opening < ZERO or (opening != ZERO and not opening_balances):
+            return ImportRejected(
+                item.line,
+                f"balance {item.balance} of {item.account_type} {item.currency} "
+                f"implies an opening balance of {to_wire(opening)}",
+            )
+        return None
+    if item.created_at < trail.last_at:
+        raise ImportRejected(
+            item.line,
+            f"createdAt {item.created_at} is before the previous entry of "
+            f"{item.account_type} {item.currency}: entries must be oldest first",
+        )
+    expected = MONEY.add(trail.balance, _signed(item, amount))
+    trail.balance, trail.last_at = balance, item.created_at
+    if expected != balance:
+        return ImportRejected(
+            item.line,
+            f"balance {item.balance} of {item.account_type} {item.currency} "
+            f"is not the running balance {to_wire(expected)} (line "
+            f"{trail.first_line} opened the account)",
+        )
+    return None
 
 
 def _check_fields(
@@ -353,6 +406,7 @@ class ImportReport:
     first_at: int | None
     last_at: int | None
     user_created: bool
+    rebuilt: tuple[str, ...] = ()  # ledgers whose balances were rebuilt
 
 
 def import_history(
@@ -410,6 +464,7 @@ def import_history(
         first_at=plan.first_at,
         last_at=plan.last_at,
         user_created=created,
+        rebuilt=tuple(sorted(plan.rebuilt)),
     )
 
 

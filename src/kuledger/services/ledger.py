@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import islice
 
 from kuledger.domain.accounts import Account, AccountKey
+from kuledger.domain.chain import operation_digest
 from kuledger.domain.entries import Entry
 from kuledger.domain.errors import (
     IdempotencyConflict,
@@ -16,7 +18,7 @@ from kuledger.domain.errors import (
 )
 from kuledger.domain.events import BalanceChange
 from kuledger.domain.operations import Operation, Plan, parse_operation
-from kuledger.domain.posting import apply_plan
+from kuledger.domain.posting import OperationRef, apply_plan
 from kuledger.domain.users import User
 from kuledger.services.ports import (
     Clock,
@@ -177,18 +179,26 @@ def _apply_all(
                 )
                 continue
             at = now if operation.at is None else operation.at
-            new_entries = apply_plan(plan, accounts, at, ids, changes, operation.id)
+            # The result names the entry ids before the entries are written:
+            # their hashes bind the operation record, result included.
+            own = tuple(islice(ids, len(plan.postings)))
+            result = OperationResult(
+                operation.uid, operation.id, operation.name, own, at
+            )
+            record = StoredOperation(*ref, fingerprint, result.to_json(), at)
+            digest = operation_digest(*ref, fingerprint, record.result, at)
+            new_entries = apply_plan(
+                plan,
+                accounts,
+                at,
+                iter(own),
+                changes,
+                operation.id,
+                OperationRef(*ref, digest),
+            )
             for key in plan.keys:
                 touched[key] = accounts[key]
             entries.extend(new_entries)
-            result = OperationResult(
-                operation.uid,
-                operation.id,
-                operation.name,
-                tuple(e.id for e in new_entries),
-                at,
-            )
-            record = StoredOperation(*ref, fingerprint, result.to_json(), at)
             known[ref] = record
             stored.append(record)
             results.append(result)

@@ -114,6 +114,10 @@ class TrailRow(NamedTuple):
     created_at: int
     context: str
     hash: str
+    book: str | None = None  # None: not read (then not checked)
+    op_uid: str | None = None  # the operation record the entry names (chain v2)
+    op_id: str | None = None
+    operation: StoredOperation | None = None  # that record, if it exists
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,12 +6,14 @@ a reuse with a different body is refused (IdempotencyConflict)."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 
 from kuledger.domain.accounts import AccountKey, AccountType
 from kuledger.domain.errors import IdempotencyConflict, InvalidInput
 from kuledger.domain.money import ZERO
+from kuledger.domain.operations import MAX_ID_LENGTH
 from kuledger.services import ledger
 from kuledger.services.ports import (
     Clock,
@@ -62,10 +64,20 @@ def transfer(
     return order_id(result.created_at, result.entry_ids[0])
 
 
+def operation_id(client_oid: str) -> str:
+    """The ledger operation id of a clientOid: `transfer:<clientOid>`, or, for a
+    clientOid too long for that (KuCoin allows 128 characters), its SHA-256
+    under a prefix no short form can have."""
+    short = f"transfer:{client_oid}"
+    if len(short) <= MAX_ID_LENGTH:
+        return short
+    return "transfer-sha256:" + hashlib.sha256(client_oid.encode()).hexdigest()
+
+
 def _operation(r: TransferRequest) -> dict[str, object]:
     common = {
         "uid": r.uid,
-        "id": f"transfer:{r.client_oid}",
+        "id": operation_id(r.client_oid),
         "currency": r.currency,
         "amount": r.amount,
         "from": r.source.value,

@@ -24,9 +24,10 @@ from kuledger.services.ports import (
     LedgerRow,
     Seek,
     StoredKey,
+    StoredOperation,
     TrailRow,
 )
-from kuledger.services.verify import Checkpoint
+from kuledger.services.verify import Checkpoint, VerifyRun
 from kuledger.storage import schema
 from kuledger.storage.connections import ReadConnections, Row
 from kuledger.storage.dialect import SqlDialect, dialect_for
@@ -49,11 +50,21 @@ ledger_row = LedgerRow._make  # rows of select_list(d, LedgerRow._fields)
 contract_row = ContractRow._make  # ... of ContractRow._fields
 
 
+# The trail's columns of `entries`: every TrailRow field but `operation`,
+# which is read from the operation record the entry names (OPERATION_COLUMNS).
+TRAIL_ENTRY_FIELDS = TrailRow._fields[:-1]
+_OPERATION_COLUMNS = "o.fingerprint, o.result, o.created_at"
+
+
 def trail_row(r: Row) -> TrailRow:
-    """A TrailRow from select_list(d, TrailRow._fields): money as Decimal."""
+    """A TrailRow from select_list(d, TRAIL_ENTRY_FIELDS) and the fingerprint,
+    result and created_at of the entry's operation record (NULLs: none)."""
+    operation = (
+        None if r[17] is None else StoredOperation(r[15], r[16], r[17], r[18], r[19])
+    )
     return TrailRow(
         r[0], r[1], Decimal(r[2]), r[3], Decimal(r[4]), r[5], r[6], r[7], r[8],
-        Decimal(r[9]), r[10], r[11], r[12], r[13],
+        Decimal(r[9]), r[10], r[11], r[12], r[13], r[14], r[15], r[16], operation,
     )  # fmt: skip
 
 
@@ -320,26 +331,75 @@ class SqlLedgerReader:
             yield account_from_row(row)
 
     def entry_trail(self, since: bool = False) -> Iterator[TrailRow]:
-        """Every entry, ordered by account and sequence: what `verify` replays.
+        """Every entry, ordered by account and sequence, with the operation
+        record it names: what `verify` replays.
 
         With `since`, only the entries after each account's verify checkpoint
         (all of an account that has none)."""
-        columns = select_list(self._d, TrailRow._fields, "e")
+        columns = select_list(self._d, TRAIL_ENTRY_FIELDS, "e")
+        sql = (
+            f"SELECT {columns}, {_OPERATION_COLUMNS} FROM entries e "
+            "LEFT JOIN operations o ON o.uid = e.op_uid AND o.op_id = e.op_id"
+        )
         if since:
-            sql = (
-                f"SELECT {columns} FROM entries e LEFT JOIN verify_checkpoints c "
-                "ON c.account_id = e.account_id "
-                "WHERE c.seq IS NULL OR e.seq > c.seq ORDER BY e.account_id, e.seq"
+            sql += (
+                " LEFT JOIN verify_checkpoints c ON c.account_id = e.account_id "
+                "WHERE c.seq IS NULL OR e.seq > c.seq"
             )
-        else:
-            sql = f"SELECT {columns} FROM entries e ORDER BY e.account_id, e.seq"
+        sql += " ORDER BY e.account_id, e.seq"
         for row in self._db.stream(sql, batch=10_000):
             yield trail_row(row)
+
+    def operation_records(self) -> Iterator[StoredOperation]:
+        """Every operation (idempotency) record, for verify's own checks."""
+        sql = "SELECT uid, op_id, fingerprint, result, created_at FROM operations"
+        for row in self._db.stream(sql, batch=10_000):
+            yield StoredOperation(*row)
+
+    def missing_operation_entries(self) -> Iterator[tuple[str, str, int, int]]:
+        """(uid, op_id, created_at, entry id) of each entry an operation record's
+        result lists that is not in `entries` (at the record's time). A result
+        that is not the JSON the write path stores lists nothing here (verify
+        reports it on its own)."""
+        if self._d.name == "postgresql":
+            # A regex, not ::jsonb: an edited result must not stop verify.
+            ids = r'"entry_ids":\[((?:[0-9]{1,18},)*[0-9]{1,18})\]'
+            listed = (
+                "CROSS JOIN LATERAL unnest(string_to_array("
+                f"(regexp_match(o.result, '{ids}'))[1], ',')) AS x(id)"
+            )
+            entry_id = "x.id::bigint"
+        else:
+            listed = (
+                ", json_each(CASE WHEN json_valid(o.result) THEN o.result "
+                "ELSE '{}' END, '$.entry_ids') AS x"
+            )
+            entry_id = "x.value"
+        sql = (
+            f"SELECT o.uid, o.op_id, o.created_at, {entry_id} FROM operations o "
+            f"{listed} WHERE NOT EXISTS (SELECT 1 FROM entries e "
+            f"WHERE e.id = {entry_id} AND e.created_at = o.created_at)"
+        )
+        if self._d.name == "sqlite":
+            sql += " AND x.type = 'integer'"
+        for row in self._db.stream(sql, batch=10_000):
+            yield row[0], row[1], int(row[2]), int(row[3])
 
     def verify_checkpoints(self) -> dict[str, Checkpoint]:
         """What the last successful `kuledger verify` saw of each account."""
         t = self._d.text_of
         rows = self._db.rows(
-            f"SELECT account_id, seq, hash, {t('balance')} FROM verify_checkpoints"
+            f"SELECT account_id, seq, hash, {t('balance')}, uid, type, currency "
+            "FROM verify_checkpoints"
         )
-        return {r[0]: Checkpoint(r[0], r[1], r[2], Decimal(r[3])) for r in rows}
+        return {
+            r[0]: Checkpoint(r[0], r[1], r[2], Decimal(r[3]), r[4], r[5], r[6])
+            for r in rows
+        }
+
+    def last_verify_run(self) -> VerifyRun | None:
+        """The newest clean `kuledger verify`: when, and its checkpoints' root."""
+        row = self._row(
+            "SELECT verified_at, root FROM verify_runs ORDER BY id DESC LIMIT 1"
+        )
+        return None if row is None else VerifyRun(row[0], row[1])

@@ -108,6 +108,10 @@ entries = sa.Table(
     sa.Column("book", sa.Text, nullable=False),
     # SHA-256 over the entry and the account's previous hash (migration 0004).
     sa.Column("hash", sa.Text, nullable=False, server_default=""),
+    # The operation record that wrote the entry (its hash binds the record);
+    # NULL on entries written before migration 0005, which are chained as v1.
+    sa.Column("op_uid", sa.Text, nullable=True),
+    sa.Column("op_id", sa.Text, nullable=True),
     sa.Index("ix_entries_ledger", "uid", "book", "created_at", "id"),
     sa.Index("ux_entries_account_seq", "account_id", "seq", unique=True),
     # The balance at a time: one seek to an account's last entry <= T.
@@ -137,8 +141,20 @@ api_keys = sa.Table(
     sa.Column("revoked_at", sa.BigInteger, nullable=True),
 )
 
+# Which secret key seals the API secrets: one row, written on the key's first
+# use with this database (storage.secretbox.bind_key). Migration 0006.
+key_fingerprint = sa.Table(
+    "key_fingerprint",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("fingerprint", sa.Text, nullable=False),
+    sa.Column("recorded_at", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("id = 1", name="ck_key_fingerprint_one_row"),
+)
+
 # What the last successful `kuledger verify` saw of each account: where
-# `verify --since` resumes its replay. Migration 0004.
+# `verify --since` resumes its replay (migration 0004), and the account's key
+# then (migration 0005), so a later verify sees an account that went or changed.
 verify_checkpoints = sa.Table(
     "verify_checkpoints",
     metadata,
@@ -147,6 +163,20 @@ verify_checkpoints = sa.Table(
     sa.Column("hash", sa.Text, nullable=False),
     sa.Column("balance", Money, nullable=False),
     sa.Column("verified_at", sa.BigInteger, nullable=False),
+    sa.Column("uid", sa.Text, nullable=True),
+    sa.Column("type", sa.Text, nullable=True),
+    sa.Column("currency", sa.Text, nullable=True),
+)
+
+# One row per clean `kuledger verify`: the root (domain.chain.checkpoint_root)
+# over the checkpoints it stored, which the next run recomputes. Migration 0005.
+verify_runs = sa.Table(
+    "verify_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("verified_at", sa.BigInteger, nullable=False),
+    sa.Column("accounts", sa.BigInteger, nullable=False),
+    sa.Column("root", sa.Text, nullable=False),
 )
 
 # Who may call the operator API: each token as the SHA-256 of its text, its

@@ -204,7 +204,7 @@ class SqlLedgerStore:
             self._conn.exec_driver_sql(
                 "INSERT INTO entries (id, uid, account_id, account_type, currency, "
                 "amount, fee, balance, direction, biz_code, created_at, context, seq, "
-                f"book, hash) VALUES ({self._d.placeholders(15)})",
+                f"book, hash, op_uid, op_id) VALUES ({self._d.placeholders(17)})",
                 [
                     (
                         e.id,
@@ -222,6 +222,8 @@ class SqlLedgerStore:
                         e.seq,
                         e.book.value,
                         e.hash,
+                        e.op_uid,
+                        e.op_id,
                     )
                     for e in entries
                 ],

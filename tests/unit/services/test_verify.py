@@ -4,6 +4,7 @@ ledgers written through the services into the in-memory FakeDatabase."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from decimal import Decimal
 
 import pytest
@@ -11,13 +12,18 @@ import pytest
 from kuledger.domain.accounts import Account
 from kuledger.domain.entries import Entry
 from kuledger.services import ledger
-from kuledger.services.ports import TrailRow
+from kuledger.services.ports import StoredOperation, TrailRow
 from kuledger.services.verify import MAX_REPORTED, Checkpoint, verify
 from tests.fakes import FakeDatabase
 
 
-def trail(entries: list[Entry]) -> list[TrailRow]:
-    """The rows storage reads for verify, by account then seq."""
+def trail(
+    entries: list[Entry],
+    operations: Mapping[tuple[str, str], StoredOperation] | None = None,
+) -> list[TrailRow]:
+    """The rows storage reads for verify, by account then seq, each with the
+    operation record it names (from `operations`)."""
+    records = operations or {}
     return [
         TrailRow(
             e.account_id,
@@ -34,6 +40,10 @@ def trail(entries: list[Entry]) -> list[TrailRow]:
             e.created_at,
             e.context,
             e.hash,
+            e.book.value,
+            e.op_uid,
+            e.op_id,
+            records.get((e.op_uid or "", e.op_id or "")),
         )
         for e in sorted(entries, key=lambda e: (e.account_id, e.seq))
     ]
@@ -57,8 +67,12 @@ def accounts(db: FakeDatabase) -> list[Account]:
     return list(db.state.accounts.values())
 
 
+def rows_of(db: FakeDatabase, entries: list[Entry] | None = None) -> list[TrailRow]:
+    return trail(db.state.entries if entries is None else entries, db.state.operations)
+
+
 def check(db: FakeDatabase, rows=None, **kwargs):
-    rows = trail(db.state.entries) if rows is None else rows
+    rows = rows_of(db) if rows is None else rows
     return verify(iter(accounts(db)), rows, **kwargs)
 
 
@@ -68,12 +82,12 @@ def test_a_ledger_written_by_the_services_verifies(history):
     assert (report.accounts, report.entries, report.chained) == (2, 4, 4)
     main = next(a for a in accounts(history) if a.key.type.value == "main")
     assert report.heads[main.id] == Checkpoint(
-        main.id, main.seq, main.chain_head, Decimal("65")
+        main.id, main.seq, main.chain_head, Decimal("65"), main.key.uid, "main", "USDT"
     )
 
 
 def test_a_changed_amount_breaks_the_running_sum_and_the_chain(history):
-    rows = trail(history.state.entries)
+    rows = rows_of(history)
     rows[1] = rows[1]._replace(amount=Decimal("31"))
     report = check(history, rows)
     assert report.broken_chains == 1
@@ -82,7 +96,7 @@ def test_a_changed_amount_breaks_the_running_sum_and_the_chain(history):
 
 
 def test_a_missing_entry_is_a_gap_in_the_numbering(history):
-    rows = trail(history.state.entries)
+    rows = rows_of(history)
     del rows[0]
     report = check(history, rows)
     assert any("has seq 2, expected 1" in p for p in report.problems)
@@ -90,7 +104,7 @@ def test_a_missing_entry_is_a_gap_in_the_numbering(history):
 
 
 def test_an_entry_of_an_unknown_account_or_direction_is_reported(history):
-    rows = trail(history.state.entries)
+    rows = rows_of(history)
     rows.append(rows[-1]._replace(account_id="ghost", seq=1, id=99))
     first = rows[0]
     rows[0] = first._replace(direction="sideways")
@@ -103,7 +117,7 @@ def test_stored_balances_must_add_up_and_never_be_negative(history):
     [one, other] = accounts(history)
     bad = dataclasses.replace(one, available=one.available + 1)
     negative = dataclasses.replace(other, available=Decimal(-1), holds=other.holds)
-    report = verify(iter([bad, negative]), trail(history.state.entries))
+    report = verify(iter([bad, negative]), rows_of(history))
     assert any("!= available" in p for p in report.problems)
     assert any("negative balance, available or holds" in p for p in report.problems)
 
@@ -111,7 +125,7 @@ def test_stored_balances_must_add_up_and_never_be_negative(history):
 def test_a_forged_chain_head_is_reported_once(history):
     [one, other] = accounts(history)
     forged = dataclasses.replace(one, chain_head="f" * 64)
-    report = verify(iter([forged, other]), trail(history.state.entries))
+    report = verify(iter([forged, other]), rows_of(history))
     assert report.broken_chains == 1
     [problem] = report.problems
     assert "stored chain head ffffffffffffffff" in problem
@@ -123,7 +137,7 @@ def test_from_a_checkpoint_only_the_newer_entries_are_needed(history, clock, ali
     deposit = {"op": "deposit", "uid": alice, "id": "d2", "currency": "USDT"}
     ledger.apply(history, {**deposit, "amount": "1"}, clock)
     newest = history.state.entries[-1]
-    report = check(history, trail([newest]), checkpoints=heads)
+    report = check(history, rows_of(history, [newest]), checkpoints=heads)
     assert report.ok, report.problems
     assert (report.resumed, report.entries) == (2, 1)
 
@@ -141,7 +155,7 @@ def test_a_checkpoint_behind_the_retention_base_is_not_used(history):
     )
     old = {main.id: dataclasses.replace(heads[main.id], seq=1)}
     others = [a for a in accounts(history) if a.id != main.id]
-    report = verify(iter([based, *others]), trail(kept), checkpoints=old)
+    report = verify(iter([based, *others]), rows_of(history, kept), checkpoints=old)
     assert report.ok, report.problems
     assert report.resumed == 0
 
@@ -171,3 +185,24 @@ def test_only_the_first_problems_are_kept_but_all_are_counted(db, clock, alice):
     assert len(report.problems) == MAX_REPORTED
     assert report.problem_count > MAX_REPORTED
     assert not report.ok
+
+
+def test_an_unknown_account_type_is_the_chains_finding_not_the_books(history):
+    rows = rows_of(history)
+    rows[0] = rows[0]._replace(account_type="weird")
+    report = check(history, rows)
+    assert set(report.kinds) == {"account-key", "chain"}
+
+
+def test_a_finding_names_its_place_as_fields(history):
+    rows = rows_of(history)
+    rows[0] = rows[0]._replace(book="futures")
+    [finding, *_] = check(history, rows).findings
+    assert finding.as_dict() == {
+        "kind": "book",
+        "account": rows[0].account_id,
+        "entry": rows[0].id,
+        "seq": 1,
+        "operation": None,
+        "message": finding.message,
+    }

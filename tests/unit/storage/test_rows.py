@@ -6,15 +6,24 @@ from decimal import Decimal
 
 import pytest
 
-from kuledger.services.ports import ContractRow, LedgerRow, TrailRow
+from kuledger.services.ports import ContractRow, LedgerRow, StoredOperation, TrailRow
 from kuledger.storage import schema
 from kuledger.storage.dialect import POSTGRES, SQLITE
-from kuledger.storage.reader import contract_row, ledger_row, select_list, trail_row
+from kuledger.storage.reader import (
+    TRAIL_ENTRY_FIELDS,
+    contract_row,
+    ledger_row,
+    select_list,
+    trail_row,
+)
 
 
-@pytest.mark.parametrize("row", [LedgerRow, ContractRow, TrailRow])
-def test_every_field_is_a_column_of_entries(row):
-    assert set(row._fields) <= set(schema.entries.c.keys())
+@pytest.mark.parametrize(
+    "fields", [LedgerRow._fields, ContractRow._fields, TRAIL_ENTRY_FIELDS]
+)
+def test_every_field_is_a_column_of_entries(fields):
+    assert set(fields) <= set(schema.entries.c.keys())
+    assert TrailRow._fields == (*TRAIL_ENTRY_FIELDS, "operation")
 
 
 def test_the_select_list_is_the_fields_in_order_money_as_text():
@@ -63,11 +72,18 @@ def test_a_trail_row_reads_money_as_decimal():
         "created_at": 1000,
         "context": "{}",
         "hash": "h" * 64,
+        "book": "spot",
+        "op_uid": "u1",
+        "op_id": "d1",
     }
-    row = trail_row(tuple(columns[f] for f in TrailRow._fields))
+    record = ("{}", '{"uid":"u1"}', 1000)  # the operation's fingerprint, result...
+    row = trail_row((*(columns[f] for f in TRAIL_ENTRY_FIELDS), *record))
     assert row._asdict() == columns | {
         "amount": Decimal("1.50"),
         "balance": Decimal("4.5"),
         "fee": Decimal(0),
+        "operation": StoredOperation("u1", "d1", *record),
     }
     assert isinstance(row.fee, Decimal)
+    alone = trail_row((*(columns[f] for f in TRAIL_ENTRY_FIELDS), None, None, None))
+    assert alone.operation is None  # the record it names does not exist

@@ -7,7 +7,7 @@ an account at time T is the post-balance of its last entry at or before T,
 one seek in this index. On PostgreSQL it reaches every partition of `entries`.
 
 Revision ID: operator_tokens
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-07
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "operator_tokens"
-down_revision = "0004"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
