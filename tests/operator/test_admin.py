@@ -93,7 +93,9 @@ def test_a_key_is_issued_once_changed_and_revoked(op: OperatorApi):
     assert revoked == {"key": key["key"], "revoked": True}
     assert kucoin_get(op, key, "/api/v1/accounts").json()["code"] == "400003"
     again = op.call("DELETE", "/api-keys/{key}", key=key["key"])
-    assert again.status_code == 401 and again.json()["code"] == "400003"
+    assert again.status_code == 404 and again.json()["code"] == "404000"
+    patch = op.call("PATCH", "/api-keys/{key}", key=key["key"], json={})
+    assert patch.status_code == 404 and patch.json()["code"] == "404000"
     listed = op.ok("GET", "/users/{uid}/api-keys", uid=uid)
     assert listed[0]["revokedAt"] is not None
 
@@ -110,8 +112,14 @@ def test_bad_key_requests_are_refused(op: OperatorApi):
         answer = op.call("POST", "/users/{uid}/api-keys", uid=uid, json=body).json()
         assert answer["code"] == "400100" and says in answer["msg"], (body, answer)
     assert op.ok("GET", "/users/{uid}/api-keys", uid=uid) == []
-    unknown = op.call("POST", "/users/{uid}/api-keys", uid=new_uid(), json={})
-    assert unknown.json()["code"] == "400100"
+    for method, path in [
+        ("POST", "/users/{uid}/api-keys"),
+        ("GET", "/users/{uid}/api-keys"),
+    ]:
+        unknown = op.call(
+            method, path, uid=new_uid(), json={} if method == "POST" else None
+        )
+        assert unknown.status_code == 404 and unknown.json()["code"] == "404000"
 
 
 def test_balances_now_and_at_a_time(op: OperatorApi):
@@ -142,7 +150,7 @@ def test_balances_now_and_at_a_time(op: OperatorApi):
     bad = op.call("GET", "/users/{uid}/accounts", uid=uid, params={"at": "soon"})
     assert bad.json()["code"] == "400100"
     unknown = op.call("GET", "/users/{uid}/accounts", uid=new_uid())
-    assert unknown.json()["code"] == "400100"
+    assert unknown.status_code == 404 and unknown.json()["code"] == "404000"
 
 
 def test_the_verify_status_follows_kuledger_verify(op: OperatorApi):

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from starlette.datastructures import QueryParams
 
-from kuledger.domain.errors import InvalidInput, LedgerError, UnknownUser
+from kuledger.domain.errors import InvalidInput, LedgerError, UnknownApiKey
 from kuledger.domain.fields import Fields
 from kuledger.domain.money import to_wire
 from kuledger.domain.operations import OPERATIONS
@@ -270,12 +270,17 @@ def list_users(call: OpCall) -> dict[str, Any]:
     }
 
 
-def get_user(call: OpCall) -> dict[str, Any]:
+def _path_user(call: OpCall) -> User:
+    """The user the path names; 404000 if there is none."""
     uid = call.path_params["uid"]
     user = call.services.reader.user(uid)
     if user is None:
         raise NotFound(f"no user {uid!r}")
-    return _user(user)
+    return user
+
+
+def get_user(call: OpCall) -> dict[str, Any]:
+    return _user(_path_user(call))
 
 
 # --- API keys -----------------------------------------------------------------------
@@ -315,7 +320,7 @@ def create_key(call: OpCall) -> dict[str, Any]:
         s.uow,
         s.box,
         s.clock,
-        uid=call.path_params["uid"],
+        uid=_path_user(call).uid,
         permissions=frozenset({Permission.GENERAL})
         if permissions is None
         else permissions,
@@ -338,26 +343,32 @@ def create_key(call: OpCall) -> dict[str, Any]:
 
 def list_keys(call: OpCall) -> list[dict[str, Any]]:
     s = call.services
-    return [_key(k) for k in key_service.list_keys(s.uow, call.path_params["uid"])]
+    return [_key(k) for k in key_service.list_keys(s.uow, _path_user(call).uid)]
 
 
 def update_key(call: OpCall) -> dict[str, Any]:
     f = call.fields({"permissions", "ipWhitelist"})
     s = call.services
-    changed = key_service.update_key(
-        s.uow,
-        s.box,
-        call.path_params["key"],
-        permissions=_permissions(f),
-        ip_whitelist=_networks(f),
-    )
+    try:
+        changed = key_service.update_key(
+            s.uow,
+            s.box,
+            call.path_params["key"],
+            permissions=_permissions(f),
+            ip_whitelist=_networks(f),
+        )
+    except UnknownApiKey as exc:  # a 404 here, not the caller's 400003
+        raise NotFound(str(exc)) from None
     return _key(changed)
 
 
 def revoke_key(call: OpCall) -> dict[str, Any]:
     s = call.services
     key = call.path_params["key"]
-    key_service.revoke_key(s.uow, s.clock, key)
+    try:
+        key_service.revoke_key(s.uow, s.clock, key)
+    except UnknownApiKey as exc:  # a 404 here, not the caller's 400003
+        raise NotFound(str(exc)) from None
     return {"key": key, "revoked": True}
 
 
@@ -365,10 +376,8 @@ def revoke_key(call: OpCall) -> dict[str, Any]:
 
 
 def get_balances(call: OpCall) -> dict[str, Any]:
-    uid = call.path_params["uid"]
+    uid = _path_user(call).uid
     at = call.query.integer("at")
-    if call.services.reader.user(uid) is None:
-        raise UnknownUser(uid)
     now = at is None
     return {
         "uid": uid,
