@@ -16,7 +16,11 @@ from tests.support.server import KULEDGER, database_env, free_port, live_server
 @pytest.mark.slow
 def test_serve_opens_both_listeners_each_with_its_own_api(tmp_path: Path):
     operator_port = free_port()
-    env = {"KULEDGER_OPERATOR_PORT": str(operator_port)}
+    # At warning level too, each operator call is audited.
+    env = {
+        "KULEDGER_OPERATOR_PORT": str(operator_port),
+        "KULEDGER_LOG_LEVEL": "warning",
+    }
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     with live_server(url, tmp_path, extra_env=env, setup_cli=InProcessCli) as s:
         token = s.cli.json(
