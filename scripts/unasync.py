@@ -32,6 +32,7 @@ TARGET = ROOT / "src" / "kuledger_client" / "_sync"
 # Beside unasync's own (AsyncIterator -> Iterator, __aenter__ -> __enter__, ...).
 RENAMES = {
     "AsyncKucoinClient": "KucoinClient",
+    "AsyncOperatorClient": "OperatorClient",
     "AsyncClient": "Client",  # httpx
     "AsyncBaseTransport": "BaseTransport",  # httpx
     "AsyncSleep": "Sleep",  # kuledger_client._core

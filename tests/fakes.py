@@ -130,6 +130,9 @@ class FakeKeyStore:
         self._state.keys[key] = dataclasses.replace(stored, revoked_at=at)
         return True
 
+    def update(self, key: StoredKey) -> None:
+        self._state.keys[key.key] = key
+
     def for_user(self, uid: str) -> list[StoredKey]:
         mine = [k for k in self._state.keys.values() if k.uid == uid]
         return sorted(mine, key=lambda k: k.created_at)

@@ -13,6 +13,7 @@ from kuledger.config import Settings, settings_from_environment, sqlite_file
 from kuledger.services.ports import Clock, EventSink, UnitOfWork
 from kuledger.services.ratelimit import MemoryLimiter, RateLimiter
 from kuledger.storage.engines import create_engine, create_read_engine
+from kuledger.storage.operator import SqlTokenStore
 from kuledger.storage.reader import SqlLedgerReader
 from kuledger.storage.secretbox import (
     FernetBox,
@@ -29,6 +30,7 @@ from kuledger.storage.sql import SqlUnitOfWork
 # neither's start-up.
 if TYPE_CHECKING:
     from starlette.applications import Starlette
+    from starlette.types import ASGIApp
 
     from kuledger.http.rate_policy import RateLimitPolicy
     from kuledger.http.stream import StreamServices
@@ -62,6 +64,10 @@ class Container:
             self.settings.database_url, threads=self.settings.threads
         )
         return SqlLedgerReader(self.engine, read_engine)
+
+    @cached_property
+    def operator_tokens(self) -> SqlTokenStore:
+        return SqlTokenStore(self.engine, self.reader.connections)
 
     @property
     def key_source(self) -> KeySource:
@@ -174,13 +180,16 @@ def build_balance_stream(container: Container) -> tuple[EventSink, StreamService
     return sink, stream
 
 
-def build_app(container: Container) -> Starlette:
+def build_app(
+    container: Container,
+    balance_stream: tuple[EventSink, StreamServices] | None = None,
+) -> Starlette:
     """The HTTP application over the container's database."""
     from kuledger.http.app import create_app
     from kuledger.http.auth import Authenticator
     from kuledger.http.context import ApiServices
 
-    events, stream = build_balance_stream(container)
+    events, stream = balance_stream or build_balance_stream(container)
     services = ApiServices(
         settings=container.settings,
         reader=container.reader,
@@ -199,9 +208,40 @@ def build_app(container: Container) -> Starlette:
     return create_app(services)
 
 
-def asgi_app() -> Starlette:
-    """The factory uvicorn calls in each worker process (`kuledger serve`)."""
+def build_operator_app(
+    container: Container, events: EventSink | None = None
+) -> Starlette:
+    """The operator API over the container's database; what it applies is
+    published to `events` (the KuCoin app's balance stream)."""
+    from kuledger.http.operator.app import create_operator_app
+    from kuledger.http.operator.endpoints import OperatorServices
+    from kuledger.services.operator import direct_writer
+    from kuledger.storage.operator import SqlOperatorQueries
+
+    return create_operator_app(
+        OperatorServices(
+            write=direct_writer(container.uow, container.clock, events),
+            tokens=container.operator_tokens,
+            queries=SqlOperatorQueries(container.engine, container.reader.connections),
+            reader=container.reader,
+            uow=container.uow,
+            box=container.box,
+            clock=container.clock,
+        )
+    )
+
+
+def asgi_app() -> ASGIApp:
+    """The factory uvicorn calls in each worker process (`kuledger serve`):
+    the KuCoin app, and the operator API on KULEDGER_OPERATOR_PORT if set."""
+    from kuledger.http.operator.app import by_port
     from kuledger.http.ws_private import redact_tokens_in_server_log
 
     redact_tokens_in_server_log()
-    return build_app(Container(settings_from_environment()))
+    container = Container(settings_from_environment())
+    stream = build_balance_stream(container)
+    app = build_app(container, stream)
+    port = container.settings.operator_port
+    if not port:
+        return app
+    return by_port(app, port, build_operator_app(container, stream[0]))

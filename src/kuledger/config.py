@@ -49,8 +49,16 @@ def _pairs(text: str) -> dict[str, int]:
     return pairs
 
 
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"a port is 0 to 65535, got {port}")
+    return port
+
+
 _KINDS: dict[Callable[[str], Any], str] = {
     int: "integer",
+    _port: "port",
     _bool: "boolean",
     _pairs: "`name=int,...`",
 }
@@ -257,6 +265,19 @@ class Settings:
         "info",
         "the log level",
         _Choice(("debug", "info", "warning", "error")),
+    )
+    operator_host: str = _setting(
+        "KULEDGER_OPERATOR_HOST",
+        "127.0.0.1",
+        "the address of the operator API's listener (`/operator/v1/...`), never "
+        "the KuCoin port; see operator-api.md",
+        kind="host",
+    )
+    operator_port: int = _setting(
+        "KULEDGER_OPERATOR_PORT",
+        "0",
+        "the operator API's port, e.g. `8001`. `0` means no operator listener",
+        _port,
     )
 
     @classmethod

@@ -8,6 +8,7 @@ with KucoinClient(KEY, SECRET, PASSPHRASE, base_url="http://127.0.0.1:8000") as 
 """
 
 from kuledger_client._async.client import AsyncKucoinClient
+from kuledger_client._async.operator import AsyncOperatorClient
 from kuledger_client._auth import KucoinAuth
 from kuledger_client._core import (
     DEFAULT_BASE_URL,
@@ -48,21 +49,42 @@ from kuledger_client._models import (
     TransferResult,
     dumps,
 )
+from kuledger_client._operator import (
+    DEFAULT_OPERATOR_URL,
+    AccountBalance,
+    ApiKeyInfo,
+    BatchItem,
+    BatchResult,
+    LedgerUser,
+    NewApiKey,
+    OperationEntry,
+    OperationResult,
+    OperationStatus,
+    UserPage,
+    VerifyStatus,
+)
 from kuledger_client._sync.client import KucoinClient
+from kuledger_client._sync.operator import OperatorClient
 from kuledger_client.signing import auth_headers, sign, sign_passphrase
 
 __all__ = [
     "DAY_MS",
     "DEFAULT_BASE_URL",
     "DEFAULT_FUTURES_BASE_URL",
+    "DEFAULT_OPERATOR_URL",
     "ENDPOINTS",
     "LEDGERS",
     "Account",
+    "AccountBalance",
     "AccountDetail",
     "AnyLedgerEntry",
+    "ApiKeyInfo",
     "AsyncKucoinClient",
+    "AsyncOperatorClient",
     "AuthenticationError",
     "BadRequestError",
+    "BatchItem",
+    "BatchResult",
     "ClientError",
     "Endpoint",
     "FuturesLedgerEntry",
@@ -72,7 +94,13 @@ __all__ = [
     "KucoinError",
     "LedgerEntry",
     "LedgerName",
+    "LedgerUser",
+    "NewApiKey",
     "NotFoundError",
+    "OperationEntry",
+    "OperationResult",
+    "OperationStatus",
+    "OperatorClient",
     "RateLimit",
     "RateLimitError",
     "ServerError",
@@ -81,6 +109,8 @@ __all__ = [
     "TransferQuotas",
     "TransferResult",
     "TransportError",
+    "UserPage",
+    "VerifyStatus",
     "auth_headers",
     "dumps",
     "ledger_windows",

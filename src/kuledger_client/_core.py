@@ -304,23 +304,7 @@ class Core:
     def parse(self, endpoint: Endpoint, response: httpx.Response) -> Any:
         """The `data` of a success envelope, or the matching exception."""
         self.note_limits(endpoint, response)
-        status = response.status_code
-        try:
-            payload = json.loads(response.content, parse_float=Decimal)
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict) or "code" not in payload:
-            if 200 <= status < 300:
-                raise TransportError(
-                    f"{endpoint.method} {endpoint.path}: HTTP {status} with a body "
-                    f"that is not a KuCoin envelope: {response.text[:200]!r}"
-                )
-            raise error_for("", response.text[:200], status, response)
-        code = str(payload["code"])
-        if code == "200000" and "data" in payload and 200 <= status < 300:
-            return payload["data"]
-        message = str(payload.get("msg") or "")
-        raise error_for(code, message, status, response)
+        return envelope_data(f"{endpoint.method} {endpoint.path}", response)
 
     def retry_delay(
         self, endpoint: Endpoint, attempt: int, error: ClientError
@@ -368,6 +352,27 @@ class BaseClient:
     def last_rate_limit(self) -> RateLimit | None:
         """The gw-ratelimit-* headers of the latest reply that had them."""
         return self._core.last_rate_limit
+
+
+def envelope_data(what: str, response: httpx.Response) -> Any:
+    """The `data` of a KuCoin success envelope, or the matching exception;
+    `what` names the call in the error of a body that is no envelope."""
+    status = response.status_code
+    try:
+        payload = json.loads(response.content, parse_float=Decimal)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict) or "code" not in payload:
+        if 200 <= status < 300:
+            raise TransportError(
+                f"{what}: HTTP {status} with a body that is not a KuCoin "
+                f"envelope: {response.text[:200]!r}"
+            )
+        raise error_for("", response.text[:200], status, response)
+    code = str(payload["code"])
+    if code == "200000" and "data" in payload and 200 <= status < 300:
+        return payload["data"]
+    raise error_for(code, str(payload.get("msg") or ""), status, response)
 
 
 def _int_header(response: httpx.Response, name: str) -> int | None:

@@ -53,6 +53,8 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "KULEDGER_WS_PING_INTERVAL_MS": ("5000", 5000),
     "KULEDGER_WS_PING_TIMEOUT_MS": ("2000", 2000),
     "KULEDGER_LOG_LEVEL": ("debug", "debug"),
+    "KULEDGER_OPERATOR_HOST": ("0.0.0.0", "0.0.0.0"),
+    "KULEDGER_OPERATOR_PORT": ("8001", 8001),
 }
 
 

@@ -29,6 +29,7 @@ COMMANDS = {
     "export": "export:export",
     "import": "import_:import_",
     "serve": "serve:serve",
+    "operator-token": "operator:operator_token",
 }
 
 

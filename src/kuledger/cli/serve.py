@@ -10,6 +10,7 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from kuledger.cli.context import container, fail, reports_errors
+from kuledger.config import Settings
 from kuledger.http.server_limits import LimitedConfig, limits_for, raise_open_file_limit
 from kuledger.storage import migrate, partitions
 
@@ -40,6 +41,12 @@ def logging_config(level: str) -> dict[str, Any]:
             "kuledger.access": {
                 "handlers": ["access"],
                 "level": level.upper(),
+                "propagate": False,
+            },
+            # The operator API's calls, one JSON line each, whatever the level.
+            "kuledger.audit": {
+                "handlers": ["access"],
+                "level": "INFO",
                 "propagate": False,
             },
         },
@@ -105,10 +112,19 @@ def serve(host: str, port: int, workers: int, futures_port: int | None) -> None:
         finally:
             if len(sockets) == 1:  # it failed: let go of the main port too
                 sockets[0].close()
+    operator = _operator_socket(c.settings, {port, futures_port})
+    if operator is not None:
+        sockets.append(operator)  # bootstrap.asgi_app routes it by port
     click.echo(
         f"kuledger serving on http://{host}:{port}"
         + (f" and :{futures_port}" if futures_port else "")
-        + f" with {workers} worker(s), up to {limits.max_connections} connections each",
+        + f" with {workers} worker(s), up to {limits.max_connections} connections each"
+        + (
+            f"; operator API on http://{c.settings.operator_host}:"
+            f"{c.settings.operator_port}/operator/v1"
+            if operator is not None
+            else ""
+        ),
         err=True,
     )
     server = uvicorn.Server(config)
@@ -116,6 +132,19 @@ def serve(host: str, port: int, workers: int, futures_port: int | None) -> None:
         Multiprocess(config, sockets=sockets).run()
     else:
         server.run(sockets=sockets)
+
+
+def _operator_socket(
+    settings: Settings, kucoin_ports: set[int | None]
+) -> socket.socket | None:
+    """The operator API's own listener, KULEDGER_OPERATOR_HOST:PORT (none if
+    the port is 0), never one of the KuCoin ports."""
+    host, port = settings.operator_host, settings.operator_port
+    if not port:
+        return None
+    if port in kucoin_ports:
+        fail(f"KULEDGER_OPERATOR_PORT={port} is a KuCoin port: give it its own")
+    return _bind(host, port, "KULEDGER_OPERATOR_PORT")
 
 
 def _bind(host: str, port: int, option: str) -> socket.socket:

@@ -26,6 +26,10 @@ class BodyTooLarge(Exception):
     """Raised when a request body exceeds the configured limit."""
 
 
+class NotFound(Exception):
+    """Raised when a path names a record that does not exist (operator API)."""
+
+
 KUCOIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
     auth.MissingAuthHeaders: (400, "400001"),
     auth.InvalidTimestamp: (400, "400002"),
@@ -51,6 +55,7 @@ KUCOIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
     LimiterDown: (503, "503000"),
     UnsupportedMediaType: (415, "415000"),
     BodyTooLarge: (413, "413000"),
+    NotFound: (404, "404000"),
 }
 
 _HTTP_MESSAGES = {404: "Url Not Found", 405: "Method Not Allowed"}
@@ -64,6 +69,15 @@ def lookup(error: type[BaseException]) -> tuple[int, str] | None:
     return None
 
 
+def describe(exc: BaseException) -> tuple[int, str, str] | None:
+    """(HTTP status, KuCoin code, message) of an error in the table, else None."""
+    found = lookup(type(exc))
+    if found is None:
+        return None
+    message = exc.message if isinstance(exc, domain.InvalidInput) else str(exc)
+    return (*found, message)
+
+
 def error_response(exc: BaseException) -> Envelope:
     """The KuCoin envelope for any exception; unexpected ones become 500000.
     Starlette's own HTTP errors (404, 405, ...) answer code "<status>000"."""
@@ -71,10 +85,9 @@ def error_response(exc: BaseException) -> Envelope:
         code = f"{exc.status_code}000"
         message = _HTTP_MESSAGES.get(exc.status_code, str(exc.detail))
         return fail(code, message, exc.status_code, exc.headers)
-    found = lookup(type(exc))
-    if found is None:
+    described = describe(exc)
+    if described is None:
         log.error("unexpected error", exc_info=exc)
         return fail("500000", "Internal Server Error", 500)
-    status, code = found
-    message = exc.message if isinstance(exc, domain.InvalidInput) else str(exc)
+    status, code, message = described
     return fail(code, message, status, getattr(exc, "headers", None))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import uuid
@@ -68,6 +69,38 @@ def revoke_key(uow_factory: UnitOfWorkFactory, clock: Clock, key: str) -> None:
         if not uow.keys.revoke(key, clock()):
             raise UnknownApiKey(key)
         uow.commit()
+
+
+def update_key(
+    uow_factory: UnitOfWorkFactory,
+    box: SecretBox,
+    key: str,
+    *,
+    permissions: frozenset[Permission] | None = None,
+    ip_whitelist: tuple[str, ...] | None = None,
+) -> StoredKey:
+    """Change an active key's permissions or IP whitelist. The secret material
+    is sealed anew: the servers' key caches are keyed by the sealed bytes, so
+    every worker sees the change on the key's next request."""
+    if permissions is not None and not permissions:
+        raise InvalidInput("permissions", "a key needs at least one permission")
+    with uow_factory() as uow:
+        stored = uow.keys.get(key)
+        if stored is None or stored.revoked_at is not None:
+            raise UnknownApiKey(key)
+        changed = dataclasses.replace(
+            stored,
+            sealed=box.seal(box.open(stored.sealed)),
+            permissions=stored.permissions
+            if permissions is None
+            else ",".join(sorted(permissions)),
+            ip_whitelist=stored.ip_whitelist
+            if ip_whitelist is None
+            else ",".join(ip_whitelist),
+        )
+        uow.keys.update(changed)
+        uow.commit()
+    return changed
 
 
 def list_keys(uow_factory: UnitOfWorkFactory, uid: str) -> list[StoredKey]:

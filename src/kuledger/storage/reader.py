@@ -83,6 +83,11 @@ class SqlLedgerReader:
         self._contract_columns = select_list(d, ContractRow._fields)
         self._currencies: tuple[dict[str, Currency] | None, float] = (None, 0.0)
 
+    @property
+    def connections(self) -> ReadConnections:
+        """The read side's connections, for other read-only stores to share."""
+        return self._db
+
     def close(self) -> None:
         """Close the read side's own connections (the write engine is not ours)."""
         self._db.close()

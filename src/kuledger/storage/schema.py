@@ -114,6 +114,8 @@ entries = sa.Table(
     sa.Column("op_id", sa.Text, nullable=True),
     sa.Index("ix_entries_ledger", "uid", "book", "created_at", "id"),
     sa.Index("ux_entries_account_seq", "account_id", "seq", unique=True),
+    # The balance at a time: one seek to an account's last entry <= T.
+    sa.Index("ix_entries_account_time", "account_id", "created_at", "seq"),
 )
 
 operations = sa.Table(
@@ -175,6 +177,18 @@ verify_runs = sa.Table(
     sa.Column("verified_at", sa.BigInteger, nullable=False),
     sa.Column("accounts", sa.BigInteger, nullable=False),
     sa.Column("root", sa.Text, nullable=False),
+)
+
+# Who may call the operator API: each token as the SHA-256 of its text, its
+# scopes (post, read, admin) and when it was revoked. Migration operator_tokens.
+operator_tokens = sa.Table(
+    "operator_tokens",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("token_hash", sa.Text, nullable=False, unique=True),
+    sa.Column("scopes", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("revoked_at", sa.BigInteger, nullable=True),
 )
 
 # SQLite hands out entry ids from this one-row table; PostgreSQL uses a sequence.

@@ -317,6 +317,17 @@ class SqlKeyStore:
         )
         return result.rowcount == 1
 
+    def update(self, key: StoredKey) -> None:
+        self._conn.execute(
+            schema.api_keys.update()
+            .where(schema.api_keys.c.key == key.key)
+            .values(
+                sealed=key.sealed,
+                permissions=key.permissions,
+                ip_whitelist=key.ip_whitelist,
+            )
+        )
+
     def for_user(self, uid: str) -> list[StoredKey]:
         rows = self._conn.execute(
             sa.select(schema.api_keys)

@@ -1,0 +1,1 @@
+"""The operator API: the write side as a service, on a listener of its own."""
