@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.support.inprocess import InProcessCli, InProcessServer, in_process_server
+from tests.support.inprocess import InProcessServer, in_process_server
 from tests.support.server import LiveServer, live_server
 
 if TYPE_CHECKING:
@@ -40,10 +40,9 @@ def engine_server(
 ) -> Iterator[LiveServer]:
     """`kuledger serve` on a fresh database of `engine`."""
     url, workdir = engine_database(engine, tmp_path_factory, postgres_databases)
-    with live_server(
-        url, workdir, extra_env=extra_env, setup_cli=InProcessCli
-    ) as running:
+    with live_server(url, workdir, extra_env=extra_env) as running:
         yield running
+    _release(engine, url, postgres_databases)
 
 
 @contextmanager
@@ -57,3 +56,9 @@ def engine_app(
     url, workdir = engine_database(engine, tmp_path_factory, postgres_databases)
     with in_process_server(url, workdir, extra_env=extra_env) as running:
         yield running
+    _release(engine, url, postgres_databases)
+
+
+def _release(engine: str, url: str, postgres_databases: PostgresDatabases) -> None:
+    if engine == "postgres":  # dropped now, in the background, not at the end
+        postgres_databases.release(url)
