@@ -13,12 +13,14 @@ from kuledger.config import Settings, settings_from_environment
 from kuledger.http.app import create_app
 from kuledger.http.auth import Authenticator
 from kuledger.http.context import ApiServices
+from kuledger.http.monitoring import WRITE_BATCH, Check, create_monitoring_app
 from kuledger.http.rate_policy import RateLimitPolicy
 from kuledger.http.stream import BalanceHub, StreamServices
 from kuledger.http.stream_tokens import StreamTokens
 from kuledger.http.ws_private import redact_tokens_in_server_log
 from kuledger.services.ports import Clock, EventSink, UnitOfWork
 from kuledger.services.ratelimit import MemoryLimiter, RateLimiter
+from kuledger.storage import migrate, probes
 from kuledger.storage.engines import create_engine, create_read_engine
 from kuledger.storage.events_redis import RedisEventListener, RedisEventSink
 from kuledger.storage.reader import SqlLedgerReader
@@ -46,6 +48,10 @@ class Container:
 
     def uow(self) -> UnitOfWork:
         return SqlUnitOfWork(self.engine)
+
+    def measured_uow(self) -> UnitOfWork:
+        """uow(), also recording how many operations each commit wrote."""
+        return SqlUnitOfWork(self.engine, WRITE_BATCH.observe)
 
     @cached_property
     def reader(self) -> SqlLedgerReader:
@@ -136,7 +142,9 @@ def build_app(container: Container) -> Starlette:
     services = ApiServices(
         settings=container.settings,
         reader=container.reader,
-        uow=container.uow,
+        uow=container.measured_uow
+        if container.settings.monitor_port
+        else container.uow,
         clock=container.clock,
         authenticator=Authenticator(
             container.reader,
@@ -149,6 +157,24 @@ def build_app(container: Container) -> Starlette:
         stream=stream,
     )
     return create_app(services)
+
+
+def build_monitoring_app(
+    container: Container, multiprocess_dir: str | None = None
+) -> Starlette:
+    """The monitoring listener's app over the container's database and Redis;
+    with `multiprocess_dir`, its /metrics adds up the workers' files there."""
+    engine = container.engine
+    head = migrate.head_revision()
+    checks: dict[str, Check] = {
+        "database": lambda: probes.database_reachable(engine),
+        "migrations": lambda: probes.migrations_current(engine, head),
+    }
+    if container.settings.redis_url:
+        checks["redis"] = probes.RedisProbe(container.settings.redis_url)
+    return create_monitoring_app(
+        checks, lambda: probes.verify_status(engine), multiprocess_dir
+    )
 
 
 def asgi_app() -> Starlette:

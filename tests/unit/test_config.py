@@ -48,6 +48,8 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     ),
     "KULEDGER_WS_PING_INTERVAL_MS": ("5000", 5000),
     "KULEDGER_WS_PING_TIMEOUT_MS": ("2000", 2000),
+    "KULEDGER_MONITOR_HOST": ("::1", "::1"),
+    "KULEDGER_MONITOR_PORT": ("9108", 9108),
     "KULEDGER_LOG_LEVEL": ("debug", "debug"),
 }
 

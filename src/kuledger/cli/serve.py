@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from kuledger.bootstrap import Container, build_monitoring_app
 from kuledger.cli.context import container, fail, reports_errors
 from kuledger.storage import migrate, partitions
 
@@ -105,10 +112,11 @@ def serve(host: str, port: int, workers: int, futures_port: int | None) -> None:
         err=True,
     )
     server = uvicorn.Server(config)
-    if workers > 1:
-        Multiprocess(config, sockets=sockets).run()
-    else:
-        server.run(sockets=sockets)
+    with _monitoring(c, workers):
+        if workers > 1:
+            Multiprocess(config, sockets=sockets).run()
+        else:
+            server.run(sockets=sockets)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -118,3 +126,43 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.bind((host, port))
     sock.set_inheritable(True)
     return sock
+
+
+@contextmanager
+def _monitoring(c: Container, workers: int) -> Iterator[None]:
+    """The monitoring listener (KULEDGER_MONITOR_PORT), on a thread of this
+    process: with one worker, the process that serves the API; with several,
+    the supervisor, reading the files each worker writes its metrics to in a
+    fresh directory (prometheus-client's multiprocess mode)."""
+    host, port = c.settings.monitor_host, c.settings.monitor_port
+    if not port:
+        yield
+        return
+    try:
+        sock = _bind(host, port)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port} (KULEDGER_MONITOR_PORT): {exc.strerror}")
+    directory = None
+    if workers > 1:  # set before the workers start: they inherit it
+        directory = tempfile.mkdtemp(prefix="kuledger-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    app = build_monitoring_app(c, directory)
+    monitor = uvicorn.Server(
+        uvicorn.Config(app, lifespan="off", access_log=False, log_config=None)
+    )
+    thread = threading.Thread(
+        target=monitor.run, kwargs={"sockets": [sock]}, name="monitoring", daemon=True
+    )
+    thread.start()
+    click.echo(
+        f"monitoring on http://{host}:{port} (/healthz /readyz /metrics)"
+        + (f", workers' metrics in {directory}" if directory else ""),
+        err=True,
+    )
+    try:
+        yield
+    finally:
+        monitor.should_exit = True
+        thread.join(timeout=5)
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
