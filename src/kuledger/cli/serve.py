@@ -86,6 +86,7 @@ def serve(host: str, port: int, workers: int, futures_port: int | None) -> None:
     )
     if created:
         click.echo(f"monthly partitions created: {', '.join(created)}", err=True)
+    monitor_socket = _monitor_socket(c)  # first: a port in use stops the start
     config = uvicorn.Config(
         "kuledger.bootstrap:asgi_app",
         factory=True,
@@ -112,7 +113,7 @@ def serve(host: str, port: int, workers: int, futures_port: int | None) -> None:
         err=True,
     )
     server = uvicorn.Server(config)
-    with _monitoring(c, workers):
+    with _monitoring(c, workers, monitor_socket):
         if workers > 1:
             Multiprocess(config, sockets=sockets).run()
         else:
@@ -123,25 +124,37 @@ def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     sock.set_inheritable(True)
     return sock
 
 
+def _monitor_socket(c: Container) -> socket.socket | None:
+    host, port = c.settings.monitor_host, c.settings.monitor_port
+    if not port:
+        return None
+    try:
+        return _bind(host, port)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port} (KULEDGER_MONITOR_PORT): {exc.strerror}")
+        raise  # not reached: fail() exits
+
+
 @contextmanager
-def _monitoring(c: Container, workers: int) -> Iterator[None]:
+def _monitoring(
+    c: Container, workers: int, sock: socket.socket | None
+) -> Iterator[None]:
     """The monitoring listener (KULEDGER_MONITOR_PORT), on a thread of this
     process: with one worker, the process that serves the API; with several,
     the supervisor, reading the files each worker writes its metrics to in a
     fresh directory (prometheus-client's multiprocess mode)."""
-    host, port = c.settings.monitor_host, c.settings.monitor_port
-    if not port:
+    if sock is None:
         yield
         return
-    try:
-        sock = _bind(host, port)
-    except OSError as exc:
-        fail(f"cannot listen on {host}:{port} (KULEDGER_MONITOR_PORT): {exc.strerror}")
     directory = None
     if workers > 1:  # set before the workers start: they inherit it
         directory = tempfile.mkdtemp(prefix="kuledger-metrics-")
@@ -154,6 +167,7 @@ def _monitoring(c: Container, workers: int) -> Iterator[None]:
         target=monitor.run, kwargs={"sockets": [sock]}, name="monitoring", daemon=True
     )
     thread.start()
+    host, port = c.settings.monitor_host, c.settings.monitor_port
     click.echo(
         f"monitoring on http://{host}:{port} (/healthz /readyz /metrics)"
         + (f", workers' metrics in {directory}" if directory else ""),
