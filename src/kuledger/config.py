@@ -49,8 +49,16 @@ def _pairs(text: str) -> dict[str, int]:
     return pairs
 
 
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"a port is 0 to 65535, got {port}")
+    return port
+
+
 _KINDS: dict[Callable[[str], Any], str] = {
     int: "integer",
+    _port: "port",
     _bool: "boolean",
     _pairs: "`name=int,...`",
 }
@@ -234,7 +242,7 @@ class Settings:
         "0",
         "the monitoring listener's port, e.g. `9108`. `0` means no listener and "
         "no metrics recorded",
-        int,
+        _port,
     )
     log_level: str = _setting(
         "KULEDGER_LOG_LEVEL",

@@ -93,6 +93,8 @@ def test_a_set_but_empty_variable_takes_the_empty_value_not_the_default():
         ("KULEDGER_RATELIMIT", "maybe"),
         ("KULEDGER_BIZ_TYPE_STYLE", "Display"),
         ("KULEDGER_RATELIMIT_QUOTAS", "Spot"),
+        ("KULEDGER_MONITOR_PORT", "65536"),
+        ("KULEDGER_MONITOR_PORT", "-1"),
     ],
 )
 def test_a_bad_value_is_a_config_error_naming_its_variable(env: str, raw: str):
