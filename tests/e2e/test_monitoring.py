@@ -25,6 +25,8 @@ from starlette.types import ASGIApp, Message
 
 from kuledger.bootstrap import Container, build_monitoring_app
 from kuledger.config import Settings
+from kuledger.http.access_log import AccessLogMiddleware
+from kuledger.http.monitoring import RequestMetrics
 from kuledger.services import ledger
 from kuledger.services.users import create_user
 from kuledger.storage import migrate
@@ -82,6 +84,17 @@ def scrape(monitor: httpx.Client) -> Samples:
         for family in text_string_to_metric_families(response.text)
         for s in family.samples
     }
+
+
+def metrics_of(server: InProcessServer) -> RequestMetrics:
+    """The RequestMetrics the app's access-log middleware records into."""
+    (metrics,) = [
+        m.kwargs["metrics"]
+        for m in server.app.user_middleware
+        if m.cls is AccessLogMiddleware
+    ]
+    assert isinstance(metrics, RequestMetrics)
+    return metrics
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:
@@ -175,6 +188,7 @@ def test_metrics_count_requests_by_endpoint_and_code(monitored, monitor):
     assert status("/api/v1/accounts/nosuch") == 400
     assert status("/no/such/path") == 404
     assert status("/api/v1/timestamp", method="BREW") == 405
+    children = len(metrics_of(monitored)._children)
     after = scrape(monitor)
 
     requests = "kuledger_http_requests_total"
@@ -194,6 +208,9 @@ def test_metrics_count_requests_by_endpoint_and_code(monitored, monitor):
     not_allowed = {"endpoint": "other", "status": "405", "code": "405000"}
     assert grew(before, after, requests, **not_allowed) == 1
     assert not any("BREW" in str(labels) for _, labels in after)
+    for method in ("BREW1", "BREW2"):  # nor any memory: no key per method
+        status("/api/v1/timestamp", method=method)
+    assert len(metrics_of(monitored)._children) == children
 
     latency = "kuledger_http_request_duration_seconds"
     timestamp = {"endpoint": "GET /api/v1/timestamp"}

@@ -74,6 +74,7 @@ WEBSOCKETS = Gauge(
 
 RATE_LIMITED_CODE = "429000"
 OTHER = "other"  # the endpoint label of a request that matched no route
+_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"))
 
 
 class RequestMetrics:
@@ -96,10 +97,13 @@ class RequestMetrics:
     def _labelled(
         self, scope: Mapping[str, Any], status: int, code: str | None
     ) -> tuple[Any, ...]:
-        key = (scope.get("endpoint"), scope["method"], status, code or "")
+        method = scope["method"]
+        if method not in _METHODS:  # any token is a method: keep the keys bounded
+            method = OTHER
+        key = (scope.get("endpoint"), method, status, code or "")
         found = self._children.get(key)
         if found is None:
-            endpoint = self._endpoint(scope, key[0])
+            endpoint = self._endpoint(scope, key[0], method)
             found = (
                 REQUESTS.labels(endpoint, str(status), key[3]),
                 LATENCY.labels(endpoint),
@@ -108,10 +112,10 @@ class RequestMetrics:
             self._children[key] = found
         return found
 
-    def _endpoint(self, scope: Mapping[str, Any], handler: Any) -> str:
-        """ "GET /api/v1/accounts/{accountId}": the route's template, not the path,
-        and only for a method the route serves: label values a client cannot
-        multiply."""
+    def _endpoint(self, scope: Mapping[str, Any], handler: Any, method: str) -> str:
+        """The label, e.g. `GET /api/v1/accounts/{accountId}`: the route's
+        template, not the path, and only for a method the route serves, so
+        that no client can multiply the series."""
         if self._names is None:
             app = scope.get("app")
             self._names = {
@@ -120,7 +124,7 @@ class RequestMetrics:
                 if isinstance(route, Route)
                 for method in route.methods or ()
             }
-        return self._names.get((handler, scope["method"]), OTHER)
+        return self._names.get((handler, method), OTHER)
 
 
 # -- The monitoring app ----------------------------------------------------
