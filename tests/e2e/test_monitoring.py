@@ -75,7 +75,10 @@ def monitor(monitored: InProcessServer) -> Iterator[httpx.Client]:
         yield client
 
 
-def scrape(monitor: httpx.Client) -> Samples:
+def scrape(monitor: httpx.Client, server: InProcessServer | None = None) -> Samples:
+    """What /metrics shows, once `server`'s request tallies are flushed."""
+    if server is not None:  # on the server's event loop, where they are kept
+        server.transport._portal.call(metrics_of(server).flush)  # type: ignore[attr-defined]
     response = monitor.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=")
@@ -180,7 +183,7 @@ def test_metrics_count_requests_by_endpoint_and_code(monitored, monitor):
     def status(path: str, method: str = "GET") -> int:
         return monitored.http.request(method, monitored.base_url + path).status_code
 
-    before = scrape(monitor)
+    before = scrape(monitor, monitored)
     assert [status("/api/v1/timestamp") for _ in range(3)] == [200] * 3
     accounts = monitored.signed(user, "GET", "/api/v1/accounts")
     assert accounts.json()["code"] == "200000"
@@ -188,8 +191,8 @@ def test_metrics_count_requests_by_endpoint_and_code(monitored, monitor):
     assert status("/api/v1/accounts/nosuch") == 400
     assert status("/no/such/path") == 404
     assert status("/api/v1/timestamp", method="BREW") == 405
-    children = len(metrics_of(monitored)._children)
-    after = scrape(monitor)
+    children = len(metrics_of(monitored)._tallies)
+    after = scrape(monitor, monitored)
 
     requests = "kuledger_http_requests_total"
     ok = {"status": "200", "code": "200000"}
@@ -210,7 +213,7 @@ def test_metrics_count_requests_by_endpoint_and_code(monitored, monitor):
     assert not any("BREW" in str(labels) for _, labels in after)
     for method in ("BREW1", "BREW2"):  # nor any memory: no key per method
         status("/api/v1/timestamp", method=method)
-    assert len(metrics_of(monitored)._children) == children
+    assert len(metrics_of(monitored)._tallies) == children
 
     latency = "kuledger_http_request_duration_seconds"
     timestamp = {"endpoint": "GET /api/v1/timestamp"}
@@ -232,10 +235,10 @@ def test_rate_limit_refusals_are_counted(sqlite_url: str, tmp_path: Path):
         in_process_server(sqlite_url, tmp_path, extra_env=env) as server,
         monitoring(Container(Settings.from_env(server.cli.env))) as monitor,
     ):
-        before = scrape(monitor)
+        before = scrape(monitor, server)
         timestamp = server.base_url + "/api/v1/timestamp"
         codes = [server.http.get(timestamp).json()["code"] for _ in range(5)]
-        after = scrape(monitor)
+        after = scrape(monitor, server)
     assert codes == ["200000"] * 2 + ["429000"] * 3  # the endpoint weighs 3
     refusals = "kuledger_ratelimit_refusals_total"
     assert grew(before, after, refusals, endpoint="GET /api/v1/timestamp") == 3
@@ -246,12 +249,12 @@ def test_write_batch_sizes_are_the_operations_each_commit_wrote(monitored, monit
     user = monitored.add_user(uid, permissions="General,Spot")
     deposit = {"op": "deposit", "uid": uid, "id": "fund"}
     monitored.cli.post([{**deposit, "currency": "USDT", "amount": "10"}])
-    before = scrape(monitor)
+    before = scrape(monitor, monitored)
     body = {"currency": "USDT", "amount": "1", "from": "main", "to": "trade"}
     first = json.dumps({**body, "clientOid": "once"})
     for _ in range(2):  # the replay writes nothing
         assert monitored.signed(user, "POST", INNER, first).json()["code"] == "200000"
-    after = scrape(monitor)
+    after = scrape(monitor, monitored)
     batch = "kuledger_write_batch_operations"
     assert grew(before, after, f"{batch}_count") == 1
     assert grew(before, after, f"{batch}_bucket", le="1.0") == 1

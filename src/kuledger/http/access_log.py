@@ -25,8 +25,8 @@ class AccessLogMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         logged = log.isEnabledFor(logging.INFO)
-        if scope["type"] == "websocket" and self.metrics is not None:
-            await self._websocket(scope, receive, send)
+        if self.metrics is not None and scope["type"] in ("websocket", "lifespan"):
+            await self._websocket_or_lifespan(scope, receive, send, self.metrics)
             return
         if scope["type"] != "http" or not (logged or self.metrics):
             await self.app(scope, receive, send)  # no line: no per-request wrapper
@@ -65,18 +65,23 @@ class AccessLogMiddleware:
                     )
                 )
 
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _websocket_or_lifespan(
+        self, scope: Scope, receive: Receive, send: Send, metrics: RequestMetrics
+    ) -> None:
+        """Count open WebSockets; flush the request tallies at shutdown."""
         accepted = False
 
-        async def send_accept(message: Message) -> None:
+        async def send_watched(message: Message) -> None:
             nonlocal accepted
             if message["type"] == "websocket.accept" and not accepted:
                 accepted = True
                 WEBSOCKETS.inc()
+            elif message["type"] == "lifespan.shutdown.complete":
+                metrics.flush()
             await send(message)
 
         try:
-            await self.app(scope, receive, send_accept)
+            await self.app(scope, receive, send_watched)
         finally:
             if accepted:
                 WEBSOCKETS.dec()
