@@ -58,6 +58,12 @@ class Container:
     def uow(self) -> UnitOfWork:
         return SqlUnitOfWork(self.engine)
 
+    def measured_uow(self) -> UnitOfWork:
+        """uow(), also recording how many operations each commit wrote."""
+        from kuledger.http.monitoring import WRITE_BATCH
+
+        return SqlUnitOfWork(self.engine, WRITE_BATCH.observe)
+
     @cached_property
     def reader(self) -> SqlLedgerReader:
         read_engine = create_read_engine(
@@ -193,7 +199,9 @@ def build_app(
     services = ApiServices(
         settings=container.settings,
         reader=container.reader,
-        uow=container.uow,
+        uow=container.measured_uow
+        if container.settings.monitor_port
+        else container.uow,
         clock=container.clock,
         authenticator=Authenticator(
             container.reader,
@@ -228,6 +236,27 @@ def build_operator_app(
             box=container.box,
             clock=container.clock,
         )
+    )
+
+
+def build_monitoring_app(
+    container: Container, multiprocess_dir: str | None = None
+) -> Starlette:
+    """The monitoring listener's app over the container's database and Redis;
+    with `multiprocess_dir`, its /metrics adds up the workers' files there."""
+    from kuledger.http.monitoring import Check, create_monitoring_app
+    from kuledger.storage import migrate, probes
+
+    engine = container.engine
+    head = migrate.head_revision()
+    checks: dict[str, Check] = {
+        "database": lambda: probes.database_reachable(engine),
+        "migrations": lambda: probes.migrations_current(engine, head),
+    }
+    if container.settings.redis_url:
+        checks["redis"] = probes.RedisProbe(container.settings.redis_url)
+    return create_monitoring_app(
+        checks, lambda: probes.verify_status(engine), multiprocess_dir
     )
 
 

@@ -260,6 +260,20 @@ class Settings:
         "arrives for `pingInterval` + `pingTimeout` is closed",
         int,
     )
+    monitor_host: str = _setting(
+        "KULEDGER_MONITOR_HOST",
+        "127.0.0.1",
+        "the address of the monitoring listener (`/healthz`, `/readyz`, "
+        "`/metrics`), never the API's port",
+        kind="host",
+    )
+    monitor_port: int = _setting(
+        "KULEDGER_MONITOR_PORT",
+        "0",
+        "the monitoring listener's port, e.g. `9108`. `0` means no listener and "
+        "no metrics recorded",
+        _port,
+    )
     log_level: str = _setting(
         "KULEDGER_LOG_LEVEL",
         "info",

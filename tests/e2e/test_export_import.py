@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import threading
 import time
@@ -506,15 +505,26 @@ def _export_process(
     )
 
 
-def _finish(process: subprocess.Popen[str]) -> os.struct_rusage | None:
-    """Wait for an export; its resource usage (peak RSS) when this reaps it."""
-    usage = None
-    if process.returncode is None:
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
+def _finish(process: subprocess.Popen[str]) -> float:
+    """Wait for an export; its peak RSS in MB.
+
+    Read from /proc (VmHWM, the high-water mark of the process since it
+    exec'ed), not from wait4's ru_maxrss, which also counts the forking test
+    process's memory (the child shares it until exec)."""
+    peak_kb = 0
+    status = Path(f"/proc/{process.pid}/status")
+    while process.poll() is None:
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak_kb = max(peak_kb, int(line.split()[1]))
+        except (OSError, ValueError):
+            pass  # exited (or exiting) meanwhile
+        time.sleep(0.05)
     _, errors = process.communicate()
     assert process.returncode == 0, errors
-    return usage
+    assert peak_kb > 0, "the export ended before its memory was read"
+    return peak_kb / 1024
 
 
 def _wait_for_windows(
@@ -544,18 +554,17 @@ def test_a_killed_export_resumes_to_the_same_bytes_and_imports_cleanly(big, tmp_
     clean = tmp_path / "clean.jsonl"
     with Traffic(server) as traffic:
         started = time.monotonic()
-        usage = _finish(
+        rss_mb = _finish(
             _export_process(server, env, clean, "--format", "jsonl", *window)
         )
         took = time.monotonic() - started
-    assert usage is not None and traffic.written > 0
+    assert traffic.written > 0
     items = jsonl(clean)
-    rss_mb = usage.ru_maxrss / 1024
     print(
         f"\nexport: {len(items)} entries in {took:.1f} s ({len(items) / took:,.0f}/s)"
     )
     print(f"export peak RSS: {rss_mb:.0f} MB")
-    assert rss_mb < 300
+    assert rss_mb < 150  # 61 MB measured: streamed, not held (the file is ~35 MB)
 
     # 2. exactly the database's entries of that user in the window
     expected = server.cli.json(

@@ -52,6 +52,8 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     ),
     "KULEDGER_WS_PING_INTERVAL_MS": ("5000", 5000),
     "KULEDGER_WS_PING_TIMEOUT_MS": ("2000", 2000),
+    "KULEDGER_MONITOR_HOST": ("::1", "::1"),
+    "KULEDGER_MONITOR_PORT": ("9108", 9108),
     "KULEDGER_LOG_LEVEL": ("debug", "debug"),
     "KULEDGER_OPERATOR_HOST": ("0.0.0.0", "0.0.0.0"),
     "KULEDGER_OPERATOR_PORT": ("8001", 8001),
@@ -97,6 +99,8 @@ def test_a_set_but_empty_variable_takes_the_empty_value_not_the_default():
         ("KULEDGER_RATELIMIT", "maybe"),
         ("KULEDGER_BIZ_TYPE_STYLE", "Display"),
         ("KULEDGER_RATELIMIT_QUOTAS", "Spot"),
+        ("KULEDGER_MONITOR_PORT", "65536"),
+        ("KULEDGER_MONITOR_PORT", "-1"),
     ],
 )
 def test_a_bad_value_is_a_config_error_naming_its_variable(env: str, raw: str):

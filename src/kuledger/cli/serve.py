@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from kuledger.bootstrap import Container, build_monitoring_app
 from kuledger.cli.context import container, fail, reports_errors
 from kuledger.config import Settings
 from kuledger.http.server_limits import LimitedConfig, limits_for, raise_open_file_limit
@@ -87,6 +94,7 @@ def serve(host: str, port: int, workers: int, futures_port: int | None) -> None:
     )
     if created:
         click.echo(f"monthly partitions created: {', '.join(created)}", err=True)
+    monitor_socket = _monitor_socket(c)  # first: a port in use stops the start
     limits = limits_for(c.settings, raise_open_file_limit())
     config = LimitedConfig(
         "kuledger.bootstrap:asgi_app",
@@ -128,10 +136,11 @@ def serve(host: str, port: int, workers: int, futures_port: int | None) -> None:
         err=True,
     )
     server = uvicorn.Server(config)
-    if workers > 1:
-        Multiprocess(config, sockets=sockets).run()
-    else:
-        server.run(sockets=sockets)
+    with _monitoring(c, workers, monitor_socket):
+        if workers > 1:
+            Multiprocess(config, sockets=sockets).run()
+        else:
+            server.run(sockets=sockets)
 
 
 def _operator_socket(
@@ -158,3 +167,48 @@ def _bind(host: str, port: int, option: str) -> socket.socket:
         fail(f"cannot listen on {host}:{port}: {exc.strerror} (see {option})")
     sock.set_inheritable(True)
     return sock
+
+
+def _monitor_socket(c: Container) -> socket.socket | None:
+    host, port = c.settings.monitor_host, c.settings.monitor_port
+    if not port:
+        return None
+    return _bind(host, port, "KULEDGER_MONITOR_PORT")
+
+
+@contextmanager
+def _monitoring(
+    c: Container, workers: int, sock: socket.socket | None
+) -> Iterator[None]:
+    """The monitoring listener (KULEDGER_MONITOR_PORT), on a thread of this
+    process: with one worker, the process that serves the API; with several,
+    the supervisor, reading the files each worker writes its metrics to in a
+    fresh directory (prometheus-client's multiprocess mode)."""
+    if sock is None:
+        yield
+        return
+    directory = None
+    if workers > 1:  # set before the workers start: they inherit it
+        directory = tempfile.mkdtemp(prefix="kuledger-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    app = build_monitoring_app(c, directory)
+    monitor = uvicorn.Server(
+        uvicorn.Config(app, lifespan="off", access_log=False, log_config=None)
+    )
+    thread = threading.Thread(
+        target=monitor.run, kwargs={"sockets": [sock]}, name="monitoring", daemon=True
+    )
+    thread.start()
+    host, port = c.settings.monitor_host, c.settings.monitor_port
+    click.echo(
+        f"monitoring on http://{host}:{port} (/healthz /readyz /metrics)"
+        + (f", workers' metrics in {directory}" if directory else ""),
+        err=True,
+    )
+    try:
+        yield
+    finally:
+        monitor.should_exit = True
+        thread.join(timeout=5)
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)

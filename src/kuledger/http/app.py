@@ -21,6 +21,7 @@ from kuledger.http.context import ApiServices, Call
 from kuledger.http.endpoints import ENDPOINTS
 from kuledger.http.envelope import Envelope, ok
 from kuledger.http.errors import BodyTooLarge, error_response
+from kuledger.http.monitoring import RequestMetrics
 from kuledger.http.openapi import openapi_document
 from kuledger.http.routing import Endpoint
 from kuledger.http.stream import WS_PATH
@@ -51,7 +52,10 @@ def create_app(services: ApiServices) -> Starlette:
         exception_handlers={HTTPException: _error, Exception: _error},
         lifespan=_thread_limit(services.settings.threads),
     )
-    app.add_middleware(AccessLogMiddleware)
+    monitored = services.settings.monitor_port != 0
+    app.add_middleware(
+        AccessLogMiddleware, metrics=RequestMetrics() if monitored else None
+    )
     return app
 
 

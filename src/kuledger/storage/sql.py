@@ -8,7 +8,7 @@ most of its speed. Everything else uses Core expressions.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import Any
@@ -76,6 +76,7 @@ class SqlLedgerStore:
     def __init__(self, connection: sa.Connection, dialect: SqlDialect) -> None:
         self._conn = connection
         self._d = dialect
+        self.saved_operations = 0  # in this transaction, for the metrics
 
     def currencies(self) -> dict[str, Currency]:
         rows = self._conn.execute(sa.select(schema.currencies)).all()
@@ -230,6 +231,7 @@ class SqlLedgerStore:
             )
         if operations:
             self._insert_operations(operations)
+            self.saved_operations += len(operations)
 
     def _insert_operations(self, operations: Sequence[StoredOperation]) -> None:
         try:
@@ -354,9 +356,13 @@ def stored_key_from_row(row: Any) -> StoredKey:
 class SqlUnitOfWork:
     """A write transaction (BEGIN IMMEDIATE on SQLite) over one connection."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, on_commit: Callable[[int], None] | None = None
+    ) -> None:
+        """`on_commit`: told how many operations each commit wrote, if any."""
         self._engine = engine
         self._dialect = dialect_for(engine.dialect.name)
+        self._on_commit = on_commit
 
     def __enter__(self) -> SqlUnitOfWork:
         self._conn = self._engine.connect()
@@ -380,3 +386,5 @@ class SqlUnitOfWork:
 
     def commit(self) -> None:
         self._tx.commit()
+        if self._on_commit is not None and self.ledger.saved_operations:
+            self._on_commit(self.ledger.saved_operations)
