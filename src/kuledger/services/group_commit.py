@@ -187,7 +187,8 @@ class _Request:
 class GroupCommitWriter:
     """A Writer that coalesces concurrent calls into one transaction per batch.
 
-    `batches` and `operations` count what was committed (or attempted);
+    `batches` and `operations` count what was committed (or attempted),
+    `fallbacks` the batches that failed whole and were applied one by one;
     `on_batch`, if set, is called with each batch's operation count (for a
     metrics histogram). The writer thread starts on the first call and ends
     after `idle` seconds without work (so an idle writer holds no thread)."""
@@ -212,6 +213,7 @@ class GroupCommitWriter:
         self.on_batch = on_batch
         self.batches = 0
         self.operations = 0
+        self.fallbacks = 0
         self._pending: deque[_Request] = deque()
         self._ready = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -303,7 +305,12 @@ class GroupCommitWriter:
             # Not an operation's refusal (a lost connection, an id another
             # process took since we looked): nothing was committed; apply
             # each request on its own, as without group commit.
-            log.warning("group commit: batch of %d failed, applying one by one", size)
+            log.warning(
+                "group commit: batch of %d failed, applying one by one",
+                size,
+                exc_info=True,
+            )
+            self.fallbacks += 1
             for request in group:
                 self._one_by_one(request)
             return
