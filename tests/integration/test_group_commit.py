@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from kuledger.bootstrap import Container
+from kuledger.bootstrap import Container, build_writer
 from kuledger.domain.accounts import AccountType
 from kuledger.domain.errors import (
     IdempotencyConflict,
@@ -23,10 +23,11 @@ from kuledger.domain.errors import (
     InvalidInput,
     UnknownUser,
 )
-from kuledger.services import ledger, users
+from kuledger.services import ledger, transfers, users
 from kuledger.services.group_commit import GroupCommitWriter, apply_each
 from kuledger.services.ledger import BatchError, OperationResult
 from kuledger.services.ports import UnitOfWork
+from kuledger.services.transfers import TransferRequest
 from kuledger.services.verify import verify
 from tests.conftest import make_container
 from tests.integration.test_concurrency import (
@@ -322,3 +323,35 @@ def _fund(container: Container) -> None:
         ],
         container.clock,
     )
+
+
+def test_the_server_writes_through_group_commit_unless_turned_off(database_url):
+    on = make_container(database_url)
+    off = make_container(database_url, group_commit=False)
+    try:
+        assert isinstance(build_writer(on, None), GroupCommitWriter)
+        assert not isinstance(build_writer(off, None), GroupCommitWriter)
+    finally:
+        on.close()
+        off.close()
+
+
+def test_kucoin_transfers_go_through_the_writer(funded):
+    writer = GroupCommitWriter(funded.uow, TickingClock())
+    request = TransferRequest(
+        "p1", "oid-1", "USDT", "2", AccountType.MAIN, AccountType.TRADE
+    )
+    first = transfers.transfer(funded.uow, funded.clock, request, None, writer)
+    again = transfers.transfer(funded.uow, funded.clock, request, None, writer)
+    assert first == again and writer.operations == 2
+    with pytest.raises(InvalidInput, match="clientOid"):  # reused, other amount
+        transfers.transfer(
+            funded.uow,
+            funded.clock,
+            TransferRequest(
+                "p1", "oid-1", "USDT", "3", AccountType.MAIN, AccountType.TRADE
+            ),
+            None,
+            writer,
+        )
+    assert _database_balances(funded)[("p1", "trade")] == START[("p1", "trade")] + 2
