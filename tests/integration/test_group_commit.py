@@ -10,7 +10,7 @@ import multiprocessing
 import random
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -23,6 +23,7 @@ from kuledger.domain.errors import (
     InvalidInput,
     UnknownUser,
 )
+from kuledger.domain.events import BalanceChange
 from kuledger.services import ledger, transfers, users
 from kuledger.services.group_commit import GroupCommitWriter, apply_each
 from kuledger.services.ledger import BatchError, OperationResult
@@ -355,3 +356,31 @@ def test_kucoin_transfers_go_through_the_writer(funded):
             writer,
         )
     assert _database_balances(funded)[("p1", "trade")] == START[("p1", "trade")] + 2
+
+
+class _Sink:
+    """Records, at each publish, the changes and the entries then committed."""
+
+    def __init__(self, container: Container, fail: bool = False) -> None:
+        self._container = container
+        self.fail = fail
+        self.published: list[tuple[int, int]] = []  # (changes, entries seen)
+
+    def publish(self, changes: Sequence[BalanceChange]) -> None:
+        self.published.append((len(changes), _entry_count(self._container)))
+        if self.fail:
+            raise RuntimeError("the stream is down")
+
+
+def test_balance_changes_are_published_after_the_commit(funded):
+    sink = _Sink(funded)
+    writer = GroupCommitWriter(funded.uow, TickingClock(), sink)
+    writer([_transfer("p1", "1"), _transfer("p2", OVERDRAFT)], False)
+    assert sink.published == [(2, len(START) + 2)]  # the refused one: none
+
+
+def test_a_failing_stream_fails_no_operation(funded):
+    writer = GroupCommitWriter(funded.uow, TickingClock(), _Sink(funded, fail=True))
+    [result] = writer([_transfer("q1", "1")], False)
+    assert isinstance(result, OperationResult) and not result.replayed
+    assert writer.fallbacks == 0

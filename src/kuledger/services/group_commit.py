@@ -75,7 +75,12 @@ def apply_each(
         outcomes.update((i, settled[i]) for i in rejected)
         todo = [i for i in todo if i not in rejected]
     if events is not None and changes:
-        events.publish(changes)
+        try:  # committed: a failing sink must not fail (or redo) the batch
+            events.publish(changes)
+        except Exception:
+            log.exception(
+                "group commit: %d balance changes not published", len(changes)
+            )
     return [outcomes[i] for i in range(len(payloads))]
 
 
@@ -220,9 +225,16 @@ class GroupCommitWriter:
         self._last_batch = 1  # requests in the previous batch
 
     def __call__(self, payloads: Sequence[object], atomic: bool) -> list[Outcome]:
+        return self.submit(payloads, atomic).result()
+
+    def submit(self, payloads: Sequence[object], atomic: bool) -> Future[list[Outcome]]:
+        """Queue the payloads; the future resolves after their batch's commit
+        (an async caller can await it with asyncio.wrap_future, holding no
+        thread while it waits)."""
         request = _Request(list(payloads), atomic)
         if not request.payloads:
-            return []
+            request.future.set_result([])
+            return request.future
         with self._ready:
             self._pending.append(request)
             if self._thread is None:
@@ -231,7 +243,7 @@ class GroupCommitWriter:
                 )
                 self._thread.start()
             self._ready.notify()
-        return request.future.result()
+        return request.future
 
     def _run(self) -> None:
         while True:
