@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import Engine
 
 from kuledger.config import Settings, settings_from_environment, sqlite_file
+from kuledger.services.operator import Writer, direct_writer
 from kuledger.services.ports import Clock, EventSink, UnitOfWork
 from kuledger.services.ratelimit import MemoryLimiter, RateLimiter
 from kuledger.storage.engines import create_engine, create_read_engine
@@ -186,11 +187,31 @@ def build_balance_stream(container: Container) -> tuple[EventSink, StreamService
     return sink, stream
 
 
+def build_writer(container: Container, events: EventSink | None) -> Writer:
+    """The server's write path (one per process, shared by its listeners):
+    group commit, or one transaction per operation with KULEDGER_GROUP_COMMIT
+    off. The CLI applies operations with `direct_writer` or services.ledger."""
+    settings = container.settings
+    if not settings.group_commit:
+        return direct_writer(container.uow, container.clock, events)
+    from kuledger.services.group_commit import GroupCommitWriter
+
+    return GroupCommitWriter(
+        container.uow,
+        container.clock,
+        events,
+        max_ops=settings.group_commit_max_ops,
+        max_wait=settings.group_commit_wait_us / 1_000_000,
+    )
+
+
 def build_app(
     container: Container,
     balance_stream: tuple[EventSink, StreamServices] | None = None,
+    write: Writer | None = None,
 ) -> Starlette:
-    """The HTTP application over the container's database."""
+    """The HTTP application over the container's database; its transfers
+    are applied by `write` (by default, build_writer's)."""
     from kuledger.http.app import create_app
     from kuledger.http.auth import Authenticator
     from kuledger.http.context import ApiServices
@@ -212,23 +233,26 @@ def build_app(
         ratelimit=build_rate_limit_policy(container.settings),
         events=events,
         stream=stream,
+        write=write or build_writer(container, events),
     )
     return create_app(services)
 
 
 def build_operator_app(
-    container: Container, events: EventSink | None = None
+    container: Container,
+    events: EventSink | None = None,
+    write: Writer | None = None,
 ) -> Starlette:
     """The operator API over the container's database; what it applies is
-    published to `events` (the KuCoin app's balance stream)."""
+    published to `events` (the KuCoin app's balance stream), by `write` (by
+    default, build_writer's)."""
     from kuledger.http.operator.app import create_operator_app
     from kuledger.http.operator.endpoints import OperatorServices
-    from kuledger.services.operator import direct_writer
     from kuledger.storage.operator import SqlOperatorQueries
 
     return create_operator_app(
         OperatorServices(
-            write=direct_writer(container.uow, container.clock, events),
+            write=write or build_writer(container, events),
             tokens=container.operator_tokens,
             queries=SqlOperatorQueries(container.engine, container.reader.connections),
             reader=container.reader,
@@ -269,8 +293,9 @@ def asgi_app() -> ASGIApp:
     redact_tokens_in_server_log()
     container = Container(settings_from_environment())
     stream = build_balance_stream(container)
-    app = build_app(container, stream)
+    write = build_writer(container, stream[0])  # one writer per process
+    app = build_app(container, stream, write)
     port = container.settings.operator_port
     if not port:
         return app
-    return by_port(app, port, build_operator_app(container, stream[0]))
+    return by_port(app, port, build_operator_app(container, stream[0], write))

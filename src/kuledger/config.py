@@ -293,6 +293,30 @@ class Settings:
         "the operator API's port, e.g. `8001`. `0` means no operator listener",
         _port,
     )
+    group_commit: bool = _setting(
+        "KULEDGER_GROUP_COMMIT",
+        "true",
+        "coalesce concurrent writes (operator API operations, KuCoin transfers) "
+        "into one transaction per batch, each operation still applied or refused "
+        "on its own and answered after the commit; `false`: one transaction per "
+        "operation. See operator-api.md#group-commit",
+        _bool,
+    )
+    group_commit_max_ops: int = _setting(
+        "KULEDGER_GROUP_COMMIT_MAX_OPS",
+        "500",
+        "operations at most in one group-commit transaction (a request is never "
+        "split: a larger batch request is one transaction of its own)",
+        int,
+    )
+    group_commit_wait_us: int = _setting(
+        "KULEDGER_GROUP_COMMIT_WAIT_US",
+        "1000",
+        "how long, in microseconds, the group-commit writer waits for more "
+        "operations before it commits a batch, while callers are concurrent (a "
+        "lone caller is not made to wait). `0`: commit what has queued at once",
+        int,
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:

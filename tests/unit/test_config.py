@@ -57,6 +57,9 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "KULEDGER_LOG_LEVEL": ("debug", "debug"),
     "KULEDGER_OPERATOR_HOST": ("0.0.0.0", "0.0.0.0"),
     "KULEDGER_OPERATOR_PORT": ("8001", 8001),
+    "KULEDGER_GROUP_COMMIT": ("false", False),
+    "KULEDGER_GROUP_COMMIT_MAX_OPS": ("50", 50),
+    "KULEDGER_GROUP_COMMIT_WAIT_US": ("250", 250),
 }
 
 

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from kuledger.domain.accounts import AccountKey, AccountType
-from kuledger.domain.errors import IdempotencyConflict, InvalidInput
+from kuledger.domain.errors import IdempotencyConflict, InvalidInput, LedgerError
 from kuledger.domain.money import ZERO
 from kuledger.domain.operations import MAX_ID_LENGTH
 from kuledger.services import ledger
+from kuledger.services.operator import Writer
 from kuledger.services.ports import (
     Clock,
     EventSink,
@@ -49,11 +50,19 @@ def transfer(
     clock: Clock,
     request: TransferRequest,
     events: EventSink | None = None,
+    write: Writer | None = None,
 ) -> str:
-    """Apply the transfer (or replay it) and return its orderId."""
+    """Apply the transfer (or replay it) and return its orderId; by `write`
+    (the server's group commit) if given, else in a transaction of its own."""
     payload = _operation(request)
     try:
-        result = ledger.apply(uow_factory, payload, clock, events)
+        if write is None:
+            result = ledger.apply(uow_factory, payload, clock, events)
+        else:
+            [outcome] = write([payload], False)
+            if isinstance(outcome, LedgerError):
+                raise outcome
+            result = outcome
     except IdempotencyConflict:
         # Name the API's field, not the ledger's operation id.
         raise InvalidInput(

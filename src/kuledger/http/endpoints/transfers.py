@@ -94,7 +94,11 @@ def flex_transfer(call: Call) -> dict[str, str]:
         )
     return {
         "orderId": transfers.transfer(
-            call.services.uow, call.services.clock, request, call.services.events
+            call.services.uow,
+            call.services.clock,
+            request,
+            call.services.events,
+            call.services.write,
         )
     }
 
@@ -113,7 +117,11 @@ def inner_transfer(call: Call) -> dict[str, str]:
         raise InvalidInput("to", "to must be a different account from `from`")
     return {
         "orderId": transfers.transfer(
-            call.services.uow, call.services.clock, request, call.services.events
+            call.services.uow,
+            call.services.clock,
+            request,
+            call.services.events,
+            call.services.write,
         )
     }
 
