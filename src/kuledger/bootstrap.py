@@ -192,12 +192,15 @@ def build_writer(container: Container, events: EventSink | None) -> Writer:
     group commit, or one transaction per operation with KULEDGER_GROUP_COMMIT
     off. The CLI applies operations with `direct_writer` or services.ledger."""
     settings = container.settings
+    # With the monitoring listener on, each commit's operation count feeds
+    # kuledger_write_batch_operations: group commit's batch sizes.
+    uow = container.measured_uow if settings.monitor_port else container.uow
     if not settings.group_commit:
-        return direct_writer(container.uow, container.clock, events)
+        return direct_writer(uow, container.clock, events)
     from kuledger.services.group_commit import GroupCommitWriter
 
     return GroupCommitWriter(
-        container.uow,
+        uow,
         container.clock,
         events,
         max_ops=settings.group_commit_max_ops,
