@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from functools import cached_property
@@ -194,7 +195,7 @@ def build_writer(container: Container, events: EventSink | None) -> Writer:
     settings = container.settings
     # With the monitoring listener on, each commit's operation count feeds
     # kuledger_write_batch_operations: group commit's batch sizes.
-    uow = container.measured_uow if settings.monitor_port else container.uow
+    uow = container.measured_uow if settings.monitoring else container.uow
     if not settings.group_commit:
         return direct_writer(uow, container.clock, events)
     from kuledger.services.group_commit import GroupCommitWriter
@@ -223,9 +224,7 @@ def build_app(
     services = ApiServices(
         settings=container.settings,
         reader=container.reader,
-        uow=container.measured_uow
-        if container.settings.monitor_port
-        else container.uow,
+        uow=container.measured_uow if container.settings.monitoring else container.uow,
         clock=container.clock,
         authenticator=Authenticator(
             container.reader,
@@ -248,12 +247,20 @@ def build_operator_app(
 ) -> Starlette:
     """The operator API over the container's database; what it applies is
     published to `events` (the KuCoin app's balance stream), by `write` (by
-    default, build_writer's)."""
+    default, build_writer's). The listener also answers /healthz, /readyz and
+    /metrics (every worker's, with several: kuledger serve sets
+    PROMETHEUS_MULTIPROC_DIR before they start)."""
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
     from kuledger.http.operator.app import create_operator_app
     from kuledger.http.operator.endpoints import OperatorServices
     from kuledger.storage.operator import SqlOperatorQueries
 
-    return create_operator_app(
+    monitoring = build_monitoring_app(
+        container, os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    )
+    operator = create_operator_app(
         OperatorServices(
             write=write or build_writer(container, events),
             tokens=container.operator_tokens,
@@ -264,6 +271,7 @@ def build_operator_app(
             clock=container.clock,
         )
     )
+    return Starlette(routes=[*monitoring.routes, Mount("/", app=operator)])
 
 
 def build_monitoring_app(

@@ -270,8 +270,9 @@ class Settings:
     monitor_port: int = _setting(
         "KULEDGER_MONITOR_PORT",
         "0",
-        "the monitoring listener's port, e.g. `9108`. `0` means no listener and "
-        "no metrics recorded",
+        "the monitoring listener's port, e.g. `9108`. `0` means no listener of "
+        "its own (the operator listener, if on, still serves the three paths); "
+        "with both ports 0 no metrics are recorded",
         _port,
     )
     log_level: str = _setting(
@@ -335,6 +336,12 @@ class Settings:
             f"{s.name}={masked(s, getattr(self, s.name))!r}" for s in SETTINGS
         )
         return f"Settings({shown})"
+
+    @property
+    def monitoring(self) -> bool:
+        """Whether requests are measured: some listener serves /metrics (the
+        monitoring one, or the operator API's)."""
+        return self.monitor_port != 0 or self.operator_port != 0
 
     @property
     def key_file(self) -> Path:

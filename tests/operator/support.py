@@ -100,6 +100,7 @@ class OperatorApi:
     audit: io.StringIO
     app: ASGIApp  # the operator app, for clients that bring their own transport
     hub: BalanceHub  # the KuCoin app's balance stream, in this process
+    unchecked: httpx.Client  # the operator listener, answers not checked
     tokens: dict[str, str] = field(default_factory=dict)
 
     def new_client(self) -> httpx.Client:
@@ -164,8 +165,10 @@ class OperatorApi:
 
 
 @contextmanager
-def operator_api(database_url: str, workdir: Path) -> Iterator[OperatorApi]:
-    env = database_env(database_url, workdir)
+def operator_api(
+    database_url: str, workdir: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[OperatorApi]:
+    env = {**database_env(database_url, workdir), **(extra_env or {})}
     cli = InProcessCli(env)
     cli.run("init")
     audit = io.StringIO()
@@ -190,7 +193,10 @@ def operator_api(database_url: str, workdir: Path) -> Iterator[OperatorApi]:
             transport=CheckedTransport(PortalTransport(operator_app, portal))
         )
         kucoin = httpx.Client(transport=PortalTransport(kucoin_app, portal))
-        stack.callback(http.close)
-        stack.callback(kucoin.close)
+        unchecked = httpx.Client(transport=PortalTransport(operator_app, portal))
+        for client in (http, kucoin, unchecked):
+            stack.callback(client.close)
         hub = stream[1].hub
-        yield OperatorApi(cli, container, http, kucoin, audit, operator_app, hub)
+        yield OperatorApi(
+            cli, container, http, kucoin, audit, operator_app, hub, unchecked
+        )

@@ -38,6 +38,14 @@ def test_serve_opens_both_listeners_each_with_its_own_api(tmp_path: Path):
         for path in ("/operator/v1/openapi.json", "/operator/v1/verify"):
             refused = s.http.get(s.base_url + path)
             assert refused.status_code == 404 and refused.json()["code"] == "404000"
+        # Health and metrics on the operator listener, none on the KuCoin port.
+        assert httpx.get(f"{operator}/healthz").text == "ok\n"
+        assert httpx.get(f"{operator}/readyz").json()["ready"] is True
+        s.http.get(s.base_url + "/api/v1/timestamp")
+        metrics = httpx.get(f"{operator}/metrics").text
+        assert 'endpoint="GET /api/v1/timestamp"' in metrics
+        for path in ("/healthz", "/readyz", "/metrics"):
+            assert s.http.get(s.base_url + path).json()["code"] == "404000"
         on_operator = httpx.get(f"{operator}/api/v1/timestamp")
         assert on_operator.status_code == 404
         assert on_operator.json()["code"] == "404000"

@@ -183,14 +183,22 @@ def _monitoring(
     """The monitoring listener (KULEDGER_MONITOR_PORT), on a thread of this
     process: with one worker, the process that serves the API; with several,
     the supervisor, reading the files each worker writes its metrics to in a
-    fresh directory (prometheus-client's multiprocess mode)."""
-    if sock is None:
+    fresh directory (prometheus-client's multiprocess mode; the operator
+    listener's /metrics, in the workers, reads the same directory)."""
+    if not c.settings.monitoring:
         yield
         return
     directory = None
     if workers > 1:  # set before the workers start: they inherit it
         directory = tempfile.mkdtemp(prefix="kuledger-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    if sock is None:  # metrics on the operator listener only
+        try:
+            yield
+        finally:
+            if directory is not None:
+                shutil.rmtree(directory, ignore_errors=True)
+        return
     app = build_monitoring_app(c, directory)
     monitor = uvicorn.Server(
         uvicorn.Config(app, lifespan="off", access_log=False, log_config=None)

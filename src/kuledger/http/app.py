@@ -52,7 +52,7 @@ def create_app(services: ApiServices) -> Starlette:
         exception_handlers={HTTPException: _error, Exception: _error},
         lifespan=_thread_limit(services.settings.threads),
     )
-    monitored = services.settings.monitor_port != 0
+    monitored = services.settings.monitoring
     app.add_middleware(
         AccessLogMiddleware, metrics=RequestMetrics() if monitored else None
     )
