@@ -23,12 +23,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from kuledger.domain.accounts import Account, AccountKey
-from kuledger.domain.chain import operation_digest
 from kuledger.domain.entries import Entry
 from kuledger.domain.errors import IdempotencyConflict, LedgerError
 from kuledger.domain.events import BalanceChange
 from kuledger.domain.operations import Operation, Plan, parse_operation
-from kuledger.domain.posting import OperationRef, apply_plan
 from kuledger.services import ledger
 from kuledger.services.ledger import OperationResult
 from kuledger.services.operator import Outcome
@@ -96,19 +94,19 @@ def _attempt(
     outcomes: list[Outcome | None] = [None] * len(payloads)
     currencies = uow.ledger.currencies()
     parsed: list[tuple[int, Operation, Plan]] = []
-    for index, payload in enumerate(ledger._hf_defaults(uow, payloads)):
+    for index, payload in enumerate(ledger.hf_defaults(uow, payloads)):
         try:
             operation = parse_operation(payload, currencies)
             parsed.append((index, operation, operation.plan()))
         except LedgerError as exc:
             outcomes[index] = exc
     users = uow.users.get(
-        ledger._uids_named([p[1] for p in parsed], [p[2] for p in parsed])
+        ledger.uids_named([p[1] for p in parsed], [p[2] for p in parsed])
     )
     valid: list[tuple[int, Operation, Plan]] = []
     for index, operation, plan in parsed:
         try:
-            ledger._check_users(operation, plan, users)
+            ledger.check_users(operation, plan, users)
             valid.append((index, operation, plan))
         except LedgerError as exc:
             outcomes[index] = exc
@@ -143,20 +141,10 @@ def _attempt(
                 )
                 named.update(plan.keys)
             continue
-        at = now if operation.at is None else operation.at
         own = tuple(ids[used : used + len(plan.postings)])
-        result = OperationResult(operation.uid, operation.id, operation.name, own, at)
-        record = StoredOperation(*ref, fingerprint, result.to_json(), at)
-        digest = operation_digest(*ref, fingerprint, record.result, at)
         try:  # leaves `accounts` and `changes` as they were if it refuses
-            new_entries = apply_plan(
-                plan,
-                accounts,
-                at,
-                iter(own),
-                changes,
-                operation.id,
-                OperationRef(*ref, digest),
+            result, record, new_entries = ledger.post(
+                operation, plan, fingerprint, own, now, accounts, changes
             )
         except LedgerError as exc:
             outcomes[index] = exc

@@ -87,7 +87,7 @@ def apply(
     # Balance changes are collected only when someone listens for them.
     changes: list[BalanceChange] | None = [] if events is not None else None
     with uow_factory() as uow:
-        [payload] = _hf_defaults(uow, [payload])
+        [payload] = hf_defaults(uow, [payload])
         operation = parse_operation(payload, uow.ledger.currencies())
         [result] = _apply_all(uow, [operation], clock, batch=False, changes=changes)
         uow.commit()
@@ -108,7 +108,7 @@ def apply_batch(
     with uow_factory() as uow:
         currencies = uow.ledger.currencies()
         operations = []
-        for index, payload in enumerate(_hf_defaults(uow, payloads)):
+        for index, payload in enumerate(hf_defaults(uow, payloads)):
             try:
                 operations.append(parse_operation(payload, currencies))
             except LedgerError as exc:
@@ -139,11 +139,11 @@ def _apply_all(
     try:  # one try per phase, not per operation: this loop is the bulk path
         for index, operation in enumerate(operations):  # noqa: B007 (for except)
             plans.append(operation.plan())
-        users = uow.users.get(_uids_named(operations, plans))
+        users = uow.users.get(uids_named(operations, plans))
         for index, (operation, plan) in enumerate(  # noqa: B007 (for except)
             zip(operations, plans, strict=True)
         ):
-            _check_users(operation, plan, users)
+            check_users(operation, plan, users)
     except LedgerError as exc:
         if batch:  # in a batch, name the operation that failed
             raise BatchError(index, exc) from exc
@@ -178,23 +178,9 @@ def _apply_all(
                     OperationResult.from_json(previous.result, replayed=True)
                 )
                 continue
-            at = now if operation.at is None else operation.at
-            # The result names the entry ids before the entries are written:
-            # their hashes bind the operation record, result included.
             own = tuple(islice(ids, len(plan.postings)))
-            result = OperationResult(
-                operation.uid, operation.id, operation.name, own, at
-            )
-            record = StoredOperation(*ref, fingerprint, result.to_json(), at)
-            digest = operation_digest(*ref, fingerprint, record.result, at)
-            new_entries = apply_plan(
-                plan,
-                accounts,
-                at,
-                iter(own),
-                changes,
-                operation.id,
-                OperationRef(*ref, digest),
+            result, record, new_entries = post(
+                operation, plan, fingerprint, own, now, accounts, changes
             )
             for key in plan.keys:
                 touched[key] = accounts[key]
@@ -210,7 +196,32 @@ def _apply_all(
     return results
 
 
-def _hf_defaults(uow: UnitOfWork, payloads: Sequence[object]) -> list[object]:
+def post(
+    operation: Operation,
+    plan: Plan,
+    fingerprint: str,
+    own: tuple[int, ...],
+    now: int,
+    accounts: dict[AccountKey, Account],
+    changes: list[BalanceChange] | None,
+) -> tuple[OperationResult, StoredOperation, list[Entry]]:
+    """Post one planned, new operation to the locked `accounts` with the entry
+    ids `own`: its result, its operation record and its entries. The result
+    names the ids before the entries are written, because their hashes bind
+    the record, result included. Raises LedgerError, leaving `accounts` and
+    `changes` as they were."""
+    ref = (operation.uid, operation.id)
+    at = now if operation.at is None else operation.at
+    result = OperationResult(operation.uid, operation.id, operation.name, own, at)
+    record = StoredOperation(*ref, fingerprint, result.to_json(), at)
+    digest = operation_digest(*ref, fingerprint, record.result, at)
+    entries = apply_plan(
+        plan, accounts, at, iter(own), changes, operation.id, OperationRef(*ref, digest)
+    )
+    return result, record, entries
+
+
+def hf_defaults(uow: UnitOfWork, payloads: Sequence[object]) -> list[object]:
     """A trade that names no account trades where the user trades: trade_hf
     for HF users (KuCoin's migrated accounts), trade for classic ones."""
     open_trades = [
@@ -236,14 +247,14 @@ def _hf_defaults(uow: UnitOfWork, payloads: Sequence[object]) -> list[object]:
     ]
 
 
-def _uids_named(operations: Sequence[Operation], plans: Sequence[Plan]) -> set[str]:
+def uids_named(operations: Sequence[Operation], plans: Sequence[Plan]) -> set[str]:
     uids = {op.uid for op in operations}
     for plan in plans:
         uids |= plan.uids | {sub for _, sub in plan.sub_accounts}
     return uids
 
 
-def _check_users(operation: Operation, plan: Plan, users: dict[str, User]) -> None:
+def check_users(operation: Operation, plan: Plan, users: dict[str, User]) -> None:
     for uid in sorted({operation.uid} | plan.uids):
         if uid not in users:
             raise UnknownUser(uid)
