@@ -60,8 +60,12 @@ class Container:
     def uow(self) -> UnitOfWork:
         return SqlUnitOfWork(self.engine)
 
-    def measured_uow(self) -> UnitOfWork:
-        """uow(), also recording how many operations each commit wrote."""
+    def server_uow(self) -> UnitOfWork:
+        """The server's uow(): with metrics on (settings.monitoring), it also
+        records how many operations each commit wrote (group commit's batch
+        sizes, kuledger_write_batch_operations)."""
+        if not self.settings.monitoring:
+            return SqlUnitOfWork(self.engine)
         from kuledger.http.monitoring import WRITE_BATCH
 
         return SqlUnitOfWork(self.engine, WRITE_BATCH.observe)
@@ -193,9 +197,7 @@ def build_writer(container: Container, events: EventSink | None) -> Writer:
     group commit, or one transaction per operation with KULEDGER_GROUP_COMMIT
     off. The CLI applies operations with `direct_writer` or services.ledger."""
     settings = container.settings
-    # With the monitoring listener on, each commit's operation count feeds
-    # kuledger_write_batch_operations: group commit's batch sizes.
-    uow = container.measured_uow if settings.monitoring else container.uow
+    uow = container.server_uow
     if not settings.group_commit:
         return direct_writer(uow, container.clock, events)
     from kuledger.services.group_commit import GroupCommitWriter
@@ -224,7 +226,7 @@ def build_app(
     services = ApiServices(
         settings=container.settings,
         reader=container.reader,
-        uow=container.measured_uow if container.settings.monitoring else container.uow,
+        uow=container.server_uow,
         clock=container.clock,
         authenticator=Authenticator(
             container.reader,
