@@ -6,7 +6,7 @@ from collections.abc import Iterator, MutableMapping
 from typing import NamedTuple
 
 from kuledger.domain.accounts import Account, AccountKey, book_of
-from kuledger.domain.chain import entry_hash, entry_hash_v2
+from kuledger.domain.chain import entry_hash_v2
 from kuledger.domain.entries import Direction, Entry, HoldChange, Posting
 from kuledger.domain.errors import BackdatedOperation
 from kuledger.domain.events import BalanceChange, relation_event
@@ -28,9 +28,9 @@ def apply_plan(
     accounts: MutableMapping[AccountKey, Account],
     at: int,
     entry_ids: Iterator[int],
-    changes: list[BalanceChange] | None = None,
-    event_id: str = "",
-    operation: OperationRef | None = None,
+    changes: list[BalanceChange] | None,
+    event_id: str,
+    operation: OperationRef,
 ) -> list[Entry]:
     """Apply `plan` at time `at`, updating `accounts` in place; return the entries.
 
@@ -38,8 +38,8 @@ def apply_plan(
     available, or when `at` is before the latest entry of an account it posts to.
     Each balance change is appended to `changes` when given; `event_id` names
     the operation in the hold changes (entries are named by their own ids).
-    With `operation`, the entries are chained (v2) with their book and the
-    operation record's digest; without, as v1 (entries of no operation).
+    The entries are chained (v2) with their book and the digest of
+    `operation`, the record that writes them (v1 hashes are only verified).
     """
     working = {key: accounts[key] for key in plan.keys}
     latest = max((working[p.key].last_entry_at for p in plan.postings), default=0)
@@ -82,10 +82,7 @@ def apply_plan(
             posting.context,
             account.seq,
         )
-        if operation is None:
-            link = entry_hash(*fields)
-        else:
-            link = entry_hash_v2(*fields, book.value, operation.digest)
+        link = entry_hash_v2(*fields, book.value, operation.digest)
         heads[posting.key] = link
         entries.append(
             Entry(
@@ -104,8 +101,8 @@ def apply_plan(
                 account.seq,
                 book,
                 link,
-                None if operation is None else operation.uid,
-                None if operation is None else operation.op_id,
+                operation.uid,
+                operation.op_id,
             )
         )
     for key, head in heads.items():
