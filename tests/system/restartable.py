@@ -3,8 +3,10 @@ same port and database, for crash-safety tests."""
 
 from __future__ import annotations
 
+import random
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -65,3 +67,27 @@ class RestartableServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def kill_repeatedly(
+        self,
+        kills: int,
+        rng: random.Random,
+        pause: tuple[float, float],
+        down: float,
+        problems: list[str],
+        done: threading.Event,
+    ) -> None:
+        """SIGKILL the server `kills` times, `pause` (uniform) seconds apart,
+        starting it again after up to `down` seconds each time (clients see
+        refused connections meanwhile); a failure goes to `problems`, and
+        `done` is set at the end, the clients' signal to stop."""
+        try:
+            for _ in range(kills):
+                time.sleep(rng.uniform(*pause))
+                self.kill()
+                time.sleep(rng.uniform(0, down))
+                self.start()
+        except Exception as exc:
+            problems.append(f"killer: {exc!r}")
+        finally:
+            done.set()

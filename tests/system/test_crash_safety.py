@@ -148,21 +148,6 @@ def test_transfers_survive_sigkill(
     problems: list[str] = []
     transfers: list[Transfer] = []
     lock = threading.Lock()
-    kills = [0]
-
-    def killer() -> None:
-        rng = random.Random(7)
-        try:
-            for _ in range(KILLS):
-                time.sleep(rng.uniform(0.3, 1.2))
-                server.kill()
-                kills[0] += 1
-                time.sleep(rng.uniform(0, 0.2))  # clients see refused connections
-                server.start()
-        except Exception as exc:
-            problems.append(f"killer: {exc!r}")
-        finally:
-            killer_done.set()
 
     def client(number: int) -> None:
         rng = random.Random(number)
@@ -195,7 +180,11 @@ def test_transfers_survive_sigkill(
                     problems.append(f"{item.client_oid}: never answered")
                     return
 
-    threads = [threading.Thread(target=killer)]
+    killer = threading.Thread(
+        target=server.kill_repeatedly,
+        args=(KILLS, random.Random(7), (0.3, 1.2), 0.2, problems, killer_done),
+    )
+    threads = [killer]
     threads += [threading.Thread(target=client, args=(n,)) for n in range(THREADS)]
     for thread in threads:
         thread.start()
@@ -203,7 +192,7 @@ def test_transfers_survive_sigkill(
         thread.join(timeout=180)
     assert not any(t.is_alive() for t in threads), "a driver thread hung"
     assert not problems, problems[:5]
-    assert kills[0] == KILLS
+    assert server.starts == 1 + KILLS
 
     # A replay after all the restarts still answers with the original orderId.
     acked = [t for t in transfers if t.order_id is not None]
@@ -277,7 +266,7 @@ def test_transfers_survive_sigkill(
 
     elapsed = time.monotonic() - started
     print(
-        f"\n{engine}: {kills[0]} SIGKILLs survived, {len(transfers)} transfers "
+        f"\n{engine}: {KILLS} SIGKILLs survived, {len(transfers)} transfers "
         f"({len(acked)} acknowledged, {recovered} abandoned but applied, "
         f"{lost} abandoned and absent), {sum(t.attempts for t in transfers)} "
         f"requests, {len(entries)} entries checked in {elapsed:.0f}s"

@@ -111,19 +111,6 @@ def test_group_committed_operations_survive_sigkill(
     ops: list[Op] = []
     lock = threading.Lock()
 
-    def killer() -> None:
-        rng = random.Random(11)
-        try:
-            for _ in range(KILLS):
-                time.sleep(rng.uniform(0.4, 1.0))
-                server.kill()
-                time.sleep(rng.uniform(0, 0.1))
-                server.start()
-        except Exception as exc:
-            problems.append(f"killer: {exc!r}")
-        finally:
-            done.set()
-
     def client(number: int) -> None:
         rng = random.Random(number)
         with httpx.Client(timeout=10) as http:
@@ -147,7 +134,11 @@ def test_group_committed_operations_survive_sigkill(
                     problems.append(f"{item.payload['id']}: never answered")
                     return
 
-    threads = [threading.Thread(target=killer)]
+    killer = threading.Thread(
+        target=server.kill_repeatedly,
+        args=(KILLS, random.Random(11), (0.4, 1.0), 0.1, problems, done),
+    )
+    threads = [killer]
     threads += [threading.Thread(target=client, args=(n,)) for n in range(THREADS)]
     for thread in threads:
         thread.start()
