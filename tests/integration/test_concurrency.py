@@ -80,6 +80,12 @@ def _apply(
 
 @pytest.fixture
 def funded(container: Container) -> Container:
+    fund(container)
+    return container
+
+
+def fund(container: Container) -> None:
+    """The users of PARENTS and SUBS, with START's balances."""
     for uid in PARENTS:
         users.create_user(container.uow, container.clock, uid=uid)
     for sub, parent in SUBS.items():
@@ -99,7 +105,6 @@ def funded(container: Container) -> Container:
         ],
         container.clock,
     )
-    return container
 
 
 def _random_transfer(rng: random.Random, op_id: str) -> dict[str, Any]:

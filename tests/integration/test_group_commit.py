@@ -24,7 +24,7 @@ from kuledger.domain.errors import (
     UnknownUser,
 )
 from kuledger.domain.events import BalanceChange
-from kuledger.services import ledger, transfers, users
+from kuledger.services import transfers
 from kuledger.services.group_commit import GroupCommitWriter, apply_each
 from kuledger.services.ledger import BatchError, OperationResult
 from kuledger.services.ports import UnitOfWork
@@ -33,14 +33,13 @@ from kuledger.services.verify import verify
 from tests.conftest import make_container
 from tests.integration.test_concurrency import (
     OVERDRAFT,
-    PARENTS,
     START,
-    SUBS,
     TickingClock,
     _database_balances,
     _entry_count,
     _expected_balances,
     _random_transfer,
+    fund,
 )
 
 THREADS = 32
@@ -49,7 +48,7 @@ OPERATIONS_PER_THREAD = 15
 
 @pytest.fixture
 def funded(container: Container) -> Container:
-    _fund(container)
+    fund(container)
     return container
 
 
@@ -273,7 +272,7 @@ def _writer_process(url: str, index: int, results: Any) -> None:
 @pytest.mark.postgres
 def test_two_writer_processes_on_hot_accounts(postgres_url):
     container = make_container(postgres_url)
-    _fund(container)
+    fund(container)
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     processes = [
@@ -302,28 +301,6 @@ def test_two_writer_processes_on_hot_accounts(postgres_url):
 
 def _applied(entry_ids: tuple[int, ...]) -> OperationResult:
     return OperationResult("", "", "transfer", tuple(entry_ids), 0)
-
-
-def _fund(container: Container) -> None:
-    for uid in PARENTS:
-        users.create_user(container.uow, container.clock, uid=uid)
-    for sub, parent in SUBS.items():
-        users.create_user(container.uow, container.clock, uid=sub, parent_uid=parent)
-    ledger.apply_batch(
-        container.uow,
-        [
-            {
-                "op": "deposit",
-                "uid": uid,
-                "id": f"fund-{uid}-{kind}",
-                "currency": "USDT",
-                "amount": str(amount),
-                "account": kind,
-            }
-            for (uid, kind), amount in START.items()
-        ],
-        container.clock,
-    )
 
 
 def test_the_server_writes_through_group_commit_unless_turned_off(database_url):
