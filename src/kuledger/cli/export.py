@@ -4,12 +4,9 @@ KuCoin-compatible API (kuledger or KuCoin itself) to JSONL or CSV."""
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
-from datetime import time as dtime
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -35,13 +32,13 @@ from kuledger.cli.export_output import (
     net_text,
     partial_path,
 )
+from kuledger.cli.times import DAYS_AGO, iso, parse_time
 from kuledger.config import (
     ApiProfile,
     ConfigError,
     api_profile_from_environment,
     load_profile,
 )
-from kuledger.domain.times import DAY_MS
 from kuledger_client import (
     DEFAULT_BASE_URL,
     LEDGERS,
@@ -53,47 +50,6 @@ from kuledger_client import (
     ledger_windows,
     window_count,
 )
-
-_DAYS_AGO = re.compile(r"([0-9]{1,6})d")
-
-
-def parse_time(
-    text: str,
-    *,
-    end_of_day: bool = False,
-    option: str = "DATE",
-    now: int | None = None,
-) -> int:
-    """YYYY-MM-DD (midnight UTC; with end_of_day its last millisecond), an
-    ISO-8601 time (UTC unless it has an offset), epoch milliseconds, or Nd:
-    N days before now."""
-    value = text.strip()
-    if value.isdigit():
-        return int(value)
-    if days := _DAYS_AGO.fullmatch(value):
-        current = now if now is not None else int(time.time() * 1000)
-        return current - int(days[1]) * DAY_MS
-    try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            moment = datetime.combine(day, dtime.min, tzinfo=UTC)
-            ms = int(moment.timestamp() * 1000)
-            return ms + DAY_MS - 1 if end_of_day else ms
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is not YYYY-MM-DD, ISO-8601, milliseconds or Nd (days ago)",
-            param_hint=option,
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() * 1000)
-
-
-def iso(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,8 +226,8 @@ def export(
         )
         try:
             moving = Moving(
-                since=_DAYS_AGO.fullmatch(since.strip()) is not None,
-                until=until is None or _DAYS_AGO.fullmatch(until.strip()) is not None,
+                since=DAYS_AGO.fullmatch(since.strip()) is not None,
+                until=until is None or DAYS_AGO.fullmatch(until.strip()) is not None,
             )
             summary, job = _run(client, job, out, resume, quiet, moving)
         except OSError as exc:
