@@ -19,6 +19,7 @@ from kuledger.services import operator, statements
 from kuledger.services.operator import BalanceAt
 from kuledger.services.statements import AccountStatement, Month, Statement
 from kuledger.storage.operator import SqlOperatorQueries
+from kuledger.storage.statements import SqlStatementEntries
 
 
 def _queries() -> SqlOperatorQueries:
@@ -99,8 +100,14 @@ def statement(uid: str, month: str, as_json: bool, as_csv: bool) -> None:
         raise click.UsageError("--json and --csv exclude each other")
     period = Month.parse(month)
     _checked_user(uid)
-    entries = container().reader.entries(uid, since=period.start, until=period.end)
-    result = statements.month_statement(_queries(), uid, period, entries)
+    c = container()
+    with c.reader.connections.snapshot() as one_state:
+        result = statements.month_statement(
+            SqlOperatorQueries(c.engine, one_state),
+            SqlStatementEntries(c.engine, one_state),
+            uid,
+            period,
+        )
     if as_json:
         print_json(statement_json(result))
     elif as_csv:

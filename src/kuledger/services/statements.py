@@ -16,14 +16,36 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import NamedTuple, Protocol
 
 from kuledger.domain.accounts import Account
-from kuledger.domain.entries import Direction, Entry
+from kuledger.domain.entries import Direction
 from kuledger.domain.errors import InvalidInput
 from kuledger.domain.money import MONEY, ZERO, to_wire
 from kuledger.services.operator import BalanceAt, OperatorQueries, balances
 
 USERS_PAGE = 500
+
+
+class MonthEntry(NamedTuple):
+    """What a statement reads of an entry (field names are column names)."""
+
+    biz_code: str
+    direction: Direction
+    amount: Decimal
+    fee: Decimal
+    balance: Decimal
+    seq: int
+
+
+class StatementEntries(Protocol):
+    def month_entries(
+        self, account_id: str, since: int, until: int
+    ) -> Iterator[MonthEntry]:
+        """The account's entries with since <= createdAt <= until."""
+        ...
+
+
 _MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 
 
@@ -106,7 +128,7 @@ class AccountStatement:
     def reconciled(self) -> bool:
         return not self.problems
 
-    def add(self, entry: Entry) -> None:
+    def add(self, entry: MonthEntry) -> None:
         key = (entry.biz_code, entry.direction)
         movement = self.movements.get(key) or Movement(*key)
         self.movements[key] = movement
@@ -161,30 +183,23 @@ class Statement:
 
 
 def month_statement(
-    queries: OperatorQueries, uid: str, month: Month, entries: Iterable[Entry]
+    queries: OperatorQueries, entries: StatementEntries, uid: str, month: Month
 ) -> Statement:
-    """`uid`'s statement for `month`; `entries` are the user's entries with
-    createdAt in the month, in any order. Accounts with nothing to show
-    (zero at both ends, no entry) are left out."""
+    """`uid`'s statement for `month`, each account's entries read by a range
+    seek of their own. Accounts with nothing to show (zero at both ends, no
+    entry) are left out. Read it all in one snapshot to see one state."""
     openings = {b.account.id: b for b in balances(queries, uid, month.start - 1)}
-    closings = {b.account.id: b for b in balances(queries, uid, month.end)}
-    accounts = {
-        account_id: AccountStatement(closing.account, openings[account_id], closing)
-        for account_id, closing in closings.items()
-    }
-    for entry in entries:
-        statement = accounts.get(entry.account_id)
-        if statement is None:  # an account created after the balances were read
-            continue
-        statement.add(entry)
-    shown = [
-        s
-        for s in accounts.values()
-        if s.entries or s.opening.balance != ZERO or s.closing.balance != ZERO
-    ]
+    shown = []
+    for closing in balances(queries, uid, month.end):
+        account = closing.account
+        statement = AccountStatement(account, openings[account.id], closing)
+        if closing.seq != statement.opening.seq:  # else nothing in the month
+            for entry in entries.month_entries(account.id, month.start, month.end):
+                statement.add(entry)
+        if statement.entries or statement.opening.balance or closing.balance:
+            statement.reconcile()
+            shown.append(statement)
     shown.sort(key=lambda s: (s.account.key.type.value, s.account.key.currency))
-    for statement in shown:
-        statement.reconcile()
     return Statement(uid, month, shown)
 
 
