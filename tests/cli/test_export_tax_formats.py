@@ -222,26 +222,36 @@ def _sum(rows, amount: str, currency: str) -> dict[str, Decimal]:
     return totals
 
 
+def koinly_net(rows: list[dict[str, str]]) -> dict[str, Decimal]:
+    """Received - Sent - Fee, per currency."""
+    got: dict[str, Decimal] = defaultdict(Decimal)
+    for column, currency, sign in (("Received Amount", "Received Currency", 1),
+                                   ("Sent Amount", "Sent Currency", -1),
+                                   ("Fee Amount", "Fee Currency", -1)):  # fmt: skip
+        for code, total in _sum(rows, column, currency).items():
+            got[code] += sign * total
+    return {c: v for c, v in got.items() if v}
+
+
+def cointracking_net(rows: list[dict[str, str]]) -> dict[str, Decimal]:
+    """Buy - Sell, per currency (the fee is inside them)."""
+    got: dict[str, Decimal] = defaultdict(Decimal)
+    for code, total in _sum(rows, "Buy Amount", "Buy Currency").items():
+        got[code] += total
+    for code, total in _sum(rows, "Sell Amount", "Sell Currency").items():
+        got[code] -= total
+    return {c: v for c, v in got.items() if v}
+
+
 def test_each_tools_arithmetic_gives_back_the_ledgers_movements(
     app, seeded, tmp_path, monkeypatch
 ):
     user, _ = seeded
     net = {c: v for c, v in ledger_net(app, user.uid).items() if v}
     koinly = exported(app, seeded, tmp_path, monkeypatch, "koinly")
-    got: dict[str, Decimal] = defaultdict(Decimal)
-    for column, currency, sign in (("Received Amount", "Received Currency", 1),
-                                   ("Sent Amount", "Sent Currency", -1),
-                                   ("Fee Amount", "Fee Currency", -1)):  # fmt: skip
-        for code, total in _sum(koinly, column, currency).items():
-            got[code] += sign * total
-    assert {c: v for c, v in got.items() if v} == net
+    assert koinly_net(koinly) == net
     tracking = exported(app, seeded, tmp_path, monkeypatch, "cointracking")
-    got = defaultdict(Decimal)
-    for code, total in _sum(tracking, "Buy Amount", "Buy Currency").items():
-        got[code] += total
-    for code, total in _sum(tracking, "Sell Amount", "Sell Currency").items():
-        got[code] -= total
-    assert {c: v for c, v in got.items() if v} == net
+    assert cointracking_net(tracking) == net
 
 
 def test_an_interrupted_tax_export_resumes_to_the_same_bytes(
@@ -292,3 +302,72 @@ def test_display_names_as_kucoin_answers_them_have_the_codes_category():
     assert category_of("TransferIn", futures=True) is Category.INTERNAL
     assert category_of("RealisedPNL", futures=True) is Category.PNL
     assert category_of("Something New") is Category.DEPOSIT
+
+
+@pytest.fixture(scope="module")
+def hf_seeded(app: InProcessServer) -> tuple[ApiUser, int]:
+    """An HF user: a trade on trade_hf, futures profits and a loss, and the
+    transfers that fund them (internal: spot out, hf or futures in)."""
+    start = (now_ms() - 4 * DAY_MS) // 1000 * 1000
+    with direct(app) as db:
+        user = db.add_user(new_uid("taxhf"), hf=True)
+        uid = user.uid
+        db.post([
+            {"op": "deposit", "uid": uid, "id": "d1", "currency": "USDT",
+             "amount": "1000", "at": start},
+            {"op": "transfer", "uid": uid, "id": "t1", "currency": "USDT",
+             "amount": "300", "from": "main", "to": "trade_hf", "at": start + 1000},
+            {"op": "transfer", "uid": uid, "id": "t2", "currency": "USDT",
+             "amount": "200", "from": "main", "to": "contract", "at": start + 2000},
+            {"op": "trade", "uid": uid, "id": "x1", "symbol": "ETH-USDT",
+             "side": "buy", "price": "2000", "size": "0.1", "fee": "0.2",
+             "order_id": "o1", "trade_id": "tr1", "at": start + DAY_MS},
+            {"op": "realised_pnl", "uid": uid, "id": "p1", "currency": "USDT",
+             "pnl": "12.5", "fee": "0.5", "symbol": "XBTUSDTM",
+             "at": start + DAY_MS + 1000},
+            {"op": "realised_pnl", "uid": uid, "id": "p2", "currency": "USDT",
+             "pnl": "-3", "fee": "0.2", "symbol": "XBTUSDTM",
+             "at": start + 2 * DAY_MS},
+        ])  # fmt: skip
+    return user, start
+
+
+def test_every_ledger_at_once_hf_trades_and_futures_pnl(
+    app, hf_seeded, tmp_path, monkeypatch
+):
+    user, _ = hf_seeded
+    koinly = exported(
+        app, hf_seeded, tmp_path, monkeypatch, "koinly", "--ledger", "all"
+    )
+    money = ("Sent Amount", "Sent Currency", "Received Amount", "Received Currency",
+             "Fee Amount", "Fee Currency", "Label")  # fmt: skip
+    assert [(r["TxHash"].split(":")[0], *pick(r, *money)) for r in koinly] == [
+        ("spot", "", "", "1000", "USDT", "", "", ""),
+        ("hf", "200", "USDT", "0.1", "ETH", "0.2", "USDT", ""),
+        # a profit of 12.5, 0.5 fee on top; a loss of 3, 0.2 fee on top
+        ("futures", "", "", "12.5", "USDT", "0.5", "USDT", "realized gain"),
+        ("futures", "3", "USDT", "", "", "0.2", "USDT", "realized gain"),
+    ]  # fmt: skip
+    tracking = exported(
+        app, hf_seeded, tmp_path, monkeypatch, "cointracking", "--ledger", "all"
+    )
+    assert [pick(r, "Type", "Buy Amount", "Sell Amount", "Trade-Group")
+            for r in tracking] == [
+        ("Deposit", "1000", "", "spot"),
+        ("Trade", "0.1", "200.2", "hf"),
+        ("Derivatives / Futures Profit", "12", "", "futures"),
+        ("Derivatives / Futures Loss", "", "3.2", "futures"),
+    ]  # fmt: skip
+    kucoin = exported(
+        app, hf_seeded, tmp_path, monkeypatch, "kucoin", "--ledger", "all"
+    )
+    futures = [r for r in kucoin if r["Account Type"] == "futuresAccount"]
+    assert [pick(r, "Side", "Amount", "Fee", "Type") for r in futures] == [
+        ("Deposit", "200", "0", "Transfer"),  # the contract leg, in the spot ledger
+        ("Deposit", "200", "0", "TransferIn"),  # and in the futures ledger
+        ("Deposit", "12", "0.5", "RealisedPNL"),
+        ("Withdrawal", "3.2", "0.2", "RealisedPNL"),
+    ]
+    assert {r["UID"] for r in kucoin} == {""}  # no --uid given
+    net = {c: v for c, v in ledger_net(app, user.uid).items() if v}
+    assert koinly_net(koinly) == net == cointracking_net(tracking)
