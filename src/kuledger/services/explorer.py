@@ -299,9 +299,7 @@ def operation_legs(
     q: ExplorerQueries, record: StoredOperation, entry_ids: Sequence[int]
 ) -> list[Leg]:
     """The operation's entries, each with its chain link recomputed."""
-    digest = operation_digest(
-        record.uid, record.op_id, record.fingerprint, record.result, record.created_at
-    )
+    digest = record_digest(record)
     legs = []
     for e in q.entries_by_id(entry_ids, record.created_at):
         prev = q.entries_at(e.account_id, [e.seq - 1]) if e.seq > 1 else []
@@ -314,6 +312,13 @@ def operation_legs(
             Leg(e, prev_hash, prev[0] if prev else None, link(e, prev_hash, digest))
         )
     return legs
+
+
+def record_digest(record: StoredOperation) -> str:
+    """The digest of the operation record that its entries' v2 hashes bind."""
+    return operation_digest(
+        record.uid, record.op_id, record.fingerprint, record.result, record.created_at
+    )
 
 
 def link(e: EntryView, prev_hash: str, digest: str) -> bool:

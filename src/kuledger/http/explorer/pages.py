@@ -208,7 +208,7 @@ def operation_page(r: Reads, req: PageRequest) -> Result:
         "operation.html",
         {
             "result": result,
-            "record": record,
+            "digest": explorer.record_digest(record),
             "legs": legs,
             "missing": len(result.entry_ids) - len(legs),
         },
