@@ -220,3 +220,19 @@ def test_the_verify_page_shows_the_last_clean_run(site, client):
     page = client.get("/verify")
     assert "never" not in page.text.split('id="verify-status"')[1].split("</dl>")[0]
     assert page.text.count("<tr><td><a") == 3  # alice main and trade, bob main
+
+
+def test_forms_posted_from_another_site_are_refused(site, client):
+    evil = {"Origin": "https://evil.example"}
+    login = client.post(
+        "/login/operator", data={"token": site.operator_token}, headers=evil
+    )
+    assert login.status_code == 403 and "set-cookie" not in login.headers
+    same = client.post(
+        "/login/operator",
+        data={"token": site.operator_token},
+        headers={"Origin": site.url.removesuffix("/explorer")},
+    )
+    assert same.status_code == 303
+    assert client.post("/logout", data={}, headers=evil).status_code == 403
+    assert client.get("/users").status_code == 200

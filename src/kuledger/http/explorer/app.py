@@ -11,6 +11,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import orjson
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -130,9 +131,11 @@ def _page(x: Explorer, page: pages.Page) -> Any:
 
 
 def _quote(path: str) -> str:
-    from urllib.parse import quote
-
     return quote(path, safe="")
+
+
+class CrossSite(BadParameter):
+    """A form posted from another site."""
 
 
 def _safe_next(base: str, target: str | None) -> str:
@@ -142,7 +145,19 @@ def _safe_next(base: str, target: str | None) -> str:
     return base + "/"
 
 
+def _cross_site(request: Request) -> bool:
+    """A form posted from another site's page (its browser says so in Origin):
+    refused, so no site can log a visitor in to an account of its choosing or
+    out of theirs. Clients that send no Origin (not a browser) pass."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    return urlsplit(origin).netloc != request.headers.get("host", "")
+
+
 async def _form(request: Request) -> dict[str, str]:
+    if _cross_site(request):
+        raise CrossSite()
     body = b""
     async for chunk in request.stream():
         body += chunk
@@ -191,6 +206,8 @@ def _login(x: Explorer, kind: str) -> Any:
                 )
                 _, cookie = x.sessions.open("user", key.key, key.uid, key.key)
                 request.state.token = f"explorer:{key.uid}"
+        except CrossSite:
+            return x.render(request, "error.html", {"message": "Forbidden."}, 403)
         except (login.LoginRefused, BadParameter) as exc:
             context = {"error": str(exc), "next": request.query_params.get("next", "")}
             return x.render(request, "login.html", context, 401)
@@ -218,6 +235,8 @@ def _logout(x: Explorer) -> Any:
         viewer = x.sessions.read(request.cookies.get(COOKIE))
         try:
             fields = await _form(request)
+        except CrossSite:
+            return x.render(request, "error.html", {"message": "Forbidden."}, 403)
         except BadParameter:
             fields = {}
         if viewer is not None and not csrf_ok(viewer, fields.get("csrf")):
