@@ -71,8 +71,9 @@ def _seed(c: Container) -> tuple[ApiKey, ApiKey]:
 
 
 @contextmanager
-def explorer_site(workdir: Path) -> Iterator[Site]:
-    env = database_env(f"sqlite:///{workdir / 'ledger.db'}", workdir)
+def explorer_site(workdir: Path, database_url: str | None = None) -> Iterator[Site]:
+    url = database_url or f"sqlite:///{workdir / 'ledger.db'}"
+    env = database_env(url, workdir)
     cli = InProcessCli(env)
     cli.run("init")
     with ExitStack() as stack:

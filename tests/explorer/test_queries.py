@@ -1,6 +1,6 @@
-"""The explorer's read rules on a real SQLite ledger, with small bounds so
-the bounded paths run: a filtered page that stops scanning, a chart that
-samples, and the cursors that continue from either."""
+"""The explorer's read rules on a real ledger (SQLite and PostgreSQL), with
+small bounds so the bounded paths run: a filtered page that stops scanning, a
+chart that samples, the cursors that continue from either, chain links."""
 
 from __future__ import annotations
 
@@ -9,17 +9,27 @@ from decimal import Decimal
 
 import pytest
 
+from kuledger.domain.chain import GENESIS
 from kuledger.services import explorer
 from kuledger.services.explorer import Cursor, EntryFilter
+from kuledger.services.ledger import OperationResult
 from kuledger.storage.explorer import SqlExplorerQueries
+from kuledger.storage.operator import SqlOperatorQueries
+from tests.conftest import PostgresDatabases
 from tests.explorer.support import ALICE_DEPOSITS, HOUR, T0, Site, explorer_site
+from tests.support.shared import ENGINES, engine_database
 
 TOTAL = 2 * ALICE_DEPOSITS + 1  # alice's main USDT entries
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    with explorer_site(tmp_path_factory.mktemp("explorer-queries")) as running:
+@pytest.fixture(scope="module", params=ENGINES)
+def site(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_databases: PostgresDatabases,
+) -> Iterator[Site]:
+    url, workdir = engine_database(request.param, tmp_path_factory, postgres_databases)
+    with explorer_site(workdir, url) as running:
         yield running
 
 
@@ -78,3 +88,15 @@ def test_a_long_history_is_charted_from_an_even_sample(site, q):
     assert sampled.buckets[-1].last == exact.buckets[-1].last == account.balance
     assert sampled.buckets[0].first == exact.buckets[0].first == Decimal(100)
     assert len(exact.buckets) <= 50 and len(sampled.buckets) <= 31
+
+
+def test_the_operation_legs_link_on_every_engine(site, q):
+    c = site.container
+    stored = SqlOperatorQueries(c.engine, c.reader.connections).operation("alice", "t1")
+    assert stored is not None
+    result = OperationResult.from_json(stored.result, replayed=False)
+    legs = explorer.operation_legs(q, stored, result.entry_ids)
+    assert [leg.link_ok for leg in legs] == [True, True]
+    assert [leg.entry.seq for leg in legs] == [TOTAL, 1]
+    assert legs[0].prev is not None and legs[0].prev.seq == TOTAL - 1
+    assert legs[1].prev is None and legs[1].prev_hash == GENESIS
