@@ -238,6 +238,7 @@ def build_app(
         events=events,
         stream=stream,
         write=write or build_writer(container, events),
+        box=container.box,
     )
     return create_app(services)
 
