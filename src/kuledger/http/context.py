@@ -19,6 +19,7 @@ from kuledger.services.ports import (
     Clock,
     EventSink,
     LedgerReader,
+    SecretBox,
     UnitOfWorkFactory,
 )
 
@@ -37,6 +38,7 @@ class ApiServices:
     stream: StreamServices | None = None  # the private WebSocket's balance stream
     write: Writer | None = None  # applies transfers (None: services.ledger.apply)
     page_cursors: PageCursors = field(default_factory=PageCursors)
+    box: SecretBox | None = None  # seals the API keys issued over the API
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,7 @@ KUCOIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
     domain.IdempotencyConflict: (200, "400100"),
     domain.BackdatedOperation: (200, "400100"),
     domain.NotASubAccount: (200, "400100"),
+    domain.NotAMasterAccount: (403, "400007"),
     domain.UnknownUser: (200, "400100"),
     domain.UserExists: (200, "400100"),
     domain.UnknownApiKey: (401, "400003"),

@@ -12,6 +12,7 @@ from kuledger.domain.accounts import Account, AccountKey, AccountType, Book
 from kuledger.domain.entries import Entry
 from kuledger.domain.events import BalanceChange
 from kuledger.domain.money import Currency
+from kuledger.domain.subaccounts import SubAccount
 from kuledger.domain.users import User
 
 Clock = Callable[[], int]  # milliseconds since the epoch
@@ -182,6 +183,35 @@ class KeyStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class SubKeyInfo:
+    """What a sub-account API key has beyond the key itself."""
+
+    key: str
+    remark: str
+    expire_days: str  # "-1" (never), "30", "90", "180", "360"
+
+
+class SubAccountStore(Protocol):
+    """A master's sub-accounts: every user whose parent_uid is the master,
+    named or not (storage/subaccounts.py)."""
+
+    def add(self, sub: SubAccount) -> None:
+        """Raises domain.errors.SubNameTaken if the master has that name."""
+        ...
+
+    def get(self, parent_uid: str, uid: str) -> SubAccount | None: ...
+    def by_name(self, parent_uid: str, name: str) -> SubAccount | None: ...
+    def count(self, parent_uid: str) -> int: ...
+    def page(self, parent_uid: str, offset: int, limit: int) -> list[SubAccount]:
+        """Oldest first (created_at, then uid)."""
+        ...
+
+    def enable(self, sub: SubAccount, *, margin: bool, futures: bool) -> None: ...
+    def put_key_info(self, info: SubKeyInfo) -> None: ...
+    def key_info(self, keys: Iterable[str]) -> dict[str, SubKeyInfo]: ...
+
+
 class UnitOfWork(Protocol):
     """One write transaction: rolled back on exit unless commit() was called."""
 
@@ -191,6 +221,8 @@ class UnitOfWork(Protocol):
     def users(self) -> UserStore: ...
     @property
     def keys(self) -> KeyStore: ...
+    @property
+    def subaccounts(self) -> SubAccountStore: ...
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(

@@ -191,6 +191,31 @@ operator_tokens = sa.Table(
     sa.Column("revoked_at", sa.BigInteger, nullable=True),
 )
 
+# A sub-account's name and trade types (migration sub_accounts). The user row
+# (parent_uid) says whose sub it is; a sub made by the operator has no row here.
+sub_accounts = sa.Table(
+    "sub_accounts",
+    metadata,
+    sa.Column("uid", sa.Text, sa.ForeignKey("users.uid"), primary_key=True),
+    sa.Column("parent_uid", sa.Text, sa.ForeignKey("users.uid"), nullable=False),
+    sa.Column("sub_name", sa.Text, nullable=False),
+    sa.Column("remarks", sa.Text, nullable=False),
+    sa.Column("access", sa.Text, nullable=False),
+    sa.Column("margin", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("futures", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("parent_uid", "sub_name", name="uq_sub_accounts_name"),
+)
+
+# What a key made by POST /api/v1/sub/api-key has beyond api_keys' columns.
+sub_api_keys = sa.Table(
+    "sub_api_keys",
+    metadata,
+    sa.Column("key", sa.Text, sa.ForeignKey("api_keys.key"), primary_key=True),
+    sa.Column("remark", sa.Text, nullable=False),
+    sa.Column("expire_days", sa.Text, nullable=False),
+)
+
 # SQLite hands out entry ids from this one-row table; PostgreSQL uses a sequence.
 id_counters = sa.Table(
     "id_counters",

@@ -10,6 +10,9 @@ from kuledger.http.endpoints import (
     hf_ledgers,
     ledgers,
     market,
+    sub_api_keys,
+    sub_transfers,
+    subaccounts,
     transfers,
 )
 from kuledger.http.routing import Endpoint
@@ -23,4 +26,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *futures.ENDPOINTS,
     *transfers.ENDPOINTS,
     *bullet.ENDPOINTS,
+    *subaccounts.ENDPOINTS,
+    *sub_api_keys.ENDPOINTS,
+    *sub_transfers.ENDPOINTS,
 )
