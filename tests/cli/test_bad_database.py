@@ -22,7 +22,7 @@ from tests.conftest import POSTGRES_URL, TEST_SECRET_KEY, _postgres_or_skip
 # What each command needs to get as far as the database.
 ARGS: dict[str, list[str]] = {
     "accounts": ["--uid", "u1"],
-    "balance": ["--uid", "u1", "--at", "2026-01-31"],
+    "balance": ["--at", "2026-01-31"],
     "deposit": ["--uid", "u1", "--currency", "USDT", "--amount", "1"],
     "import": ["--uid", "u1", "{file}"],
     "init": [],

@@ -371,3 +371,38 @@ def test_every_ledger_at_once_hf_trades_and_futures_pnl(
     assert {r["UID"] for r in kucoin} == {""}  # no --uid given
     net = {c: v for c, v in ledger_net(app, user.uid).items() if v}
     assert koinly_net(koinly) == net == cointracking_net(tracking)
+
+
+def test_a_transfer_to_a_sub_account_is_a_plain_withdrawal_to_match(
+    app, tmp_path, monkeypatch
+):
+    """Another wallet of the same person: no label, no tax type of its own;
+    the tool matches it with the sub-account's deposit."""
+    from kuledger.services import users
+
+    start = (now_ms() - 2 * DAY_MS) // 1000 * 1000
+    with direct(app) as db:
+        master = db.add_user(new_uid("taxm"))
+        sub = new_uid("taxs")
+        c = db.container
+        users.create_user(c.uow, c.clock, uid=sub, parent_uid=master.uid)
+        db.post([
+            {"op": "deposit", "uid": master.uid, "id": "d1", "currency": "USDT",
+             "amount": "100", "at": start},
+            {"op": "sub_transfer", "uid": master.uid, "id": "s1", "currency": "USDT",
+             "amount": "40", "sub_uid": sub, "direction": "to_sub",
+             "at": start + 1000},
+        ])  # fmt: skip
+    seeded = (master, start)
+    koinly = exported(app, seeded, tmp_path, monkeypatch, "koinly")
+    columns = ("Sent Amount", "Sent Currency", "Received Amount", "Label")
+    assert [pick(r, *columns) for r in koinly] == [
+        ("", "", "100", ""),
+        ("40", "USDT", "", ""),
+    ]
+    assert koinly[1]["Description"].startswith("SUB_TRANSFER")
+    tracking = exported(app, seeded, tmp_path, monkeypatch, "cointracking")
+    assert [pick(r, "Type", "Sell Amount") for r in tracking] == [
+        ("Deposit", ""),
+        ("Withdrawal", "40"),
+    ]

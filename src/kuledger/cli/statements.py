@@ -59,6 +59,7 @@ def balance(uid: str | None, at: str | None, as_json: bool) -> None:
     table = Table(
         "uid", "id", "type", "currency", "balance", "seq", "lastEntryAt", title=title
     )
+    _fold(table)
     for row in rows:
         table.add_row(
             row["uid"],
@@ -227,6 +228,7 @@ def _print_tables(s: Statement) -> None:
             "", "bizType", "direction", "amount", "fee", "entries",
             title=f"{key.type.value} {key.currency} ({a.account.id})",
         )  # fmt: skip
+        _fold(table)
         table.add_row("opening", "", "", to_wire(a.opening.balance), "", "")
         for m in sorted(a.movements.values(), key=_movement_order):
             sign = "+" if m.direction.value == "in" else "-"
@@ -241,3 +243,9 @@ def _print_tables(s: Statement) -> None:
         table.add_row("closing", "", "", to_wire(a.closing.balance), "", str(a.entries))
         table.caption = "reconciled" if a.reconciled else "NOT RECONCILED"
         console.print(table)
+
+
+def _fold(table: Table) -> None:
+    """Wrap a long amount or id onto more lines, never cut it with an ellipsis."""
+    for column in table.columns:
+        column.overflow = "fold"
