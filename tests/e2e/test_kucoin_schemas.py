@@ -67,6 +67,20 @@ def _id(endpoint: Endpoint) -> str:
 class Subject:
     user: ApiUser
     account_id: str
+    server: Server
+
+    def new_withdrawal(self) -> str:
+        """A fresh (cancellable) withdrawal's id."""
+        body = json.dumps(
+            {
+                "currency": "USDT",
+                "amount": "1",
+                "toAddress": "0xschemas",
+                "withdrawType": "ADDRESS",
+            }
+        )
+        response = self.server.signed(self.user, "POST", "/api/v3/withdrawals", body)
+        return str(ok_data(response)["withdrawalId"])
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +88,7 @@ def subject(module_api: Server) -> Subject:
     """A user with entries in every book, and a key with every permission the
     endpoints ask for."""
     uid = f"schemas-{uuid.uuid4().hex[:8]}"
-    user = module_api.add_user(uid, permissions="General,Spot,FlexTransfers")
+    user = module_api.add_user(uid, permissions="General,Spot,FlexTransfers,Withdrawal")
 
     def op(kind: str, n: int, **fields: Any) -> dict[str, Any]:
         return {"op": kind, "uid": uid, "id": f"s{n}", **fields}
@@ -105,7 +119,15 @@ def subject(module_api: Server) -> Subject:
     )
     accounts = ok_data(module_api.signed(user, "GET", "/api/v1/accounts"))
     main = next(a for a in accounts if a["type"] == "main")
-    return Subject(user, main["id"])
+    # A deposit address (BTC) and a deposit for the funding endpoints.
+    address = json.dumps({"currency": "BTC"})
+    ok_data(module_api.signed(user, "POST", "/api/v3/deposit-address/create", address))
+    module_api.cli.run(
+        "funding", "deposit", "--uid", uid, "--currency", "BTC", "--amount", "0.1"
+    )
+    subject = Subject(user, main["id"], module_api)
+    subject.new_withdrawal()  # the withdrawal history has an item
+    return subject
 
 
 def _transfer_body(**fields: str) -> Callable[[], str]:
@@ -140,6 +162,39 @@ SAMPLES: dict[tuple[str, str], list[str | Callable[[], str]]] = {
         _transfer_body(currency="USDT", amount="1", **{"from": "main", "to": "trade"})
     ],
 }
+
+
+def _address_body(currency: str) -> Callable[[], str]:
+    """A new chain each time: asking twice for one address is 260000."""
+
+    def body() -> str:
+        return json.dumps({"currency": currency, "chain": f"c{uuid.uuid4().hex[:8]}"})
+
+    return body
+
+
+def _withdrawal_body(**fields: str) -> Callable[[], str]:
+    return lambda: json.dumps({"currency": "USDT", "amount": "1", **fields})
+
+
+SAMPLES.update(
+    {
+        ("POST", "/api/v3/deposit-address/create"): [_address_body("USDT")],
+        ("POST", "/api/v1/deposit-addresses"): [_address_body("ETH")],
+        ("GET", "/api/v3/deposit-addresses"): ["currency=BTC"],
+        ("GET", "/api/v2/deposit-addresses"): ["currency=BTC"],
+        ("GET", "/api/v1/deposit-addresses"): ["currency=BTC"],
+        ("GET", "/api/v1/deposits"): ["", "currency=BTC&status=PROCESSING"],
+        ("GET", "/api/v1/hist-deposits"): ["currency=BTC"],
+        ("GET", "/api/v1/withdrawals/quotas"): ["currency=USDT", "currency=XRP"],
+        ("POST", "/api/v3/withdrawals"): [
+            _withdrawal_body(toAddress="0xa", withdrawType="ADDRESS")
+        ],
+        ("POST", "/api/v1/withdrawals"): [_withdrawal_body(address="0xa")],
+        ("GET", "/api/v1/withdrawals"): ["", "currency=USDT&status=PROCESSING"],
+        ("GET", "/api/v1/hist-withdrawals"): ["currency=USDT"],
+    }
+)
 PATH_VALUES = {"currency": "BTC", "symbol": "BTC-USDT"}  # plus accountId
 
 
@@ -148,6 +203,8 @@ def _path(endpoint: Endpoint, subject: Subject) -> str:
 
     def fill(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name == "withdrawalId":
+            return subject.new_withdrawal()
         assert name in values, f"add a sample value for {{{name}}} to PATH_VALUES"
         return values[name]
 

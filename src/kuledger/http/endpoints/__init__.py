@@ -6,11 +6,13 @@ from kuledger.http.endpoints import (
     accounts,
     bullet,
     catalogue,
+    deposits,
     futures,
     hf_ledgers,
     ledgers,
     market,
     transfers,
+    withdrawals,
 )
 from kuledger.http.routing import Endpoint
 
@@ -23,4 +25,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *futures.ENDPOINTS,
     *transfers.ENDPOINTS,
     *bullet.ENDPOINTS,
+    *deposits.ENDPOINTS,
+    *withdrawals.ENDPOINTS,
 )
