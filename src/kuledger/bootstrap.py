@@ -14,6 +14,7 @@ from kuledger.config import Settings, settings_from_environment, sqlite_file
 from kuledger.services.operator import Writer, direct_writer
 from kuledger.services.ports import Clock, EventSink, UnitOfWork
 from kuledger.services.ratelimit import MemoryLimiter, RateLimiter
+from kuledger.storage.connections import ReadConnections
 from kuledger.storage.dialect import dialect_for
 from kuledger.storage.engines import create_engine, create_read_engine
 from kuledger.storage.funding import SqlFundingQueries
@@ -81,9 +82,11 @@ class Container:
 
     @cached_property
     def funding_queries(self) -> SqlFundingQueries:
-        return SqlFundingQueries(
-            self.reader.connections, dialect_for(self.engine.dialect.name)
-        )
+        return self.funding_queries_on(self.reader.connections)
+
+    def funding_queries_on(self, connections: ReadConnections) -> SqlFundingQueries:
+        """The funding reads over `connections` (e.g. verify's snapshot)."""
+        return SqlFundingQueries(connections, dialect_for(self.engine.dialect.name))
 
     @cached_property
     def operator_tokens(self) -> SqlTokenStore:

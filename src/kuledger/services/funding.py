@@ -26,6 +26,7 @@ from kuledger.services.ports import (
     LedgerReader,
     UnitOfWork,
 )
+from kuledger.services.verify import Kind, VerifyReport
 
 MAX_PAGE = 500
 # What a withdrawal costs, charged on top of the amount; currencies not
@@ -469,3 +470,15 @@ def page_of(offset_page: int, page_size: int) -> tuple[int, int]:
     """(offset, limit) of KuCoin's currentPage and pageSize (10 to 500)."""
     size = min(max(page_size, 10), MAX_PAGE)
     return (max(offset_page, 1) - 1) * size, size
+
+
+def check_booked(queries: FundingQueries, report: VerifyReport) -> None:
+    """`kuledger verify`'s funding check: every SUCCESS deposit and withdrawal
+    has its ledger operation (the one that wrote its entries)."""
+    for kind, record_id, uid, op_id in queries.unbooked_successes():
+        report.add(
+            Kind.OPERATION,
+            f"{kind} {record_id} of {uid} is SUCCESS but its ledger operation "
+            f"{op_id or '(none)'} does not exist",
+            operation=(uid, op_id),
+        )
