@@ -5,6 +5,7 @@ document, each balance against the ledger. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from kuledger.services import funding
 from kuledger.services.funding import Funding, NewWithdrawal
@@ -137,3 +138,46 @@ def test_the_operator_settles_or_fails_a_withdrawal(op: OperatorApi):
         "POST", "/withdrawals/{id}:advance", json={"status": "DONE"}, id=second.id
     )
     assert bad.json()["code"] == "400100"
+
+
+def test_a_cancel_racing_a_settlement_leaves_exactly_one_of_them(op: OperatorApi):
+    """The withdrawal's row is locked while it moves: whichever comes second
+    sees the first one's status and is refused, so the hold is spent or
+    released once, never both."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kuledger.domain.errors import InvalidInput
+
+    uid = _user(op)
+    _data(
+        op.call(
+            "POST",
+            "/deposits",
+            json={"uid": uid, "currency": "USDT", "amount": "100", "status": "SUCCESS"},
+        )
+    )
+    flow = Funding(op.container.uow, op.container.clock)
+    outcomes = []
+    for _ in range(5):
+        made = funding.apply_withdrawal(flow, NewWithdrawal(uid, "USDT", "9", "0xa"))
+
+        def cancel(record_id=made.id):
+            return funding.cancel_withdrawal(flow, uid, record_id)
+
+        def settle(record_id=made.id):
+            return funding.advance_withdrawal(flow, record_id, "SUCCESS")
+
+        with ThreadPoolExecutor(2) as pool:
+            futures = [pool.submit(cancel), pool.submit(settle)]
+        results = []
+        for future in futures:
+            try:
+                results.append(future.result().status)
+            except InvalidInput:
+                results.append("refused")
+        assert sorted(results) in (["FAILURE", "refused"], ["SUCCESS", "refused"])
+        outcomes.append(results)
+    spent = sum(1 for r in outcomes if "SUCCESS" in r)
+    main = _main(op, uid, "USDT")
+    assert main["holds"] == "0"
+    assert Decimal(main["balance"]) == 100 - 10 * spent  # 9 + the fee of 1 each
