@@ -14,7 +14,10 @@ from kuledger.config import Settings, settings_from_environment, sqlite_file
 from kuledger.services.operator import Writer, direct_writer
 from kuledger.services.ports import Clock, EventSink, UnitOfWork
 from kuledger.services.ratelimit import MemoryLimiter, RateLimiter
+from kuledger.storage.connections import ReadConnections
+from kuledger.storage.dialect import dialect_for
 from kuledger.storage.engines import create_engine, create_read_engine
+from kuledger.storage.funding import SqlFundingQueries
 from kuledger.storage.operator import SqlTokenStore
 from kuledger.storage.reader import SqlLedgerReader
 from kuledger.storage.secretbox import (
@@ -76,6 +79,14 @@ class Container:
             self.settings.database_url, threads=self.settings.threads
         )
         return SqlLedgerReader(self.engine, read_engine)
+
+    @cached_property
+    def funding_queries(self) -> SqlFundingQueries:
+        return self.funding_queries_on(self.reader.connections)
+
+    def funding_queries_on(self, connections: ReadConnections) -> SqlFundingQueries:
+        """The funding reads over `connections` (e.g. verify's snapshot)."""
+        return SqlFundingQueries(connections, dialect_for(self.engine.dialect.name))
 
     @cached_property
     def operator_tokens(self) -> SqlTokenStore:
@@ -239,6 +250,7 @@ def build_app(
         stream=stream,
         write=write or build_writer(container, events),
         box=container.box,
+        funding=container.funding_queries,
     )
     return create_app(services)
 

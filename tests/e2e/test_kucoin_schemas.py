@@ -71,10 +71,24 @@ def _id(endpoint: Endpoint) -> str:
 class Subject:
     user: ApiUser
     account_id: str
+    server: Server
     sub_uid: str = ""  # the user's sub-account, with balances and a key
     sub_name: str = ""
     sub_key: str = ""
     new_sub_key: Callable[[], str] = str  # a fresh key of the sub-account
+
+    def new_withdrawal(self) -> str:
+        """A fresh (cancellable) withdrawal's id."""
+        body = json.dumps(
+            {
+                "currency": "USDT",
+                "amount": "1",
+                "toAddress": "0xschemas",
+                "withdrawType": "ADDRESS",
+            }
+        )
+        response = self.server.signed(self.user, "POST", "/api/v3/withdrawals", body)
+        return str(ok_data(response)["withdrawalId"])
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +97,7 @@ def subject(module_api: Server) -> Subject:
     endpoints ask for."""
     uid = f"schemas-{uuid.uuid4().hex[:8]}"
     user = module_api.add_user(
-        uid, permissions="General,Spot,Margin,Futures,FlexTransfers"
+        uid, permissions="General,Spot,Margin,Futures,FlexTransfers,Withdrawal"
     )
 
     def op(kind: str, n: int, **fields: Any) -> dict[str, Any]:
@@ -131,7 +145,17 @@ def subject(module_api: Server) -> Subject:
         made = module_api.signed(user, "POST", "/api/v1/sub/api-key", body)
         return str(ok_data(made)["apiKey"])
 
-    return Subject(user, main["id"], sub_uid, sub_name, new_sub_key(), new_sub_key)
+    # A deposit address (BTC) and a deposit for the funding endpoints.
+    address = json.dumps({"currency": "BTC"})
+    ok_data(module_api.signed(user, "POST", "/api/v3/deposit-address/create", address))
+    module_api.cli.run(
+        "funding", "deposit", "--uid", uid, "--currency", "BTC", "--amount", "0.1"
+    )
+    subject = Subject(
+        user, main["id"], module_api, sub_uid, sub_name, new_sub_key(), new_sub_key
+    )
+    subject.new_withdrawal()  # the withdrawal history has an item
+    return subject
 
 
 def _sub_body(name: str) -> str:
@@ -218,6 +242,39 @@ SAMPLES: dict[tuple[str, str], list[str | Callable[[Subject], str]]] = {
         lambda s: f"subName={s.sub_name}&apiKey={s.new_sub_key()}&passphrase=pass12345"
     ],
 }
+
+
+def _address_body(currency: str) -> Callable[[], str]:
+    """A new chain each time: asking twice for one address is 260000."""
+
+    def body() -> str:
+        return json.dumps({"currency": currency, "chain": f"c{uuid.uuid4().hex[:8]}"})
+
+    return body
+
+
+def _withdrawal_body(**fields: str) -> Callable[[], str]:
+    return lambda: json.dumps({"currency": "USDT", "amount": "1", **fields})
+
+
+SAMPLES.update(
+    {
+        ("POST", "/api/v3/deposit-address/create"): [_address_body("USDT")],
+        ("POST", "/api/v1/deposit-addresses"): [_address_body("ETH")],
+        ("GET", "/api/v3/deposit-addresses"): ["currency=BTC"],
+        ("GET", "/api/v2/deposit-addresses"): ["currency=BTC"],
+        ("GET", "/api/v1/deposit-addresses"): ["currency=BTC"],
+        ("GET", "/api/v1/deposits"): ["", "currency=BTC&status=PROCESSING"],
+        ("GET", "/api/v1/hist-deposits"): ["currency=BTC"],
+        ("GET", "/api/v1/withdrawals/quotas"): ["currency=USDT", "currency=XRP"],
+        ("POST", "/api/v3/withdrawals"): [
+            _withdrawal_body(toAddress="0xa", withdrawType="ADDRESS")
+        ],
+        ("POST", "/api/v1/withdrawals"): [_withdrawal_body(address="0xa")],
+        ("GET", "/api/v1/withdrawals"): ["", "currency=USDT&status=PROCESSING"],
+        ("GET", "/api/v1/hist-withdrawals"): ["currency=USDT"],
+    }
+)
 PATH_VALUES = {"currency": "BTC", "symbol": "BTC-USDT"}  # plus accountId
 
 
@@ -230,6 +287,8 @@ def _path(endpoint: Endpoint, subject: Subject) -> str:
 
     def fill(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name == "withdrawalId":
+            return subject.new_withdrawal()
         assert name in values, f"add a sample value for {{{name}}} to PATH_VALUES"
         return values[name]
 

@@ -32,6 +32,7 @@ COMMANDS = {
     "import": "import_:import_",
     "serve": "serve:serve",
     "operator-token": "operator:operator_token",
+    "funding": "funding:funding_group",
 }
 
 

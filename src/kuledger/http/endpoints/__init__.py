@@ -6,6 +6,7 @@ from kuledger.http.endpoints import (
     accounts,
     bullet,
     catalogue,
+    deposits,
     futures,
     hf_ledgers,
     ledgers,
@@ -14,6 +15,7 @@ from kuledger.http.endpoints import (
     sub_transfers,
     subaccounts,
     transfers,
+    withdrawals,
 )
 from kuledger.http.routing import Endpoint
 
@@ -29,4 +31,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *subaccounts.ENDPOINTS,
     *sub_api_keys.ENDPOINTS,
     *sub_transfers.ENDPOINTS,
+    *deposits.ENDPOINTS,
+    *withdrawals.ENDPOINTS,
 )
