@@ -258,6 +258,7 @@ def build_operator_app(
 
     from kuledger.http.operator.app import create_operator_app
     from kuledger.http.operator.endpoints import OperatorServices
+    from kuledger.storage.explorer import SqlExplorerQueries
     from kuledger.storage.operator import SqlOperatorQueries
 
     monitoring = build_monitoring_app(
@@ -272,6 +273,7 @@ def build_operator_app(
             uow=container.uow,
             box=container.box,
             clock=container.clock,
+            explorer=SqlExplorerQueries(container.engine, container.reader.connections),
         )
     )
     return Starlette(routes=[*monitoring.routes, Mount("/", app=operator)])

@@ -24,6 +24,8 @@ COMMANDS = {
     "trade": "ops:trade",
     "accounts": "reports:accounts",
     "ledger": "reports:ledger",
+    "balance": "statements:balance",
+    "statement": "statements:statement",
     "seed": "seeding:seed",
     "config": "settings:config",
     "export": "export:export",

@@ -22,12 +22,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kuledger import __version__
 from kuledger.http.envelope import Envelope, ok
 from kuledger.http.errors import KUCOIN_ERRORS, BodyTooLarge, error_response
+from kuledger.http.explorer import create_explorer_app
 from kuledger.http.openapi import ERROR
 from kuledger.http.operator.auth import identify, require
 from kuledger.http.operator.endpoints import (
@@ -56,6 +57,7 @@ def create_operator_app(services: OperatorServices) -> Starlette:
             methods=["GET"],
         )
     )
+    routes.append(Mount("/explorer", app=create_explorer_app(services)))
     app = Starlette(
         routes=routes, exception_handlers={HTTPException: _error, Exception: _error}
     )
