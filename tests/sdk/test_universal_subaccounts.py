@@ -13,6 +13,7 @@ import json
 import uuid
 from typing import Any
 
+import ccxt
 import pytest
 from kucoin_universal_sdk.generate.account.account.model_get_spot_account_list_req import (  # noqa: E501
     GetSpotAccountListReqBuilder,
@@ -69,6 +70,7 @@ from kucoin_universal_sdk.generate.account.transfer.model_sub_account_transfer_r
 )
 from kucoin_universal_sdk.model.common import RestError
 
+from tests.e2e.test_hf_futures_transfers import CCXT_APIS
 from tests.support import db_view
 from tests.support.db_view import add_user, db_accounts, db_ledger
 from tests.support.server import ApiUser, LiveServer
@@ -303,3 +305,66 @@ def test_every_subaccount_and_transfer_method_against_the_ledger(module_server, 
                 as_sub.get_account_api().get_spot_account_list(EVERY_ACCOUNT)
             assert "400003" in str(refused.value)  # HTTP 401: KC-API-KEY not exists
     assert made["apiSecret"] not in server.log()
+
+
+def test_ccxts_sub_account_methods_against_the_ledger(module_server, master):
+    """ccxt has no unified sub-account methods: its implicit API calls the
+    routes (and versions) it maps them to, and transfer() the flex transfer."""
+    server = module_server
+    exchange = ccxt.kucoin(
+        {
+            "apiKey": master.key,
+            "secret": master.secret,
+            "password": master.passphrase,
+            "urls": {"api": dict.fromkeys(CCXT_APIS, server.base_url)},
+        }
+    )
+    name = f"ccxt{uuid.uuid4().hex[:8]}3"
+    try:
+        created = exchange.private_post_sub_user_created(
+            {"subName": name, "password": "abc12345", "access": "Spot"}
+        )["data"]
+        sub_uid = str(created["uid"])
+        listed = exchange.private_get_sub_user()["data"]  # v2 in ccxt's table
+        assert [i["userId"] for i in listed["items"]] == [sub_uid]
+        moved = exchange.private_post_accounts_sub_transfer(
+            {
+                "clientOid": uuid.uuid4().hex,
+                "currency": "USDT",
+                "amount": "12.5",
+                "direction": "OUT",
+                "subUserId": sub_uid,
+            }
+        )["data"]
+        assert len(moved["orderId"]) == 24
+        exchange.transfer(
+            "USDT", 2, "main", "trade", {"transferType": "PARENT_TO_SUB",
+                                         "toUserId": sub_uid}
+        )  # fmt: skip
+        assert (
+            balance(server, sub_uid, "main"),
+            balance(server, sub_uid, "trade"),
+        ) == (
+            "12.5",
+            "2",
+        )
+        assert balance(server, master.uid, "main") == "85.5"
+        detail = exchange.private_get_sub_accounts_subuserid({"subUserId": sub_uid})
+        assert [a["balance"] for a in detail["data"]["mainAccounts"]] == ["12.5"]
+        page = exchange.private_get_sub_accounts()["data"]  # v2
+        assert [i["subUserId"] for i in page["items"]] == [sub_uid]
+        key = exchange.private_post_sub_api_key(
+            {"subName": name, "remark": "ccxt", "passphrase": "pass12345"}
+        )["data"]
+        exchange.private_post_sub_api_key_update(
+            {"subName": name, "apiKey": key["apiKey"], "passphrase": "pass12345",
+             "permission": "General,Spot"}
+        )  # fmt: skip
+        [shown] = exchange.private_get_sub_api_key({"subName": name})["data"]
+        assert shown["permission"] == "General,Spot"
+        exchange.private_delete_sub_api_key(
+            {"subName": name, "apiKey": key["apiKey"], "passphrase": "pass12345"}
+        )
+        assert exchange.private_get_sub_api_key({"subName": name})["data"] == []
+    finally:
+        exchange.session.close()
