@@ -10,7 +10,7 @@ from typing import Annotated, Any, NamedTuple
 import orjson
 
 from kuledger.domain.accounts import Account, AccountType
-from kuledger.domain.errors import InvalidInput
+from kuledger.domain.errors import InvalidInput, NotASubAccount
 from kuledger.domain.fields import choice, integer, read, text
 from kuledger.domain.money import ZERO, Currency, to_wire
 from kuledger.domain.subaccounts import ACCESS, SubAccount
@@ -228,6 +228,8 @@ def sub_detail(call: Call) -> dict[str, Any]:
     p = read(DetailParams, call.query)
     valuation = _valuation(call, p)
     uid = call.path_params["subUserId"]
+    if "\x00" in uid:  # PostgreSQL text cannot hold NUL: no such sub-account
+        raise NotASubAccount(call.uid, uid.replace("\x00", "?"))
     sub = subaccounts.sub_account(call.services.uow, call.uid, uid)
     return _balances(call, sub, valuation)
 
