@@ -303,6 +303,7 @@ def _overview(
 # --- the table ---
 
 NUMBER: dict[str, Any] = {"type": "number"}
+NULL: dict[str, Any] = {"nullable": True, "enum": [None]}  # always null
 SUMMARY_V1 = obj(
     userId=STRING, uid=INTEGER, subName=STRING, type=INTEGER, remarks=STRING,
     access=STRING,
@@ -313,7 +314,7 @@ SUMMARY_V2 = obj(
     createdAt=INTEGER,
     tradeTypes=array(STRING),
     openedTradeTypes=array(STRING),
-    hostedStatus={"type": "string", "nullable": True},
+    hostedStatus=NULL,
 )
 BALANCE = obj(
     currency=STRING, balance=STRING, available=STRING, holds=STRING,
@@ -400,7 +401,7 @@ ENDPOINTS = (
         pool="Management",
         weight=15,
         kucoin_doc=kucoin_page(3470331),
-        response={"type": "string", "nullable": True},
+        response=NULL,
     ),
     Endpoint(
         "POST",
@@ -411,7 +412,7 @@ ENDPOINTS = (
         pool="Management",
         weight=15,
         kucoin_doc=kucoin_page(3470332),
-        response={"type": "string", "nullable": True},
+        response=NULL,
     ),
     Endpoint(
         "GET",
