@@ -201,6 +201,34 @@ def test_one_master_never_reaches_anothers_sub(module_api, family):
     assert balances(module_api, other) == {("main", "USDT"): "100"}
 
 
+@pytest.mark.parametrize("sub_uid", ["%00", "x%00y", "9" * 300, "%E2%80%8B"])
+def test_an_odd_sub_user_id_is_no_such_sub_account(module_api, family, sub_uid):
+    response = module_api.signed(
+        family.master, "GET", f"/api/v1/sub-accounts/{sub_uid}"
+    )
+    assert_error(response, 200, "400100", msg_contains="not a sub-account")
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"direction": "out"}, "direction"),
+        ({"accountType": "ISOLATED"}, "accountType"),
+        ({"subAccountType": "OPTION"}, "subAccountType"),
+        ({"amount": 1.5}, "amount"),
+        ({"amount": "0"}, "amount"),
+        ({"subUserId": None}, "subUserId"),
+    ],
+)
+def test_a_bad_sub_transfer_is_400100_and_moves_nothing(
+    module_api, family, change, field
+):
+    fields = {"amount": "1", "direction": "OUT", **change}
+    refused = transfer(module_api, family.master, family.sub_uid, **fields)
+    assert field in assert_error(refused, 200, "400100")
+    assert balances(module_api, family.master) == {("main", "USDT"): "100"}
+
+
 # --- transfers and balances ---
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any, NamedTuple
 import orjson
 
 from kuledger.domain.accounts import Account, AccountType
-from kuledger.domain.errors import InvalidInput
+from kuledger.domain.errors import InvalidInput, NotASubAccount
 from kuledger.domain.fields import choice, integer, read, text
 from kuledger.domain.money import ZERO, Currency, to_wire
 from kuledger.domain.subaccounts import ACCESS, SubAccount
@@ -228,6 +228,8 @@ def sub_detail(call: Call) -> dict[str, Any]:
     p = read(DetailParams, call.query)
     valuation = _valuation(call, p)
     uid = call.path_params["subUserId"]
+    if "\x00" in uid:  # PostgreSQL text cannot hold NUL: no such sub-account
+        raise NotASubAccount(call.uid, uid.replace("\x00", "?"))
     sub = subaccounts.sub_account(call.services.uow, call.uid, uid)
     return _balances(call, sub, valuation)
 
@@ -301,6 +303,7 @@ def _overview(
 # --- the table ---
 
 NUMBER: dict[str, Any] = {"type": "number"}
+NULL: dict[str, Any] = {"nullable": True, "enum": [None]}  # always null
 SUMMARY_V1 = obj(
     userId=STRING, uid=INTEGER, subName=STRING, type=INTEGER, remarks=STRING,
     access=STRING,
@@ -311,7 +314,7 @@ SUMMARY_V2 = obj(
     createdAt=INTEGER,
     tradeTypes=array(STRING),
     openedTradeTypes=array(STRING),
-    hostedStatus={"type": "string", "nullable": True},
+    hostedStatus=NULL,
 )
 BALANCE = obj(
     currency=STRING, balance=STRING, available=STRING, holds=STRING,
@@ -398,7 +401,7 @@ ENDPOINTS = (
         pool="Management",
         weight=15,
         kucoin_doc=kucoin_page(3470331),
-        response={"type": "string", "nullable": True},
+        response=NULL,
     ),
     Endpoint(
         "POST",
@@ -409,7 +412,7 @@ ENDPOINTS = (
         pool="Management",
         weight=15,
         kucoin_doc=kucoin_page(3470332),
-        response={"type": "string", "nullable": True},
+        response=NULL,
     ),
     Endpoint(
         "GET",
