@@ -35,6 +35,10 @@ def _plan(size: scenarios.Size, dry: bool) -> dict[str, Callable[[], Any]]:
         "ingest-sqlite": lambda: scenarios.ingestion(size, "sqlite"),
         "ingest-postgres": lambda: scenarios.ingestion(size, "postgres"),
         "single-commits-postgres": lambda: scenarios.hot_commits(size),
+        "operator-sqlite": lambda: scenarios.operator_single(size, "sqlite"),
+        "operator-postgres": lambda: scenarios.operator_single(size, "postgres"),
+        "operator-batch-sqlite": lambda: scenarios.operator_batch(size, "sqlite"),
+        "operator-batch-postgres": lambda: scenarios.operator_batch(size, "postgres"),
         "export": lambda: scenarios.export(size),
         "scaling": lambda: scenarios.scaling(size),
     }
@@ -44,6 +48,8 @@ def _plan(size: scenarios.Size, dry: bool) -> dict[str, Callable[[], Any]]:
             "ledger-postgres",
             "scaling",
             "single-commits-postgres",
+            "operator-postgres",
+            "operator-batch-postgres",
         ):
             plan.pop(name)
     return plan

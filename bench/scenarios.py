@@ -254,6 +254,18 @@ def export(size: Size) -> dict[str, Any]:
     return exporting.run(size.export_entries)
 
 
+def operator_single(size: Size, engine: str) -> list[dict[str, Any]]:
+    from bench import operator
+
+    return operator.single(engine, size.seconds)
+
+
+def operator_batch(size: Size, engine: str) -> dict[str, Any]:
+    from bench import operator
+
+    return operator.batch(engine, size.ingest_entries // 2)
+
+
 def scaling(size: Size) -> list[dict[str, Any]]:
     """Latency and throughput at each size, with 1 and 2 workers."""
     rows = []
