@@ -142,6 +142,18 @@ def _wrk(base_url: str, token: str, hot: bool, seconds: int) -> dict[str, float]
     }
 
 
+def _commits(base_url: str) -> tuple[float, float]:
+    """(operations, commits) the server's writer has written so far, from the
+    operator listener's /metrics (kuledger_write_batch_operations)."""
+    text = httpx.get(f"{base_url}/metrics", timeout=30).text
+    found = {"sum": 0.0, "count": 0.0}
+    for line in text.splitlines():
+        for part in found:
+            if line.startswith(f"kuledger_write_batch_operations_{part} "):
+                found[part] += float(line.split()[1])
+    return found["sum"], found["count"]
+
+
 def _check_one(base_url: str, token: str) -> None:
     body = httpx.post(
         f"{base_url}/operator/v1/operations",
@@ -197,9 +209,15 @@ def single(engine: str, seconds: int, workers: int = 1) -> list[dict[str, Any]]:
             _wrk(base_url, token, False, max(1, seconds // 5))  # warm up
             for hot in (False, True):
                 before = _count_entries(url)
+                ops, commits = _commits(base_url)
                 name = f"operator-{engine}-{'hot' if hot else 'spread'}"
                 with harness.profiled(proc.pid, name) as profile:
                     run = _wrk(base_url, token, hot, seconds)
+                ops_after, commits_after = _commits(base_url)
+                # (every worker's: kuledger serve shares their metrics)
+                run["ops_per_commit"] = round(
+                    (ops_after - ops) / max(1.0, commits_after - commits), 1
+                )
                 # Every answer was a commit (an error envelope is HTTP 200
                 # too): the transfers written must match the requests.
                 run["applied"] = (_count_entries(url) - before) // 2

@@ -37,6 +37,9 @@ def _plan(size: scenarios.Size, dry: bool) -> dict[str, Callable[[], Any]]:
         "single-commits-postgres": lambda: scenarios.hot_commits(size),
         "operator-sqlite": lambda: scenarios.operator_single(size, "sqlite"),
         "operator-postgres": lambda: scenarios.operator_single(size, "postgres"),
+        "operator-postgres-2-workers": lambda: scenarios.operator_single(
+            size, "postgres", workers=2
+        ),
         "operator-batch-sqlite": lambda: scenarios.operator_batch(size, "sqlite"),
         "operator-batch-postgres": lambda: scenarios.operator_batch(size, "postgres"),
         "export": lambda: scenarios.export(size),
@@ -49,6 +52,7 @@ def _plan(size: scenarios.Size, dry: bool) -> dict[str, Callable[[], Any]]:
             "scaling",
             "single-commits-postgres",
             "operator-postgres",
+            "operator-postgres-2-workers",
             "operator-batch-postgres",
         ):
             plan.pop(name)

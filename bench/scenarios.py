@@ -254,10 +254,10 @@ def export(size: Size) -> dict[str, Any]:
     return exporting.run(size.export_entries)
 
 
-def operator_single(size: Size, engine: str) -> list[dict[str, Any]]:
+def operator_single(size: Size, engine: str, workers: int = 1) -> list[dict[str, Any]]:
     from bench import operator
 
-    return operator.single(engine, size.seconds)
+    return operator.single(engine, size.seconds, workers)
 
 
 def operator_batch(size: Size, engine: str) -> dict[str, Any]:
