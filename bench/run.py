@@ -43,6 +43,7 @@ def _plan(size: scenarios.Size, dry: bool) -> dict[str, Callable[[], Any]]:
         "operator-batch-sqlite": lambda: scenarios.operator_batch(size, "sqlite"),
         "operator-batch-postgres": lambda: scenarios.operator_batch(size, "postgres"),
         "export": lambda: scenarios.export(size),
+        "explorer": lambda: scenarios.explorer(size),
         "scaling": lambda: scenarios.scaling(size),
     }
     if dry:  # the smoke run: one tiny scenario of each kind

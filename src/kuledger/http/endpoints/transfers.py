@@ -93,7 +93,7 @@ def flex_transfer(call: Call) -> dict[str, str] | Pending:
         raise InvalidInput(
             "toAccountType", "toAccountType must differ from fromAccountType"
         )
-    return _transfer(call, request)
+    return ordered(call, request)
 
 
 def inner_transfer(call: Call) -> dict[str, str] | Pending:
@@ -108,12 +108,13 @@ def inner_transfer(call: Call) -> dict[str, str] | Pending:
     )
     if request.source is request.target:
         raise InvalidInput("to", "to must be a different account from `from`")
-    return _transfer(call, request)
+    return ordered(call, request)
 
 
-def _transfer(call: Call, request: TransferRequest) -> dict[str, str] | Pending:
-    """Apply the transfer: through the server's writer, awaited on the event
-    loop (so concurrent transfers share a group commit), or on its own."""
+def ordered(call: Call, request: TransferRequest) -> dict[str, str] | Pending:
+    """Apply the transfer and answer its orderId: through the server's
+    writer, awaited on the event loop (so concurrent transfers share a group
+    commit), or in a transaction of its own."""
     s = call.services
     if s.write is None:
         return {"orderId": transfers.transfer(s.uow, s.clock, request, s.events)}
