@@ -35,6 +35,13 @@ def _plan(size: scenarios.Size, dry: bool) -> dict[str, Callable[[], Any]]:
         "ingest-sqlite": lambda: scenarios.ingestion(size, "sqlite"),
         "ingest-postgres": lambda: scenarios.ingestion(size, "postgres"),
         "single-commits-postgres": lambda: scenarios.hot_commits(size),
+        "operator-sqlite": lambda: scenarios.operator_single(size, "sqlite"),
+        "operator-postgres": lambda: scenarios.operator_single(size, "postgres"),
+        "operator-postgres-2-workers": lambda: scenarios.operator_single(
+            size, "postgres", workers=2
+        ),
+        "operator-batch-sqlite": lambda: scenarios.operator_batch(size, "sqlite"),
+        "operator-batch-postgres": lambda: scenarios.operator_batch(size, "postgres"),
         "export": lambda: scenarios.export(size),
         "explorer": lambda: scenarios.explorer(size),
         "scaling": lambda: scenarios.scaling(size),
@@ -45,6 +52,9 @@ def _plan(size: scenarios.Size, dry: bool) -> dict[str, Callable[[], Any]]:
             "ledger-postgres",
             "scaling",
             "single-commits-postgres",
+            "operator-postgres",
+            "operator-postgres-2-workers",
+            "operator-batch-postgres",
         ):
             plan.pop(name)
     return plan

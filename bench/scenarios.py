@@ -254,6 +254,18 @@ def export(size: Size) -> dict[str, Any]:
     return exporting.run(size.export_entries)
 
 
+def operator_single(size: Size, engine: str, workers: int = 1) -> list[dict[str, Any]]:
+    from bench import operator
+
+    return operator.single(engine, size.seconds, workers)
+
+
+def operator_batch(size: Size, engine: str) -> dict[str, Any]:
+    from bench import operator
+
+    return operator.batch(engine, size.ingest_entries // 2)
+
+
 def explorer(size: Size) -> list[dict[str, Any]]:
     """The web explorer's pages: many small users, and one very active one."""
     from bench import explorer as pages

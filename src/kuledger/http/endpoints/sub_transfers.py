@@ -14,6 +14,7 @@ from kuledger.http.context import Call
 from kuledger.http.endpoints._json_schema import STRING, obj
 from kuledger.http.endpoints.subaccounts import kucoin_page
 from kuledger.http.endpoints.transfers import ordered
+from kuledger.http.pending import Pending
 from kuledger.http.routing import Endpoint
 from kuledger.services.transfers import TransferRequest
 
@@ -31,7 +32,7 @@ class SubTransferBody(NamedTuple):
     sub_account_type: Annotated[str, choice("subAccountType", SUB_TYPES)] = "MAIN"
 
 
-def sub_transfer(call: Call) -> dict[str, str]:
+def sub_transfer(call: Call) -> dict[str, str] | Pending:
     """OUT: master -> sub; IN: sub -> master. Each side's own account type."""
     body = read(SubTransferBody, body_fields(call.body, call.content_type))
     master = AccountType(body.account_type.lower())

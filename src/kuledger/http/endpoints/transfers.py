@@ -12,8 +12,9 @@ from kuledger.domain.users import Permission
 from kuledger.http.body import body_fields
 from kuledger.http.context import Call
 from kuledger.http.endpoints._json_schema import STRING, obj, query
+from kuledger.http.pending import Pending
 from kuledger.http.routing import Endpoint
-from kuledger.services import transfers
+from kuledger.services import operator, transfers
 from kuledger.services.transfers import KINDS, TransferRequest
 
 UNIVERSAL_TYPES = (
@@ -75,7 +76,7 @@ class QuotaParams(NamedTuple):
     type: Annotated[str, choice("type", QUOTA_TYPES, required=True)]
 
 
-def flex_transfer(call: Call) -> dict[str, str]:
+def flex_transfer(call: Call) -> dict[str, str] | Pending:
     body = read(FlexTransferBody, body_fields(call.body, call.content_type))
     request = TransferRequest(
         uid=call.uid,
@@ -95,7 +96,7 @@ def flex_transfer(call: Call) -> dict[str, str]:
     return ordered(call, request)
 
 
-def inner_transfer(call: Call) -> dict[str, str]:
+def inner_transfer(call: Call) -> dict[str, str] | Pending:
     body = read(InnerTransferBody, body_fields(call.body, call.content_type))
     request = TransferRequest(
         uid=call.uid,
@@ -110,13 +111,17 @@ def inner_transfer(call: Call) -> dict[str, str]:
     return ordered(call, request)
 
 
-def ordered(call: Call, request: TransferRequest) -> dict[str, str]:
-    """Apply the transfer (by the server's writer) and answer its orderId."""
-    services = call.services
-    order = transfers.transfer(
-        services.uow, services.clock, request, services.events, services.write
+def ordered(call: Call, request: TransferRequest) -> dict[str, str] | Pending:
+    """Apply the transfer and answer its orderId: through the server's
+    writer, awaited on the event loop (so concurrent transfers share a group
+    commit), or in a transaction of its own."""
+    s = call.services
+    if s.write is None:
+        return {"orderId": transfers.transfer(s.uow, s.clock, request, s.events)}
+    future = operator.submit(s.write, [transfers.operation(request)], False)
+    return Pending(
+        future, lambda done: {"orderId": transfers.order_of(request, done.result())}
     )
-    return {"orderId": order}
 
 
 def get_transfer_quotas(call: Call) -> dict[str, str]:

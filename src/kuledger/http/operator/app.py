@@ -39,6 +39,7 @@ from kuledger.http.operator.endpoints import (
     OperatorEndpoint,
     OperatorServices,
 )
+from kuledger.http.pending import Pending, settle
 
 audit = logging.getLogger("kuledger.audit")
 ROUTES = (*ENDPOINTS, *funding.ENDPOINTS)
@@ -87,9 +88,11 @@ def _asgi_endpoint(endpoint: OperatorEndpoint, services: OperatorServices) -> An
         try:
             if endpoint.method in ("POST", "PATCH"):
                 call.body = await _read_body(request)
-            response = await run_in_threadpool(
+            answer = await run_in_threadpool(
                 _handle, endpoint, call, request.headers.get("authorization")
             )
+            # A queued write is awaited here, on the loop (see http/pending.py).
+            response = await _settled(answer) if isinstance(answer, Pending) else answer
         except BodyTooLarge as exc:
             response = error_response(exc)
         request.state.kucoin_code = response.code
@@ -101,11 +104,19 @@ def _asgi_endpoint(endpoint: OperatorEndpoint, services: OperatorServices) -> An
 
 def _handle(
     endpoint: OperatorEndpoint, call: OpCall, authorization: str | None
-) -> Envelope:
+) -> Envelope | Pending:
     try:
         call.token = identify(call.services.tokens, authorization)
         require(call.token, endpoint.scope)
         data = endpoint.handler(call)
+        return data if isinstance(data, Envelope | Pending) else ok(data)
+    except Exception as exc:  # every failure gets the envelope; see errors.py
+        return error_response(exc)
+
+
+async def _settled(pending: Pending) -> Envelope:
+    try:
+        data = await settle(pending)
         return data if isinstance(data, Envelope) else ok(data)
     except Exception as exc:  # every failure gets the envelope; see errors.py
         return error_response(exc)
