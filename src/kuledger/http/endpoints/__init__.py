@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from kuledger.http.endpoints import (
+    account_info,
     accounts,
     bullet,
     catalogue,
+    fees,
     futures,
     hf_ledgers,
     ledgers,
@@ -23,4 +25,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *futures.ENDPOINTS,
     *transfers.ENDPOINTS,
     *bullet.ENDPOINTS,
+    *account_info.ENDPOINTS,
+    *fees.ENDPOINTS,
 )

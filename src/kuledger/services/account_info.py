@@ -1,0 +1,82 @@
+"""The account views KuCoin computes from balances: the account summary
+(sub-account counts and quotas), cross and isolated margin balances by
+currency, and their value in a quote currency. kuledger lends nothing, so
+every liability is zero."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from kuledger.domain.accounts import Account, AccountType
+from kuledger.domain.money import ZERO
+from kuledger.domain.users import Permission, User
+
+# KuCoin's quota for a VIP 0 master (its user-info example): kuledger has no
+# paid extra quota, so the maximum is the default, or the count if the
+# operator created more.
+DEFAULT_SUB_QUOTA = 5
+
+
+@dataclass(frozen=True, slots=True)
+class SubAccount:
+    uid: str
+    permissions: frozenset[str]  # the union over its live keys
+
+
+class AccountInfoQueries(Protocol):
+    def sub_accounts(self, uid: str) -> list[SubAccount]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSummary:
+    level: int
+    subs: int
+    margin_subs: int  # sub-accounts with a live key allowed Margin
+    futures_subs: int  # ... allowed Futures
+    max_subs: int
+
+
+def account_summary(user: User, subs: list[SubAccount]) -> AccountSummary:
+    def allowed(p: Permission) -> int:
+        return sum(1 for s in subs if p.value in s.permissions)
+
+    return AccountSummary(
+        level=user.vip_level,
+        subs=len(subs),
+        margin_subs=allowed(Permission.MARGIN),
+        futures_subs=allowed(Permission.FUTURES),
+        max_subs=max(DEFAULT_SUB_QUOTA, len(subs)),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    currency: str
+    total: Decimal
+    available: Decimal
+    hold: Decimal
+
+
+def balances(
+    accounts: Iterable[Account], types: Iterable[AccountType]
+) -> list[Balance]:
+    """The accounts of `types`, summed per currency (margin + margin_v2 for
+    queryType=ALL), in currency order."""
+    wanted = frozenset(types)
+    sums: dict[str, tuple[Decimal, Decimal, Decimal]] = {}
+    for a in accounts:
+        if a.key.type in wanted:
+            t, av, h = sums.get(a.key.currency, (ZERO, ZERO, ZERO))
+            sums[a.key.currency] = (t + a.balance, av + a.available, h + a.holds)
+    return [Balance(c, *sums[c]) for c in sorted(sums)]
+
+
+def value_in(
+    rows: Iterable[Balance], quote: str, usdt_price: Callable[[str], Decimal]
+) -> Decimal:
+    """The balances' worth in `quote`, at the catalogue's static prices."""
+    total = sum((b.total * usdt_price(b.currency) for b in rows), ZERO)
+    return total / usdt_price(quote)
