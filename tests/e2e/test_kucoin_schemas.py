@@ -131,7 +131,7 @@ SAMPLES: dict[tuple[str, str], list[str | Callable[[], str]]] = {
     ("GET", "/api/v1/accounts/ledgers"): ["", "currency=BTC", "currency=NOPE"],
     ("GET", "/api/v1/trade-fees"): ["symbols=BTC-USDT,ETH-USDT", "symbols=KCS-USDT"],
     ("GET", "/api/v3/margin/accounts"): ["", "queryType=ALL&quoteCurrency=BTC"],
-    ("GET", "/api/v3/isolated/accounts"): ["", "symbol=BTC-USDT", "queryType=ALL"],
+    ("GET", "/api/v3/isolated/accounts"): ["", "symbol=ETH-USDT", "queryType=ALL"],
     ("GET", "/api/v1/account-overview"): ["currency=USDT", ""],
     ("GET", "/api/v1/isolated/accounts"): ["", "balanceCurrency=USDT"],
     ("GET", "/api/v1/accounts"): ["", "type=main", "currency=USDT"],

@@ -80,3 +80,31 @@ def value_in(
     """The balances' worth in `quote`, at the catalogue's static prices."""
     total = sum((b.total * usdt_price(b.currency) for b in rows), ZERO)
     return total / usdt_price(quote)
+
+
+Pair = tuple[str, str]  # (base, quote) codes
+
+
+def isolated_positions(
+    held: Iterable[str], pairs: list[Pair]
+) -> list[tuple[Pair, bool, bool]]:
+    """Which isolated symbols show the held currencies, each currency in
+    exactly one (so a client that adds the positions up, as ccxt does, counts
+    it once): a base currency in the first symbol it is the base of, any other
+    in a symbol already shown that it quotes, else the first it quotes. Each
+    (pair, shows its base, shows its quote), in catalogue order; a currency in
+    no pair shows nowhere (the totals still count it)."""
+    owned: dict[Pair, list[bool]] = {}
+    rest = []
+    for code in sorted(set(held)):
+        pair = next((p for p in pairs if p[0] == code), None)
+        if pair is None:
+            rest.append(code)
+        else:
+            owned.setdefault(pair, [False, False])[0] = True
+    for code in rest:
+        quoted = [p for p in pairs if p[1] == code]
+        pair = next((p for p in quoted if p in owned), quoted[0] if quoted else None)
+        if pair is not None:
+            owned.setdefault(pair, [False, False])[1] = True
+    return [(p, owned[p][0], owned[p][1]) for p in pairs if p in owned]

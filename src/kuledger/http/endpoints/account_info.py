@@ -35,6 +35,7 @@ from kuledger.services.account_info import (
     Balance,
     account_summary,
     balances,
+    isolated_positions,
     value_in,
 )
 
@@ -175,26 +176,28 @@ class IsolatedParams(NamedTuple):
     type: Annotated[str | None, choice("type", tuple(_ISOLATED))] = None
 
 
-def _held(by_code: dict[str, Balance], code: str) -> Balance:
-    return by_code.get(code) or Balance(code, ZERO, ZERO, ZERO)
+def _held(by_code: dict[str, Balance], code: str, shown: bool = True) -> Balance:
+    found = by_code.get(code) if shown else None
+    return found or Balance(code, ZERO, ZERO, ZERO)
 
 
 def _positions(
     call: Call, types: tuple[AccountType, ...], symbol: str | None
 ) -> tuple[list[Balance], list[tuple[str, Balance, Balance]]]:
-    """The isolated balances, and each symbol's (symbol, base, quote) that
-    holds any of them (or just `symbol`'s, held or not)."""
+    """The isolated balances, and the (symbol, base, quote) positions showing
+    them (services.account_info.isolated_positions); with `symbol`, that
+    symbol's two balances, held or not."""
     rows = balances(_accounts(call), types)
     by_code = {b.currency: b for b in rows}
-    found = []
-    for base, quote in margin_pairs(call.services.reader.currencies()):
-        name = f"{base}-{quote}"
-        if symbol is not None and name != symbol:
-            continue
-        if symbol is None and base not in by_code and quote not in by_code:
-            continue
-        found.append((name, _held(by_code, base), _held(by_code, quote)))
-    return rows, found
+    pairs = margin_pairs(call.services.reader.currencies())
+    if symbol is not None:
+        placed = [(p, True, True) for p in pairs if f"{p[0]}-{p[1]}" == symbol]
+    else:
+        placed = isolated_positions(by_code, pairs)
+    return rows, [
+        (f"{b}-{q}", _held(by_code, b, show_b), _held(by_code, q, show_q))
+        for (b, q), show_b, show_q in placed
+    ]
 
 
 def get_isolated_margin_account(call: Call) -> dict[str, Any]:
