@@ -15,9 +15,11 @@ from kuledger.services.operator import Writer, direct_writer
 from kuledger.services.ports import Clock, EventSink, UnitOfWork
 from kuledger.services.ratelimit import MemoryLimiter, RateLimiter
 from kuledger.storage.account_info import SqlAccountInfo
+from kuledger.storage.connections import ReadConnections
 from kuledger.storage.dialect import dialect_for
 from kuledger.storage.engines import create_engine, create_read_engine
 from kuledger.storage.fees import SqlFeeStore
+from kuledger.storage.funding import SqlFundingQueries
 from kuledger.storage.operator import SqlTokenStore
 from kuledger.storage.reader import SqlLedgerReader
 from kuledger.storage.secretbox import (
@@ -88,6 +90,14 @@ class Container:
     def account_info(self) -> SqlAccountInfo:
         ph = dialect_for(self.engine.dialect.name).ph
         return SqlAccountInfo(self.reader.connections, ph)
+
+    @cached_property
+    def funding_queries(self) -> SqlFundingQueries:
+        return self.funding_queries_on(self.reader.connections)
+
+    def funding_queries_on(self, connections: ReadConnections) -> SqlFundingQueries:
+        """The funding reads over `connections` (e.g. verify's snapshot)."""
+        return SqlFundingQueries(connections, dialect_for(self.engine.dialect.name))
 
     @cached_property
     def operator_tokens(self) -> SqlTokenStore:
@@ -252,6 +262,8 @@ def build_app(
         write=write or build_writer(container, events),
         fees=container.fees,
         account_info=container.account_info,
+        box=container.box,
+        funding=container.funding_queries,
     )
     return create_app(services)
 
@@ -271,6 +283,7 @@ def build_operator_app(
 
     from kuledger.http.operator.app import create_operator_app
     from kuledger.http.operator.endpoints import OperatorServices
+    from kuledger.storage.explorer import SqlExplorerQueries
     from kuledger.storage.operator import SqlOperatorQueries
 
     monitoring = build_monitoring_app(
@@ -286,6 +299,7 @@ def build_operator_app(
             box=container.box,
             clock=container.clock,
             fees=container.fees,
+            explorer=SqlExplorerQueries(container.engine, container.reader.connections),
         )
     )
     return Starlette(routes=[*monitoring.routes, Mount("/", app=operator)])

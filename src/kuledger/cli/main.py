@@ -24,6 +24,8 @@ COMMANDS = {
     "trade": "ops:trade",
     "accounts": "reports:accounts",
     "ledger": "reports:ledger",
+    "balance": "statements:balance",
+    "statement": "statements:statement",
     "seed": "seeding:seed",
     "config": "settings:config",
     "export": "export:export",
@@ -31,6 +33,7 @@ COMMANDS = {
     "serve": "serve:serve",
     "operator-token": "operator:operator_token",
     "fees": "fees:fees",
+    "funding": "funding:funding_group",
 }
 
 

@@ -15,12 +15,14 @@ from kuledger.http.rate_policy import RateLimitPolicy
 from kuledger.http.stream import StreamServices
 from kuledger.services.account_info import AccountInfoQueries
 from kuledger.services.fees import FeeStore
+from kuledger.services.funding import FundingQueries
 from kuledger.services.operator import Writer
 from kuledger.services.paging import PageCursors
 from kuledger.services.ports import (
     Clock,
     EventSink,
     LedgerReader,
+    SecretBox,
     UnitOfWorkFactory,
 )
 
@@ -41,6 +43,8 @@ class ApiServices:
     page_cursors: PageCursors = field(default_factory=PageCursors)
     fees: FeeStore | None = None  # None: every user pays services.fees.DEFAULTS
     account_info: AccountInfoQueries | None = None  # None: no sub-accounts seen
+    box: SecretBox | None = None  # seals the API keys issued over the API
+    funding: FundingQueries | None = None  # deposits and withdrawals, read side
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,12 +7,17 @@ from kuledger.http.endpoints import (
     accounts,
     bullet,
     catalogue,
+    deposits,
     fees,
     futures,
     hf_ledgers,
     ledgers,
     market,
+    sub_api_keys,
+    sub_transfers,
+    subaccounts,
     transfers,
+    withdrawals,
 )
 from kuledger.http.routing import Endpoint
 
@@ -27,4 +32,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *bullet.ENDPOINTS,
     *account_info.ENDPOINTS,
     *fees.ENDPOINTS,
+    *subaccounts.ENDPOINTS,
+    *sub_api_keys.ENDPOINTS,
+    *sub_transfers.ENDPOINTS,
+    *deposits.ENDPOINTS,
+    *withdrawals.ENDPOINTS,
 )

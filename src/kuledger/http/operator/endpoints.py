@@ -31,6 +31,7 @@ from kuledger.http.params import query_fields
 from kuledger.services import keys as key_service
 from kuledger.services import operator
 from kuledger.services import users as user_service
+from kuledger.services.explorer import ExplorerQueries
 from kuledger.services.fees import FeeStore
 from kuledger.services.ledger import BatchError, OperationResult
 from kuledger.services.operator import OperatorQueries, Writer
@@ -70,6 +71,7 @@ class OperatorServices:
     box: SecretBox
     clock: Clock
     fees: FeeStore | None = None  # None: fee rates are not kept (404000)
+    explorer: ExplorerQueries | None = None  # the web explorer's reads (http/explorer)
 
 
 @dataclass

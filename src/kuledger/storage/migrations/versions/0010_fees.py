@@ -2,7 +2,7 @@
 and taker rates the operator set (`kuledger fees set`, the operator API).
 
 Revision ID: fees
-Revises: operator_tokens
+Revises: funding
 Create Date: 2026-12-07
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "fees"
-down_revision = "operator_tokens"
+down_revision = "funding"
 branch_labels = None
 depends_on = None
 
