@@ -3,6 +3,7 @@ the ledger, users and keys, the refusals, and that no user sees another's."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -189,4 +190,41 @@ def test_cross_margin_accepts_python_kucoins_type_parameter(module_api):
         "3",
         "4",
         "7",
+    )
+
+
+def test_api_subs_count_by_their_flags_and_their_keys_show_remark_and_name(
+    module_api,
+):
+    uid = _uid("api")
+    master = module_api.add_user(uid, permissions="General,Margin,Futures")
+    name = f"n{uuid.uuid4().hex[:8]}x1"
+    body = json.dumps(
+        {"subName": name, "password": "pass1234", "access": "Spot", "remarks": "r"}
+    )
+    sub_uid = str(
+        ok_data(module_api.signed(master, "POST", "/api/v2/sub/user/created", body))[
+            "uid"
+        ]
+    )
+    before = _get(module_api, master, "/api/v2/user-info")
+    assert (before["subQuantity"], before["futuresSubQuantity"]) == (1, 0)
+    enable = json.dumps({"uid": sub_uid})
+    module_api.signed(master, "POST", "/api/v3/sub/user/futures/enable", enable)
+    after = _get(module_api, master, "/api/v2/user-info")
+    assert (after["futuresSubQuantity"], after["marginSubQuantity"]) == (1, 0)
+    made = ok_data(
+        module_api.signed(
+            master,
+            "POST",
+            "/api/v1/sub/api-key",
+            json.dumps({"subName": name, "remark": "bot 7", "passphrase": "pw123456"}),
+        )
+    )
+    key = ApiUser(sub_uid, made["apiKey"], made["apiSecret"], "pw123456")
+    info = _get(module_api, key, "/api/v1/user/api-key")
+    assert (info["remark"], info["subName"], info["isMaster"]) == (
+        "bot 7",
+        name,
+        False,
     )

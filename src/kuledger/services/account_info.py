@@ -23,18 +23,21 @@ DEFAULT_SUB_QUOTA = 5
 @dataclass(frozen=True, slots=True)
 class SubAccount:
     uid: str
-    permissions: frozenset[str]  # the union over its live keys
+    # The union over its live keys, plus Margin / Futures if the master
+    # enabled them for it (POST /api/v3/sub/user/margin|futures/enable).
+    permissions: frozenset[str]
 
 
 class AccountInfoQueries(Protocol):
     def sub_accounts(self, uid: str) -> list[SubAccount]: ...
+    def key_labels(self, key: str, uid: str) -> tuple[str, str | None]: ...
 
 
 @dataclass(frozen=True, slots=True)
 class AccountSummary:
     level: int
     subs: int
-    margin_subs: int  # sub-accounts with a live key allowed Margin
+    margin_subs: int  # sub-accounts with margin enabled, or a live key allowed it
     futures_subs: int  # ... allowed Futures
     max_subs: int
 

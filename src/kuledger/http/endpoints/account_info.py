@@ -18,6 +18,7 @@ from kuledger.domain.accounts import Account, AccountType
 from kuledger.domain.errors import InvalidInput, UnknownApiKey
 from kuledger.domain.fields import choice, read, text
 from kuledger.domain.money import ZERO, to_wire
+from kuledger.domain.subaccounts import key_permission_text
 from kuledger.domain.users import Permission
 from kuledger.http.context import Call
 from kuledger.http.endpoints._json_schema import (
@@ -93,19 +94,20 @@ def get_apikey_info(call: Call) -> dict[str, Any]:
     user = call.services.reader.user(call.uid)
     if stored is None or user is None:  # revoked between the check and now
         raise UnknownApiKey(call.principal.key)
-    granted = set(stored.permissions.split(","))
-    info: dict[str, Any] = {
-        "remark": "",
+    queries = call.services.account_info
+    remark, name = queries.key_labels(stored.key, user.uid) if queries else ("", None)
+    is_master = user.parent_uid is None
+    return {
+        "remark": remark,
         "apiKey": stored.key,
         "apiVersion": stored.key_version,
-        "permission": ",".join(p.value for p in Permission if p.value in granted),
+        "permission": key_permission_text(frozenset(stored.permissions.split(","))),
         "ipWhitelist": stored.ip_whitelist,
         "createdAt": stored.created_at,
         "uid": _uid(stored.uid),
-        "isMaster": user.parent_uid is None,
-        "subName": "" if user.parent_uid is None else user.uid,
+        "isMaster": is_master,
+        "subName": "" if is_master else name or user.uid,
     }
-    return info
 
 
 # --- cross margin ---------------------------------------------------------------
