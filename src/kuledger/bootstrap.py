@@ -14,9 +14,11 @@ from kuledger.config import Settings, settings_from_environment, sqlite_file
 from kuledger.services.operator import Writer, direct_writer
 from kuledger.services.ports import Clock, EventSink, UnitOfWork
 from kuledger.services.ratelimit import MemoryLimiter, RateLimiter
+from kuledger.storage.account_info import SqlAccountInfo
 from kuledger.storage.connections import ReadConnections
 from kuledger.storage.dialect import dialect_for
 from kuledger.storage.engines import create_engine, create_read_engine
+from kuledger.storage.fees import SqlFeeStore
 from kuledger.storage.funding import SqlFundingQueries
 from kuledger.storage.operator import SqlTokenStore
 from kuledger.storage.reader import SqlLedgerReader
@@ -79,6 +81,15 @@ class Container:
             self.settings.database_url, threads=self.settings.threads
         )
         return SqlLedgerReader(self.engine, read_engine)
+
+    @cached_property
+    def fees(self) -> SqlFeeStore:
+        return SqlFeeStore(self.engine, self.reader.connections)
+
+    @cached_property
+    def account_info(self) -> SqlAccountInfo:
+        ph = dialect_for(self.engine.dialect.name).ph
+        return SqlAccountInfo(self.reader.connections, ph)
 
     @cached_property
     def funding_queries(self) -> SqlFundingQueries:
@@ -249,6 +260,8 @@ def build_app(
         events=events,
         stream=stream,
         write=write or build_writer(container, events),
+        fees=container.fees,
+        account_info=container.account_info,
         box=container.box,
         funding=container.funding_queries,
     )
@@ -285,6 +298,7 @@ def build_operator_app(
             uow=container.uow,
             box=container.box,
             clock=container.clock,
+            fees=container.fees,
             explorer=SqlExplorerQueries(container.engine, container.reader.connections),
         )
     )

@@ -32,6 +32,7 @@ COMMANDS = {
     "import": "import_:import_",
     "serve": "serve:serve",
     "operator-token": "operator:operator_token",
+    "fees": "fees:fees",
     "funding": "funding:funding_group",
 }
 

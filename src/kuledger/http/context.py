@@ -13,6 +13,8 @@ from kuledger.http.auth import Authenticator, Principal
 from kuledger.http.params import query_fields
 from kuledger.http.rate_policy import RateLimitPolicy
 from kuledger.http.stream import StreamServices
+from kuledger.services.account_info import AccountInfoQueries
+from kuledger.services.fees import FeeStore
 from kuledger.services.funding import FundingQueries
 from kuledger.services.operator import Writer
 from kuledger.services.paging import PageCursors
@@ -39,6 +41,8 @@ class ApiServices:
     stream: StreamServices | None = None  # the private WebSocket's balance stream
     write: Writer | None = None  # applies transfers (None: services.ledger.apply)
     page_cursors: PageCursors = field(default_factory=PageCursors)
+    fees: FeeStore | None = None  # None: every user pays services.fees.DEFAULTS
+    account_info: AccountInfoQueries | None = None  # None: no sub-accounts seen
     box: SecretBox | None = None  # seals the API keys issued over the API
     funding: FundingQueries | None = None  # deposits and withdrawals, read side
 

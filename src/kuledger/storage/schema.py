@@ -191,6 +191,20 @@ operator_tokens = sa.Table(
     sa.Column("revoked_at", sa.BigInteger, nullable=True),
 )
 
+# Trading fee rates the operator set per user (services/fees.py): market
+# spot or futures, symbol "" for the whole market; rates as canonical decimal
+# text. Migration fees.
+fee_rates = sa.Table(
+    "fee_rates",
+    metadata,
+    sa.Column("uid", sa.Text, sa.ForeignKey("users.uid"), primary_key=True),
+    sa.Column("market", sa.Text, primary_key=True),
+    sa.Column("symbol", sa.Text, primary_key=True),
+    sa.Column("maker_rate", sa.Text, nullable=False),
+    sa.Column("taker_rate", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
 # A sub-account's name and trade types (migration sub_accounts). The user row
 # (parent_uid) says whose sub it is; a sub made by the operator has no row here.
 sub_accounts = sa.Table(

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from kuledger.http.endpoints import (
+    account_info,
     accounts,
     bullet,
     catalogue,
     deposits,
+    fees,
     futures,
     hf_ledgers,
     ledgers,
+    margin_accounts,
     market,
     sub_api_keys,
     sub_transfers,
@@ -28,6 +31,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *futures.ENDPOINTS,
     *transfers.ENDPOINTS,
     *bullet.ENDPOINTS,
+    *account_info.ENDPOINTS,
+    *margin_accounts.ENDPOINTS,
+    *fees.ENDPOINTS,
     *subaccounts.ENDPOINTS,
     *sub_api_keys.ENDPOINTS,
     *sub_transfers.ENDPOINTS,

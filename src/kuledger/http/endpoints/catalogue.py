@@ -104,6 +104,29 @@ def _symbol_id(base: Currency, quote: Currency) -> str:
     return f"{base.code}-{quote.code}"
 
 
+def usdt_price(code: str) -> Decimal:
+    """The static USDT price the catalogue quotes for `code`."""
+    return Decimal(_static(code).usdt_price)
+
+
+def margin_pairs(currencies: dict[str, Currency]) -> list[tuple[str, str]]:
+    """The (base, quote) codes of the isolated margin symbols."""
+    return [(b.code, q.code) for b, q in _symbols(currencies) if _marginable(b, q)]
+
+
+def spot_symbols(currencies: dict[str, Currency]) -> list[str]:
+    return [_symbol_id(b, q) for b, q in _symbols(currencies)]
+
+
+def contract_symbols(currencies: dict[str, Currency]) -> list[str]:
+    """The futures symbols GET /api/v1/contracts/active lists."""
+    return [
+        f"{b.code}{q.code}M"
+        for b, q in _symbols(currencies)
+        if q.code == FUTURES_QUOTE and b.code not in STABLECOINS
+    ]
+
+
 # --- GET /api/ua/v1/account/mode ---------------------------------------------
 
 

@@ -86,7 +86,7 @@ def _asgi_endpoint(endpoint: OperatorEndpoint, services: OperatorServices) -> An
         request.state.ops = call.ops
         request.state.codes = call.codes
         try:
-            if endpoint.method in ("POST", "PATCH"):
+            if endpoint.method in ("POST", "PATCH", "PUT"):
                 call.body = await _read_body(request)
             answer = await run_in_threadpool(
                 _handle, endpoint, call, request.headers.get("authorization")

@@ -27,12 +27,14 @@ from kuledger.http.endpoints._json_schema import (
 )
 from kuledger.http.envelope import fail
 from kuledger.http.errors import NotFound, UnsupportedMediaType, describe
+from kuledger.http.operator import fees as fee_endpoints
 from kuledger.http.params import query_fields
 from kuledger.http.pending import Pending
 from kuledger.services import keys as key_service
 from kuledger.services import operator
 from kuledger.services import users as user_service
 from kuledger.services.explorer import ExplorerQueries
+from kuledger.services.fees import FeeStore
 from kuledger.services.ledger import BatchError, OperationResult
 from kuledger.services.operator import OperatorQueries, Outcome, Writer
 from kuledger.services.operator_tokens import OperatorToken, Scope, TokenStore
@@ -70,6 +72,7 @@ class OperatorServices:
     uow: UnitOfWorkFactory
     box: SecretBox
     clock: Clock
+    fees: FeeStore | None = None  # None: fee rates are not kept (404000)
     explorer: ExplorerQueries | None = None  # the web explorer's reads (http/explorer)
 
 
@@ -671,6 +674,38 @@ ENDPOINTS: tuple[OperatorEndpoint, ...] = (
             accounts=INTEGER,
             checkpointed=INTEGER,
             behind=INTEGER,
+        ),
+    ),
+    OperatorEndpoint(
+        "GET",
+        f"{PREFIX}/users/{{uid}}/fees",
+        fee_endpoints.get_fees,
+        "A user's fee rates: the defaults and every rate the operator set",
+        Scope.READ,
+        fee_endpoints.FEES,
+        params=(UID,),
+    ),
+    OperatorEndpoint(
+        "PUT",
+        f"{PREFIX}/users/{{uid}}/fees",
+        fee_endpoints.put_fee,
+        "Set a user's fee rate for a market (spot, futures), or one symbol",
+        Scope.ADMIN,
+        fee_endpoints.FEE_ROW,
+        body=fee_endpoints.FEE_BODY,
+        params=(UID,),
+    ),
+    OperatorEndpoint(
+        "DELETE",
+        f"{PREFIX}/users/{{uid}}/fees",
+        fee_endpoints.delete_fee,
+        "Remove a fee rate the operator set: the default applies again",
+        Scope.ADMIN,
+        fee_endpoints.DELETED,
+        params=(
+            UID,
+            query("market", STRING, "spot or futures"),
+            query("symbol", STRING, "the symbol's own rate (default: the market's)"),
         ),
     ),
 )
