@@ -34,6 +34,8 @@ def _plan(size: scenarios.Size, dry: bool) -> dict[str, Callable[[], Any]]:
         "deep-pages": lambda: scenarios.deep_pages(size),
         "ingest-sqlite": lambda: scenarios.ingestion(size, "sqlite"),
         "ingest-postgres": lambda: scenarios.ingestion(size, "postgres"),
+        "post-file-sqlite": lambda: scenarios.post_file(size, "sqlite"),
+        "post-file-postgres": lambda: scenarios.post_file(size, "postgres"),
         "single-commits-postgres": lambda: scenarios.hot_commits(size),
         "export": lambda: scenarios.export(size),
         "scaling": lambda: scenarios.scaling(size),
@@ -44,6 +46,7 @@ def _plan(size: scenarios.Size, dry: bool) -> dict[str, Callable[[], Any]]:
             "ledger-postgres",
             "scaling",
             "single-commits-postgres",
+            "post-file-postgres",
         ):
             plan.pop(name)
     return plan
