@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -16,10 +15,11 @@ class Direction(enum.StrEnum):
     OUT = "out"
 
 
-@dataclass(frozen=True, slots=True)
-class Posting:
+class Posting(NamedTuple):
     """One entry an operation will write: `amount` moves, `fee` is the part of it
-    that was a fee. The balance changes by exactly `amount` (KuCoin's convention)."""
+    that was a fee. The balance changes by exactly `amount` (KuCoin's convention).
+    NamedTuples, this and the next: one is planned per entry, and a frozen
+    dataclass's __init__ sets each field through object.__setattr__."""
 
     key: AccountKey
     direction: Direction
@@ -29,8 +29,7 @@ class Posting:
     context: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class HoldChange:
+class HoldChange(NamedTuple):
     """Move `amount` between available and holds (release=True: back to available)."""
 
     key: AccountKey
