@@ -98,11 +98,8 @@ class SqlLedgerStore:
     ) -> dict[tuple[str, str], StoredOperation]:
         found: dict[tuple[str, str], StoredOperation] = {}
         wanted = sorted(set(refs))
-        ph = self._d.ph
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            where = _rows_in("uid, op_id", ph, 2, len(chunk))
-            params = tuple(v for ref in chunk for v in ref)
+        for chunk in self._chunks(wanted):
+            where, params = self._rows_in("uid, op_id", 2, chunk)
             rows = self._conn.exec_driver_sql(
                 "SELECT uid, op_id, fingerprint, result, created_at "
                 f"FROM operations WHERE {where}",
@@ -160,11 +157,13 @@ class SqlLedgerStore:
         self, keys: Sequence[AccountKey], lock: bool
     ) -> dict[AccountKey, Account]:
         found: dict[AccountKey, Account] = {}
-        ph, c = self._d.ph, self._d.collate
-        for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start : start + _CHUNK]
-            where = _rows_in("uid, type, currency", ph, 3, len(chunk))
-            params = tuple(v for k in chunk for v in (k.uid, k.type.value, k.currency))
+        c = self._d.collate
+        for chunk in self._chunks(keys):
+            where, params = self._rows_in(
+                "uid, type, currency",
+                3,
+                [(k.uid, _VALUE[k.type], k.currency) for k in chunk],
+            )
             order = f" ORDER BY uid{c}, type{c}, currency{c}" if lock else ""
             sql = f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE {where}{order}"
             for row in self._conn.exec_driver_sql(
@@ -173,6 +172,29 @@ class SqlLedgerStore:
                 account = account_from_row(row)
                 found[account.key] = account
         return found
+
+    def _chunks(self, rows: Sequence[Any]) -> Iterator[Sequence[Any]]:
+        """SQLite takes a bounded number of parameters; PostgreSQL's arrays
+        take any number of rows in one statement."""
+        step = _CHUNK if self._d.name == "sqlite" else max(len(rows), 1)
+        for start in range(0, len(rows), step):
+            yield rows[start : start + step]
+
+    def _rows_in(
+        self, columns: str, width: int, rows: Sequence[tuple[str, ...]]
+    ) -> tuple[str, tuple[Any, ...]]:
+        """A WHERE clause matching `columns` against `rows` of text, and its
+        parameters. On PostgreSQL a join against arrays: a VALUES list of
+        hundreds of placeholders is parsed again by psycopg on every batch
+        (20% of bulk ingestion), a handful of array parameters is not."""
+        if self._d.name == "sqlite":
+            where = _rows_in(columns, self._d.ph, width, len(rows))
+            return where, tuple(v for row in rows for v in row)
+        arrays = ", ".join(["%s::text[]"] * width)
+        return (
+            f"({columns}) IN (SELECT * FROM unnest({arrays}))",
+            tuple(list(column) for column in zip(*rows, strict=True)),
+        )
 
     def _insert_accounts(self, keys: Sequence[AccountKey]) -> None:
         zero = self._d.money(Decimal(0))
