@@ -37,7 +37,15 @@ def _plan(size: scenarios.Size, dry: bool) -> dict[str, Callable[[], Any]]:
         "post-file-sqlite": lambda: scenarios.post_file(size, "sqlite"),
         "post-file-postgres": lambda: scenarios.post_file(size, "postgres"),
         "single-commits-postgres": lambda: scenarios.hot_commits(size),
+        "operator-sqlite": lambda: scenarios.operator_single(size, "sqlite"),
+        "operator-postgres": lambda: scenarios.operator_single(size, "postgres"),
+        "operator-postgres-2-workers": lambda: scenarios.operator_single(
+            size, "postgres", workers=2
+        ),
+        "operator-batch-sqlite": lambda: scenarios.operator_batch(size, "sqlite"),
+        "operator-batch-postgres": lambda: scenarios.operator_batch(size, "postgres"),
         "export": lambda: scenarios.export(size),
+        "explorer": lambda: scenarios.explorer(size),
         "scaling": lambda: scenarios.scaling(size),
     }
     if dry:  # the smoke run: one tiny scenario of each kind
@@ -47,6 +55,9 @@ def _plan(size: scenarios.Size, dry: bool) -> dict[str, Callable[[], Any]]:
             "scaling",
             "single-commits-postgres",
             "post-file-postgres",
+            "operator-postgres",
+            "operator-postgres-2-workers",
+            "operator-batch-postgres",
         ):
             plan.pop(name)
     return plan

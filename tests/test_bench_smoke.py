@@ -34,6 +34,13 @@ def test_the_benchmark_suite_runs_on_tiny_data():
     report = json.loads((ROOT / "bench" / "results" / "dry-run.json").read_text())
     assert report["mode"] == "dry-run"
     names = " ".join(r["scenario"] for r in report["results"])
-    for kind in ("ledger query", "deep pages", "ingestion", "export"):
+    for kind in (
+        "ledger query",
+        "deep pages",
+        "ingestion",
+        "export",
+        "operator API, single transfers",
+        "operator API, operations:batch",
+    ):
         assert kind in names
     assert not [r for r in report["results"] if "error" in r]

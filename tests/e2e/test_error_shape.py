@@ -60,7 +60,8 @@ class Callers:
 @pytest.fixture(scope="module")
 def callers(shape_server: Server) -> Callers:
     uid = new_uid("shape")
-    full = shape_server.add_user(uid, permissions="General,Spot,FlexTransfers")
+    every = "General,Spot,Margin,Futures,FlexTransfers,Withdrawal"
+    full = shape_server.add_user(uid, permissions=every)
     shape_server.cli.post(
         [{"op": "deposit", "uid": uid, "id": "d", "currency": "USDT", "amount": "5"}]
     )

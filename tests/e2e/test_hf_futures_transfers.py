@@ -29,7 +29,6 @@ from typing import Any
 
 import ccxt
 import pytest
-from kucoin_universal_sdk.api.client import DefaultClient
 from kucoin_universal_sdk.generate.account.account.model_get_futures_ledger_req import (
     GetFuturesLedgerReqBuilder,
 )
@@ -53,9 +52,7 @@ from kucoin_universal_sdk.generate.account.transfer.model_inner_transfer_req imp
     InnerTransferReq,
     InnerTransferReqBuilder,
 )
-from kucoin_universal_sdk.model.client_option import ClientOptionBuilder
 from kucoin_universal_sdk.model.common import RestError
-from kucoin_universal_sdk.model.transport_option import TransportOptionBuilder
 
 from tests.support import db_view
 from tests.support.api import (
@@ -71,6 +68,7 @@ from tests.support.api import (
 )
 from tests.support.db_view import add_key, add_user, cli_agrees, db_accounts, db_ledger
 from tests.support.server import ApiUser, LiveServer
+from tests.support.universal_sdk import account_service
 
 MINUTE_MS = 60_000
 HF_WINDOW = 3 * DAY_MS
@@ -232,24 +230,8 @@ def leg(item: Item) -> tuple[str, str, str, str, str]:
 @contextmanager
 def sdk(server: LiveServer, user: ApiUser) -> Iterator[tuple[Any, Any]]:
     """The universal SDK's account and transfer APIs; every host -> server."""
-    base = server.base_url
-    option = (
-        ClientOptionBuilder()
-        .set_key(user.key)
-        .set_secret(user.secret)
-        .set_passphrase(user.passphrase)
-        .set_spot_endpoint(base)
-        .set_futures_endpoint(base)
-        .set_broker_endpoint(base)
-        .set_transport_option(TransportOptionBuilder().build())
-        .build()
-    )
-    service = DefaultClient(option).rest_service().get_account_service()
-    account_api = service.get_account_api()
-    try:
-        yield account_api, service.get_transfer_api()
-    finally:
-        account_api.transport.close()
+    with account_service(server, user) as service:
+        yield service.get_account_api(), service.get_transfer_api()
 
 
 def parsed_list(resp: Any, models: list[Any] | None) -> list[Item]:

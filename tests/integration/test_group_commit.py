@@ -233,6 +233,18 @@ def test_the_writer_reports_each_batch_size(funded):
     assert sizes == [2, 1]
 
 
+def test_a_queued_operation_cannot_be_cancelled_and_is_still_answered(funded):
+    # An awaiting request cancelled (its client gone) tries to cancel the
+    # future: the operation is committed anyway, and the batch answered.
+    writer = GroupCommitWriter(funded.uow, TickingClock())
+    future = writer.submit([_transfer("c1", "1")], False)
+    assert not future.cancel()
+    [outcome] = future.result(timeout=60)
+    assert isinstance(outcome, OperationResult)
+    [again] = writer([_transfer("c2", "1")], False)
+    assert isinstance(again, OperationResult)
+
+
 # -- two writer processes on the same hot accounts (PostgreSQL) --------------
 
 PROCESSES = 2

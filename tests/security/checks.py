@@ -60,8 +60,12 @@ class Pair:
 
 def make_pair(s: Server) -> Pair:
     """Two users with USDT and BTC, A with a sub-account."""
-    a = s.add_user(new_uid("hostA"), permissions="General,Spot,FlexTransfers")
-    b = s.add_user(new_uid("hostB"), permissions="General,Spot,FlexTransfers")
+    a = s.add_user(
+        new_uid("hostA"), permissions="General,Spot,Margin,Futures,FlexTransfers"
+    )
+    b = s.add_user(
+        new_uid("hostB"), permissions="General,Spot,Margin,Futures,FlexTransfers"
+    )
     s.add_user(new_uid("hostSub"), parent=a.uid)
     s.cli.post(
         [

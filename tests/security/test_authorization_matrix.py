@@ -181,7 +181,9 @@ def _id_cases() -> list[Any]:
     cases = []
     for e in SIGNED:
         for p in e.params:
-            if p["in"] == "path":
+            if p["in"] == "path" and p["name"] == "subUserId":  # B, or B's sub
+                cases += [(e, "path", p["name"], k) for k in ("user", "sub")]
+            elif p["in"] == "path":
                 cases.append((e, "path", p["name"], "account"))
             elif p["name"] in ("lastId", "offset"):
                 cases.append((e, "query", p["name"], "cursor"))

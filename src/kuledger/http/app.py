@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -23,9 +24,11 @@ from kuledger.http.envelope import Envelope, ok
 from kuledger.http.errors import BodyTooLarge, error_response
 from kuledger.http.monitoring import RequestMetrics
 from kuledger.http.openapi import openapi_document
+from kuledger.http.pending import Pending, settle
 from kuledger.http.routing import Endpoint
 from kuledger.http.stream import WS_PATH
 from kuledger.http.ws_private import private_stream
+from kuledger.services.operator import Outcome
 from kuledger.services.ratelimit import MemoryLimiter
 
 log = logging.getLogger("kuledger.http")
@@ -117,11 +120,13 @@ def _asgi_endpoint(
         peer = request.client.host if request.client else None
         call_ip = client_ip(peer, request.headers.get("x-forwarded-for"), trusted)
         if inline:
-            response, uid = _handle(endpoint, weight, services, request, body, call_ip)
+            answer, uid = _handle(endpoint, weight, services, request, body, call_ip)
         else:
-            response, uid = await run_in_threadpool(
+            answer, uid = await run_in_threadpool(
                 _handle, endpoint, weight, services, request, body, call_ip
             )
+        # A queued write is awaited here, on the loop (see http/pending.py).
+        response = await settle(answer) if isinstance(answer, Pending) else answer
         request.state.uid = uid
         request.state.kucoin_code = response.code
         return response
@@ -156,10 +161,11 @@ def _handle(
     request: Request,
     body: bytes,
     call_ip: str | None,
-) -> tuple[Envelope, str | None]:
+) -> tuple[Envelope | Pending, str | None]:
     """Authenticate, charge `weight` to the rate-limit pool and run the handler,
     in a worker thread (all three may touch the database or Redis), or on the
-    event loop for an inline read (see runs_inline)."""
+    event loop for an inline read (see runs_inline); a handler that queued a
+    write (Pending) is answered once the endpoint awaited it."""
     uid = None
     limit_headers: dict[str, str] = {}
     try:
@@ -188,12 +194,34 @@ def _handle(
             request.headers.get("content-type"),
             lambda: str(request.base_url),
         )
-        return ok(endpoint.handler(call), limit_headers), uid
+        data = endpoint.handler(call)
+        if isinstance(data, Pending):
+            return Pending(data.future, _reply_later(data, limit_headers)), uid
+        return ok(data, limit_headers), uid
     except Exception as exc:  # every failure gets the envelope; see errors.py
-        response = error_response(exc)
-        for name, value in limit_headers.items():
-            response.headers.setdefault(name, value)
-        return response, uid
+        return _failed(exc, limit_headers), uid
+
+
+def _reply_later(
+    pending: Pending, limit_headers: dict[str, str]
+) -> Callable[[Future[list[Outcome]]], Envelope]:
+    """The pending handler's answer as the envelope, with the rate-limit
+    headers charged before the write."""
+
+    def reply(done: Future[list[Outcome]]) -> Envelope:
+        try:
+            return ok(pending.answer(done), limit_headers)
+        except Exception as exc:  # every failure gets the envelope; see errors.py
+            return _failed(exc, limit_headers)
+
+    return reply
+
+
+def _failed(exc: Exception, limit_headers: dict[str, str]) -> Envelope:
+    response = error_response(exc)
+    for name, value in limit_headers.items():
+        response.headers.setdefault(name, value)
+    return response
 
 
 def _authenticate(

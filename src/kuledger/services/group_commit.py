@@ -220,6 +220,11 @@ class GroupCommitWriter:
         (an async caller can await it with asyncio.wrap_future, holding no
         thread while it waits)."""
         request = _Request(list(payloads), atomic)
+        # Running from now: a queued operation is committed whatever its
+        # caller does, so the future cannot be cancelled (an awaiting task
+        # cancelled on a client's disconnect would otherwise cancel it, and
+        # answering the batch would then raise in the writer thread).
+        request.future.set_running_or_notify_cancel()
         if not request.payloads:
             request.future.set_result([])
             return request.future

@@ -5,6 +5,7 @@ entries, users page by page, balances now or at a time, and the verify status.""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple, Protocol
@@ -22,6 +23,25 @@ Outcome = OperationResult | LedgerError
 # operator endpoints call only this, so a batching writer (group commit)
 # can take the place of `direct_writer` without touching them.
 Writer = Callable[[Sequence[object], bool], list[Outcome]]
+
+
+def submit(
+    write: Writer, payloads: Sequence[object], atomic: bool
+) -> Future[list[Outcome]]:
+    """Start applying the payloads. A batching writer (one with `submit`, as
+    GroupCommitWriter) queues them: an async caller then awaits the future
+    on its event loop, holding no thread while the batch forms. Any other
+    writer applies them now, and the future is already resolved."""
+    queue = getattr(write, "submit", None)
+    if queue is not None:
+        queued: Future[list[Outcome]] = queue(payloads, atomic)
+        return queued
+    done: Future[list[Outcome]] = Future()
+    try:
+        done.set_result(write(payloads, atomic))
+    except Exception as exc:
+        done.set_exception(exc)
+    return done
 
 
 def direct_writer(

@@ -7,6 +7,7 @@ a reuse with a different body is refused (IdempotencyConflict)."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -15,7 +16,7 @@ from kuledger.domain.errors import IdempotencyConflict, InvalidInput, LedgerErro
 from kuledger.domain.money import ZERO
 from kuledger.domain.operations import MAX_ID_LENGTH
 from kuledger.services import ledger
-from kuledger.services.operator import Writer
+from kuledger.services.operator import Outcome, Writer
 from kuledger.services.ports import (
     Clock,
     EventSink,
@@ -54,23 +55,33 @@ def transfer(
 ) -> str:
     """Apply the transfer (or replay it) and return its orderId; by `write`
     (the server's group commit) if given, else in a transaction of its own."""
-    payload = _operation(request)
+    payload = operation(request)
+    if write is not None:
+        return order_of(request, write([payload], False))
     try:
-        if write is None:
-            result = ledger.apply(uow_factory, payload, clock, events)
-        else:
-            [outcome] = write([payload], False)
-            if isinstance(outcome, LedgerError):
-                raise outcome
-            result = outcome
+        result = ledger.apply(uow_factory, payload, clock, events)
     except IdempotencyConflict:
-        # Name the API's field, not the ledger's operation id.
-        raise InvalidInput(
-            "clientOid",
-            f"clientOid {request.client_oid!r} was already used for a different "
-            "transfer",
-        ) from None
+        raise _reused(request) from None
     return order_id(result.created_at, result.entry_ids[0])
+
+
+def order_of(request: TransferRequest, outcomes: Sequence[Outcome]) -> str:
+    """The orderId of the transfer's one outcome, as a Writer answered it, or
+    the error that refused it."""
+    [outcome] = outcomes
+    if isinstance(outcome, IdempotencyConflict):
+        raise _reused(request) from None
+    if isinstance(outcome, LedgerError):
+        raise outcome
+    return order_id(outcome.created_at, outcome.entry_ids[0])
+
+
+def _reused(request: TransferRequest) -> InvalidInput:
+    # Name the API's field, not the ledger's operation id.
+    return InvalidInput(
+        "clientOid",
+        f"clientOid {request.client_oid!r} was already used for a different transfer",
+    )
 
 
 def operation_id(client_oid: str) -> str:
@@ -83,7 +94,8 @@ def operation_id(client_oid: str) -> str:
     return "transfer-sha256:" + hashlib.sha256(client_oid.encode()).hexdigest()
 
 
-def _operation(r: TransferRequest) -> dict[str, object]:
+def operation(r: TransferRequest) -> dict[str, object]:
+    """The ledger operation a transfer request is (refused if malformed)."""
     common = {
         "uid": r.uid,
         "id": operation_id(r.client_oid),

@@ -12,8 +12,9 @@ from kuledger.domain.users import Permission
 from kuledger.http.body import body_fields
 from kuledger.http.context import Call
 from kuledger.http.endpoints._json_schema import STRING, obj, query
+from kuledger.http.pending import Pending
 from kuledger.http.routing import Endpoint
-from kuledger.services import transfers
+from kuledger.services import operator, transfers
 from kuledger.services.transfers import KINDS, TransferRequest
 
 UNIVERSAL_TYPES = (
@@ -75,7 +76,7 @@ class QuotaParams(NamedTuple):
     type: Annotated[str, choice("type", QUOTA_TYPES, required=True)]
 
 
-def flex_transfer(call: Call) -> dict[str, str]:
+def flex_transfer(call: Call) -> dict[str, str] | Pending:
     body = read(FlexTransferBody, body_fields(call.body, call.content_type))
     request = TransferRequest(
         uid=call.uid,
@@ -92,18 +93,10 @@ def flex_transfer(call: Call) -> dict[str, str]:
         raise InvalidInput(
             "toAccountType", "toAccountType must differ from fromAccountType"
         )
-    return {
-        "orderId": transfers.transfer(
-            call.services.uow,
-            call.services.clock,
-            request,
-            call.services.events,
-            call.services.write,
-        )
-    }
+    return ordered(call, request)
 
 
-def inner_transfer(call: Call) -> dict[str, str]:
+def inner_transfer(call: Call) -> dict[str, str] | Pending:
     body = read(InnerTransferBody, body_fields(call.body, call.content_type))
     request = TransferRequest(
         uid=call.uid,
@@ -115,15 +108,20 @@ def inner_transfer(call: Call) -> dict[str, str]:
     )
     if request.source is request.target:
         raise InvalidInput("to", "to must be a different account from `from`")
-    return {
-        "orderId": transfers.transfer(
-            call.services.uow,
-            call.services.clock,
-            request,
-            call.services.events,
-            call.services.write,
-        )
-    }
+    return ordered(call, request)
+
+
+def ordered(call: Call, request: TransferRequest) -> dict[str, str] | Pending:
+    """Apply the transfer and answer its orderId: through the server's
+    writer, awaited on the event loop (so concurrent transfers share a group
+    commit), or in a transaction of its own."""
+    s = call.services
+    if s.write is None:
+        return {"orderId": transfers.transfer(s.uow, s.clock, request, s.events)}
+    future = operator.submit(s.write, [transfers.operation(request)], False)
+    return Pending(
+        future, lambda done: {"orderId": transfers.order_of(request, done.result())}
+    )
 
 
 def get_transfer_quotas(call: Call) -> dict[str, str]:

@@ -4,6 +4,7 @@ response schemas (its OpenAPI document is built from them), and handlers."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,11 +28,13 @@ from kuledger.http.endpoints._json_schema import (
 from kuledger.http.envelope import fail
 from kuledger.http.errors import NotFound, UnsupportedMediaType, describe
 from kuledger.http.params import query_fields
+from kuledger.http.pending import Pending
 from kuledger.services import keys as key_service
 from kuledger.services import operator
 from kuledger.services import users as user_service
+from kuledger.services.explorer import ExplorerQueries
 from kuledger.services.ledger import BatchError, OperationResult
-from kuledger.services.operator import OperatorQueries, Writer
+from kuledger.services.operator import OperatorQueries, Outcome, Writer
 from kuledger.services.operator_tokens import OperatorToken, Scope, TokenStore
 from kuledger.services.ports import (
     Clock,
@@ -67,6 +70,7 @@ class OperatorServices:
     uow: UnitOfWorkFactory
     box: SecretBox
     clock: Clock
+    explorer: ExplorerQueries | None = None  # the web explorer's reads (http/explorer)
 
 
 @dataclass
@@ -107,7 +111,7 @@ class OpCall:
                 self.ops.append("?")
 
 
-Handler = Callable[[OpCall], Any]  # the envelope's `data`, or an Envelope
+Handler = Callable[[OpCall], Any]  # `data`, an Envelope, or a Pending write
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,16 +158,20 @@ def _result(result: OperationResult) -> dict[str, Any]:
     }
 
 
-def post_operation(call: OpCall) -> dict[str, Any]:
+def post_operation(call: OpCall) -> Pending:
     payload = call.json()
     call.note([payload])
-    [outcome] = call.services.write([payload], False)
+    return Pending(operator.submit(call.services.write, [payload], False), _one)
+
+
+def _one(done: Future[list[Outcome]]) -> dict[str, Any]:
+    [outcome] = done.result()
     if isinstance(outcome, LedgerError):
         raise outcome
     return _result(outcome)
 
 
-def post_batch(call: OpCall) -> Any:
+def post_batch(call: OpCall) -> Pending:
     f = call.fields({"operations", "atomic"})
     payloads = f.values.get("operations")
     if not isinstance(payloads, list) or not 1 <= len(payloads) <= MAX_BATCH:
@@ -172,8 +180,13 @@ def post_batch(call: OpCall) -> Any:
         )
     atomic = _bool(f, "atomic", False)
     call.note(payloads)
+    future = operator.submit(call.services.write, payloads, atomic)
+    return Pending(future, lambda done: _batch_results(call, atomic, done))
+
+
+def _batch_results(call: OpCall, atomic: bool, done: Future[list[Outcome]]) -> Any:
     try:
-        outcomes = call.services.write(payloads, atomic)
+        outcomes = done.result()
     except BatchError as exc:
         described = describe(exc.cause)
         assert described is not None  # every LedgerError is in the table
