@@ -1,8 +1,10 @@
-"""Ingestion: the service layer's bulk path vs raw executemany of the same rows,
-and single-operation commits from 16 writers (PostgreSQL, one hot account)."""
+"""Ingestion: the service layer's bulk path and `kuledger post --file` vs raw
+executemany of the same rows, and single-operation commits from 16 writers
+(PostgreSQL, one hot account)."""
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import threading
@@ -63,42 +65,96 @@ def _payloads(plan: SeedPlan) -> list[list[dict[str, Any]]]:
     return [batch for batch, _ in seed_batches(plan, BATCH)]
 
 
+def _add_users(c: Container, plan: SeedPlan) -> None:
+    with c.uow() as uow:
+        for i in range(plan.users):
+            uow.users.add(User(plan.uid(i), created_at=END_AT))
+        uow.commit()
+
+
+def _written_rows(c: Container) -> list[tuple[Any, ...]]:
+    with c.engine.connect() as conn:
+        return [
+            tuple(r)
+            for r in conn.exec_driver_sql(f"SELECT {COLUMNS} FROM entries ORDER BY id")
+        ]
+
+
 def compare(engine: str, entries: int) -> dict[str, Any]:
+    """`ledger.apply_batch` (2,000 operations a call) vs raw executemany."""
     plan = SeedPlan(200, entries, 30, 5, END_AT)
     batches = _payloads(plan)
-    with fresh_database(engine) as url, fresh_database(engine) as raw_url:
+    with fresh_database(engine) as url:
         c = _container(url)
-        with c.uow() as uow:
-            for i in range(plan.users):
-                uow.users.add(User(plan.uid(i), created_at=END_AT))
-            uow.commit()
+        _add_users(c, plan)
         with harness.profiled(os.getpid(), f"ingest-{engine}") as profile:
             began = time.perf_counter()
             for batch in batches:
                 ledger.apply_batch(c.uow, batch, c.clock)
             service_seconds = time.perf_counter() - began
-        with c.engine.connect() as conn:
-            rows = [
-                tuple(r)
-                for r in conn.exec_driver_sql(
-                    f"SELECT {COLUMNS} FROM entries ORDER BY id"
-                )
-            ]
+        rows = _written_rows(c)
         c.close()
+    return _against_raw(
+        f"ingestion, bulk path ({engine}",
+        engine,
+        rows,
+        batches,
+        service_seconds,
+        profile,
+    )
+
+
+def post_file(engine: str, entries: int) -> dict[str, Any]:
+    """`kuledger post --file` of the same operations as JSON lines (the whole
+    command: start-up, reading, one result line out per operation) vs raw
+    executemany of the entry rows it wrote."""
+    plan = SeedPlan(200, entries, 30, 5, END_AT)
+    batches = _payloads(plan)
+    with fresh_database(engine) as url:
+        c = _container(url)
+        _add_users(c, plan)
+        source = CACHE / f"post-{uuid.uuid4().hex[:8]}.jsonl"
+        try:
+            with source.open("w") as out:
+                for batch in batches:
+                    out.writelines(json.dumps(op) + "\n" for op in batch)
+            began = time.perf_counter()
+            harness.kuledger(harness.base_env(url), "post", "--file", str(source))
+            command_seconds = time.perf_counter() - began
+        finally:
+            source.unlink(missing_ok=True)
+        rows = _written_rows(c)
+        c.close()
+    return _against_raw(
+        f"kuledger post --file ({engine}", engine, rows, batches, command_seconds, {}
+    )
+
+
+def _against_raw(
+    title: str,
+    engine: str,
+    rows: list[tuple[Any, ...]],
+    batches: list[list[dict[str, Any]]],
+    seconds: float,
+    profile: dict[str, Any],
+) -> dict[str, Any]:
+    """The result row: `rows` written in `seconds`, beside raw executemany of
+    the same rows into a fresh database of the same engine."""
+    with fresh_database(engine) as raw_url:
         raw = _container(raw_url)
         raw_seconds = _raw_insert(raw, rows)
         raw.close()
-    measured = len(rows) / service_seconds
+    operations = sum(map(len, batches))
+    measured = len(rows) / seconds
     baseline = len(rows) / raw_seconds
     target_met = measured >= 0.5 * baseline and (
         engine != "sqlite" or measured >= 50_000
     )
     return {
-        "scenario": f"ingestion, bulk path ({engine}, {len(rows):,} entries, "
-        f"{sum(map(len, batches)):,} operations)",
+        "scenario": f"{title}, {len(rows):,} entries, {operations:,} operations)",
         "measured": {
             "entries_per_s": round(measured),
-            "ops_per_s": round(sum(map(len, batches)) / service_seconds),
+            "ops_per_s": round(operations / seconds),
         },
         "baseline": {"raw_executemany_entries_per_s": round(baseline)},
         "ratio": round(measured / baseline, 3),

@@ -242,6 +242,13 @@ def ingestion(size: Size, engine: str) -> dict[str, Any]:
     return ingest.compare(engine, size.ingest_entries)
 
 
+def post_file(size: Size, engine: str) -> dict[str, Any]:
+    """`kuledger post --file` vs raw executemany of the same entry rows."""
+    from bench import ingest
+
+    return ingest.post_file(engine, size.ingest_entries)
+
+
 def hot_commits(size: Size) -> dict[str, Any]:
     from bench import ingest
 

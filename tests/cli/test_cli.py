@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from kuledger.bootstrap import Container
+from kuledger.cli import ops
 from kuledger.cli.seeding import _create_users
 from kuledger.config import settings_from_environment
 from kuledger.services import ledger
@@ -243,6 +244,37 @@ def test_post_exits_one_when_a_line_fails_and_applies_the_others(run, user):
     assert "insufficient balance" in failed["error"]
     balances = _one_json_line(run("accounts", "--uid", user, "--json").stdout)
     assert [a["balance"] for a in balances] == ["6"]
+
+
+def test_post_lines_after_a_refused_one_do_not_see_it(run, user, monkeypatch):
+    # 2 lines a transaction: the refused withdrawal shares one with a line
+    # that succeeds, and the later lines see the balance as if it never ran.
+    monkeypatch.setattr(ops, "POST_CHUNK", 2)
+    withdraw = {"op": "withdrawal", "uid": user, "currency": "USDT"}
+    result = _post(
+        run,
+        _deposit("d1", "5"),
+        {**withdraw, "id": "w1", "amount": "9"},  # refused: only 5 there
+        "{not json",
+        {**withdraw, "id": "w2", "amount": "5"},  # fits only if w1 wrote nothing
+        {**withdraw, "id": "w3", "amount": "0.1"},  # refused: 0 left
+        _deposit("d1", "5"),  # a replay in another transaction
+    )
+    assert result.exit_code == 1
+    lines = _json_lines(result.stdout)
+    assert [(r["line"], r["ok"]) for r in lines] == [
+        (1, True),
+        (2, False),
+        (3, False),
+        (4, True),
+        (5, False),
+        (6, True),
+    ]
+    assert "insufficient balance" in lines[1]["error"]
+    assert "malformed JSON" in lines[2]["error"]
+    assert lines[5]["replayed"] is True and lines[5]["entries"] == lines[0]["entries"]
+    balances = _one_json_line(run("accounts", "--uid", user, "--json").stdout)
+    assert [a["balance"] for a in balances] == ["0"]
 
 
 def test_post_atomic_applies_every_line_in_one_transaction(run, user):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from decimal import Decimal
 
 from kuledger.domain.accounts import Account, AccountKey, AccountType
@@ -87,7 +86,7 @@ def test_a_removed_entry_is_a_gap_in_the_sequence():
 
 def test_a_stored_head_that_is_not_the_last_hash_is_reported():
     account, trail = _account_and_trail(10, 20)
-    report = verify(iter([replace(account, chain_head="f" * 64)]), trail)
+    report = verify(iter([account._replace(chain_head="f" * 64)]), trail)
     [problem] = report.problems
     assert "stored chain head ffffffffffffffff" in problem
     assert report.broken_chains == 1

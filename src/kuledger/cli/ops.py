@@ -12,6 +12,7 @@ import click
 from kuledger.cli.context import container, fail, print_json, reports_errors
 from kuledger.domain.errors import LedgerError
 from kuledger.services import ledger
+from kuledger.services.group_commit import apply_each
 from kuledger.services.ledger import BatchError, OperationResult
 from kuledger.services.ports import EventSink
 
@@ -56,8 +57,10 @@ def post(source: IO[str], atomic: bool) -> None:
 
     {"op":"deposit","uid":"u1","id":"d1","currency":"USDT","amount":"100"}
 
-    Each line is its own transaction and prints one result line; the exit
-    status is 1 if any line failed. See docs/operations.md for every field.
+    Each line is applied or refused on its own (a refused line writes nothing)
+    and prints one result line; the exit status is 1 if any line failed.
+    Lines are written 2,000 to a transaction (the bulk path). See
+    docs/operations.md for every field.
     """
     c = container()
     lines = list(_read_lines(source))
@@ -65,18 +68,54 @@ def post(source: IO[str], atomic: bool) -> None:
         _post_atomic(c.uow, c.clock, lines, c.events)
         return
     failed = False
-    for number, payload, error in lines:
-        if error is None:
-            try:
-                result = ledger.apply(c.uow, payload, c.clock, c.events)
-                print_json(_result_line(number, result))
+    for start in range(0, len(lines), POST_CHUNK):
+        chunk = lines[start : start + POST_CHUNK]
+        for number, outcome in _post_chunk(c.uow, c.clock, chunk, c.events):
+            if isinstance(outcome, OperationResult):
+                print_json(_result_line(number, outcome))
                 continue
-            except LedgerError as exc:
-                error = str(exc)
-        failed = True
-        print_json({"line": number, "ok": False, "error": error})
+            failed = True
+            print_json({"line": number, "ok": False, "error": outcome})
     if failed:
         raise SystemExit(1)
+
+
+POST_CHUNK = 2_000  # lines per transaction; as the bulk path's batches
+
+
+def _post_chunk(
+    uow: Any,
+    clock: Any,
+    chunk: list[tuple[int, object | None, str | None]],
+    events: EventSink | None,
+) -> Iterator[tuple[int, OperationResult | str]]:
+    """Each line's result or error, as if each line were its own transaction:
+    the lines are applied in one (group commit's apply_each), where a refused
+    line writes nothing and the ones after it do not see it."""
+    good = [(number, payload) for number, payload, error in chunk if error is None]
+    try:
+        outcomes = dict(
+            zip(
+                (number for number, _ in good),
+                apply_each(uow, [payload for _, payload in good], clock, events),
+                strict=True,
+            )
+        )
+    except LedgerError:
+        # Not one line's refusal (an id another process took since we looked):
+        # nothing was written; apply the lines one at a time.
+        outcomes = {}
+        for number, payload in good:
+            try:
+                outcomes[number] = ledger.apply(uow, payload, clock, events)
+            except LedgerError as exc:
+                outcomes[number] = exc
+    for number, _, error in chunk:
+        if error is not None:
+            yield number, error
+            continue
+        outcome = outcomes[number]
+        yield number, outcome if isinstance(outcome, OperationResult) else str(outcome)
 
 
 def _post_atomic(

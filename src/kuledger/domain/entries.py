@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from kuledger.domain.accounts import AccountKey, AccountType, Book
 from kuledger.domain.biztypes import BizType
@@ -15,10 +15,11 @@ class Direction(enum.StrEnum):
     OUT = "out"
 
 
-@dataclass(frozen=True, slots=True)
-class Posting:
+class Posting(NamedTuple):
     """One entry an operation will write: `amount` moves, `fee` is the part of it
-    that was a fee. The balance changes by exactly `amount` (KuCoin's convention)."""
+    that was a fee. The balance changes by exactly `amount` (KuCoin's convention).
+    NamedTuples, this and the next: one is planned per entry, and a frozen
+    dataclass's __init__ sets each field through object.__setattr__."""
 
     key: AccountKey
     direction: Direction
@@ -28,8 +29,7 @@ class Posting:
     context: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class HoldChange:
+class HoldChange(NamedTuple):
     """Move `amount` between available and holds (release=True: back to available)."""
 
     key: AccountKey
@@ -37,10 +37,11 @@ class HoldChange:
     release: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """A written ledger entry. `balance` is the account's total right after it;
-    `hash` chains it to the account's previous entry (domain.chain)."""
+    `hash` chains it to the account's previous entry (domain.chain). A
+    NamedTuple: bulk ingestion builds one per entry, and a frozen dataclass's
+    __init__ was 7 µs of that."""
 
     id: int
     uid: str

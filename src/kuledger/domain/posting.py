@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator, MutableMapping
 from typing import NamedTuple
 
-from kuledger.domain.accounts import Account, AccountKey, book_of
+from kuledger.domain.accounts import Account, AccountKey, AccountType, Book, book_of
 from kuledger.domain.chain import entry_hash_v2
 from kuledger.domain.entries import Direction, Entry, HoldChange, Posting
 from kuledger.domain.errors import BackdatedOperation
 from kuledger.domain.events import BalanceChange, relation_event
 from kuledger.domain.money import MONEY, ZERO
 from kuledger.domain.operations import Plan
+
+# Enum values by member: `.value` is a property lookup, asked 3 times an entry.
+_VALUE: dict[enum.Enum, str] = {
+    member: member.value for kind in (AccountType, Direction, Book) for member in kind
+}
 
 
 class OperationRef(NamedTuple):
@@ -42,9 +48,10 @@ def apply_plan(
     `operation`, the record that writes them (v1 hashes are only verified).
     """
     working = {key: accounts[key] for key in plan.keys}
-    latest = max((working[p.key].last_entry_at for p in plan.postings), default=0)
-    if at < latest:
-        raise BackdatedOperation(at, latest)
+    for posting in plan.postings:  # a loop: max() over a generator was 4%
+        if working[posting.key].last_entry_at > at:
+            latest = max(working[p.key].last_entry_at for p in plan.postings)
+            raise BackdatedOperation(at, latest)
     holds = []
     # Releases come first: a settlement (a withdrawal's success) spends what
     # its release frees. Every other plan has postings or holds, not both.
@@ -67,47 +74,52 @@ def apply_plan(
             holds.append((hold, account))
     heads = {key: working[key].chain_head for key in plan.keys}
     entries = []
+    digest, op_uid, op_id = operation.digest, operation.uid, operation.op_id
     for posting, account in drafts:
         key = account.key
         entry_id = next(entry_ids)
-        book = book_of(key.type, posting.biz.code)
-        fields = (
-            heads[posting.key],
+        account_type = key.type
+        code = posting.biz.code
+        book = book_of(account_type, code)
+        direction = posting.direction
+        link = entry_hash_v2(
+            heads[key],
             entry_id,
             key.uid,
             account.id,
-            key.type.value,
+            _VALUE[account_type],
             key.currency,
             posting.amount,
             posting.fee,
             account.balance,
-            posting.direction.value,
-            posting.biz.code,
+            _VALUE[direction],
+            code,
             at,
             posting.context,
             account.seq,
+            _VALUE[book],
+            digest,
         )
-        link = entry_hash_v2(*fields, book.value, operation.digest)
-        heads[posting.key] = link
+        heads[key] = link
         entries.append(
             Entry(
                 entry_id,
                 key.uid,
                 account.id,
-                key.type,
+                account_type,
                 key.currency,
                 posting.amount,
                 posting.fee,
                 account.balance,
-                posting.direction,
-                posting.biz.code,
+                direction,
+                code,
                 at,
                 posting.context,
                 account.seq,
                 book,
                 link,
-                operation.uid,
-                operation.op_id,
+                op_uid,
+                op_id,
             )
         )
     for key, head in heads.items():

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from kuledger.domain.accounts import Account, AccountKey, AccountType
 from kuledger.domain.errors import InvalidAmount
-from kuledger.domain.money import Currency, parse_amount, to_wire
+from kuledger.domain.money import MONEY, Currency, parse_amount, to_wire
 
 USDT = Currency("USDT", 8, "Tether")
 XRP = Currency("XRP", 6, "XRP")
@@ -171,3 +171,18 @@ def test_crediting_and_debiting_are_exact_for_any_amount(a, b):
 )
 def test_to_wire_prints_plain_digits_without_trailing_zeros(amount, wire):
     assert to_wire(Decimal(amount)) == wire
+
+
+@given(
+    st.decimals(allow_nan=False, allow_infinity=False)
+    | _amounts
+    | st.builds(
+        Decimal,
+        st.from_regex(
+            r"-?[0-9]{1,40}(\.[0-9]{0,40})?(E[+-]?[0-9]{1,2})?", fullmatch=True
+        ),
+    )
+)
+def test_to_wire_spells_any_amount_as_normalize_and_format_do(amount):
+    expected = "0" if amount == 0 else format(amount.normalize(MONEY), "f")
+    assert to_wire(amount) == expected

@@ -115,8 +115,8 @@ def test_an_entry_of_an_unknown_account_or_direction_is_reported(history):
 
 def test_stored_balances_must_add_up_and_never_be_negative(history):
     [one, other] = accounts(history)
-    bad = dataclasses.replace(one, available=one.available + 1)
-    negative = dataclasses.replace(other, available=Decimal(-1), holds=other.holds)
+    bad = one._replace(available=one.available + 1)
+    negative = other._replace(available=Decimal(-1), holds=other.holds)
     report = verify(iter([bad, negative]), rows_of(history))
     assert any("!= available" in p for p in report.problems)
     assert any("negative balance, available or holds" in p for p in report.problems)
@@ -124,7 +124,7 @@ def test_stored_balances_must_add_up_and_never_be_negative(history):
 
 def test_a_forged_chain_head_is_reported_once(history):
     [one, other] = accounts(history)
-    forged = dataclasses.replace(one, chain_head="f" * 64)
+    forged = one._replace(chain_head="f" * 64)
     report = verify(iter([forged, other]), rows_of(history))
     assert report.broken_chains == 1
     [problem] = report.problems
@@ -150,9 +150,7 @@ def test_a_checkpoint_behind_the_retention_base_is_not_used(history):
     gone = next(
         e for e in history.state.entries if e.account_id == main.id and e.seq == 2
     )
-    based = dataclasses.replace(
-        main, base_seq=2, base_balance=gone.balance, base_hash=gone.hash
-    )
+    based = main._replace(base_seq=2, base_balance=gone.balance, base_hash=gone.hash)
     old = {main.id: dataclasses.replace(heads[main.id], seq=1)}
     others = [a for a in accounts(history) if a.id != main.id]
     report = verify(iter([based, *others]), rows_of(history, kept), checkpoints=old)
