@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from kuledger.domain.users import Permission
 from kuledger.http.routing import Endpoint
 from tests.support.api import new_uid
 from tests.support.server import ApiUser, Server
@@ -54,18 +55,15 @@ def envelope_problems(response: httpx.Response) -> list[str]:
 
 @dataclass
 class Pair:
-    a: ApiUser  # General, Spot, FlexTransfers
+    a: ApiUser  # every permission
     b: ApiUser  # another user with entries of their own
 
 
 def make_pair(s: Server) -> Pair:
     """Two users with USDT and BTC, A with a sub-account."""
-    a = s.add_user(
-        new_uid("hostA"), permissions="General,Spot,Margin,Futures,FlexTransfers"
-    )
-    b = s.add_user(
-        new_uid("hostB"), permissions="General,Spot,Margin,Futures,FlexTransfers"
-    )
+    every = ",".join(p.value for p in Permission)
+    a = s.add_user(new_uid("hostA"), permissions=every)
+    b = s.add_user(new_uid("hostB"), permissions=every)
     s.add_user(new_uid("hostSub"), parent=a.uid)
     s.cli.post(
         [

@@ -24,6 +24,7 @@ SIGNED = [e for e in ENDPOINTS if e.signed]
 FLEX = "/api/v3/accounts/universal-transfer"
 INNER = "/api/v2/accounts/inner-transfer"
 ACCOUNTS = "/api/v1/accounts"
+WITHDRAW = "/api/v3/withdrawals"
 ALL = ",".join(p.value for p in Permission)
 
 
@@ -61,6 +62,7 @@ class Holdings:
     order_ids: set[str] = field(default_factory=set)
     client_oids: list[str] = field(default_factory=list)
     hf_last: dict[str, int] = field(default_factory=dict)  # path -> an id
+    withdrawal_ids: list[str] = field(default_factory=list)  # pending: cancellable
 
 
 HF_LEDGERS = ("/api/v1/hf/accounts/ledgers", "/api/v3/hf/margin/account/ledgers")
@@ -105,6 +107,10 @@ def _populate(server: Server, name: str) -> Holdings:
         data = ok_data(server.signed(user, "POST", path, json.dumps(body)))
         held.order_ids.add(data["orderId"])
         held.client_oids.append(body["clientOid"])
+    withdrawal = {"currency": "USDT", "amount": "1", "toAddress": "0xauth"}
+    withdrawal |= {"withdrawType": "ADDRESS"}
+    made = server.signed(user, "POST", WITHDRAW, json.dumps(withdrawal))
+    held.withdrawal_ids.append(str(ok_data(made)["withdrawalId"]))
     for account in ok_data(server.signed(user, "GET", ACCOUNTS)):
         held.account_ids.add(account["id"])
     for path in LEDGER_PATHS:
@@ -183,6 +189,8 @@ def _id_cases() -> list[Any]:
         for p in e.params:
             if p["in"] == "path" and p["name"] == "subUserId":  # B, or B's sub
                 cases += [(e, "path", p["name"], k) for k in ("user", "sub")]
+            elif p["in"] == "path" and p["name"] in ("withdrawalId", "symbol"):
+                cases.append((e, "path", p["name"], p["name"]))
             elif p["in"] == "path":
                 cases.append((e, "path", p["name"], "account"))
             elif p["name"] in ("lastId", "offset"):
@@ -218,6 +226,10 @@ def _b_values(world: World, e: Endpoint, kind: str) -> list[str]:
         return [b.user.uid]
     if kind == "sub":
         return [b.sub]
+    if kind == "withdrawalId":
+        return b.withdrawal_ids
+    if kind == "symbol":  # A's own isolated account of a symbol B holds too
+        return ["BTC-USDT"]
     return list(b.client_oids)
 
 
@@ -246,8 +258,10 @@ def test_a_cannot_reach_b_by_id(world, endpoint, where, name, kind):
         code = response.json()["code"]
         if kind in ("account",):
             assert code == "230008", response.text
-        elif kind in ("user", "sub"):
+        elif kind in ("user", "sub", "withdrawalId"):
             assert code == "400100", response.text
+        elif kind == "symbol":
+            assert code == "200000", response.text
         elif kind == "client_oid":
             # B's clientOid is a fresh one for A: a new order of A's own
             assert code in ("200000", "400100"), response.text
