@@ -85,7 +85,11 @@ def _asgi_endpoint(endpoint: OperatorEndpoint, services: OperatorServices) -> An
             if endpoint.method in ("POST", "PATCH"):
                 call.body = await _read_body(request)
             response = await run_in_threadpool(
-                _handle, endpoint, call, request.headers.get("authorization")
+                _handle,
+                endpoint,
+                call,
+                request.headers.get("authorization"),
+                _tls(request.scope).get("client_cert_cn"),
             )
         except BodyTooLarge as exc:
             response = error_response(exc)
@@ -96,11 +100,20 @@ def _asgi_endpoint(endpoint: OperatorEndpoint, services: OperatorServices) -> An
     return asgi_endpoint
 
 
+def _tls(scope: Scope) -> dict[str, Any]:
+    """ASGI's TLS extension: set on an mTLS listener (http/listener_tls.py)."""
+    tls: dict[str, Any] = scope.get("extensions", {}).get("tls") or {}
+    return tls
+
+
 def _handle(
-    endpoint: OperatorEndpoint, call: OpCall, authorization: str | None
+    endpoint: OperatorEndpoint,
+    call: OpCall,
+    authorization: str | None,
+    certificate_cn: str | None = None,
 ) -> Envelope:
     try:
-        call.token = identify(call.services.tokens, authorization)
+        call.token = identify(call.services.tokens, authorization, certificate_cn)
         require(call.token, endpoint.scope)
         data = endpoint.handler(call)
         return data if isinstance(data, Envelope) else ok(data)
@@ -119,7 +132,8 @@ async def _read_body(request: Request) -> bytes:
 
 
 class AuditLogMiddleware:
-    """One JSON line per call on `kuledger.audit`: who (the token's name), what
+    """One JSON line per call on `kuledger.audit`: who (the token's name; on
+    mTLS, the client certificate's subject too), what
     (method, path, the uid/id of each operation), the HTTP status and KuCoin
     code. Never a token, a body or a secret."""
 
@@ -148,6 +162,7 @@ class AuditLogMiddleware:
                     {
                         "time": round(time.time(), 3),
                         "who": state.get("token"),
+                        "cert": _tls(scope).get("client_cert_name"),
                         "method": scope["method"],
                         "path": scope["path"],
                         "ops": state.get("ops") or [],
