@@ -28,9 +28,8 @@ from kuledger.bootstrap import Container
 from kuledger.config import Settings
 from kuledger.services import users as user_service
 from kuledger.services.ledger import OperationResult
-from tests.conftest import PostgresDatabases
 from tests.support.server import free_port
-from tests.support.shared import ENGINES
+from tests.support.shared import ENGINES, fresh_database
 from tests.system.restartable import RestartableServer
 
 KILLS = 5
@@ -68,11 +67,7 @@ def _op(rng: random.Random, op_id: str, thread: int) -> Op:
 def test_group_committed_operations_survive_sigkill(
     request: pytest.FixtureRequest, tmp_path: Path, engine: str
 ) -> None:
-    if engine == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    else:
-        databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
-        url = databases.new()
+    url = fresh_database(request, engine, tmp_path)
     port = free_port()
     server = RestartableServer(
         url,
