@@ -22,6 +22,7 @@ import httpx
 import pytest
 import trustme
 import uvicorn
+from openapi_spec_validator import validate
 
 from kuledger.bootstrap import (
     build_app,
@@ -271,6 +272,10 @@ def test_tls_without_client_ca_serves_tokens(tmp_path: Path, pki: Pki):
         assert (no_token.status_code, no_token.json()["code"]) == (400, "400001")
         assert served.audit_lines()[0]["who"] == "plain-tls"
         assert served.audit_lines()[0]["cert"] is None
+        document = httpx.get(
+            f"{served.operator}{PREFIX}/openapi.json", verify=client_context(pki)
+        )
+        validate(document.json())  # as served over the TLS socket
 
 
 # --- the settings -------------------------------------------------------------

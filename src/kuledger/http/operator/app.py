@@ -239,7 +239,7 @@ def _operation(e: OperatorEndpoint) -> dict[str, Any]:
         "operationId": e.handler.__name__,
         "parameters": list(e.params),
         "responses": responses,
-        "security": [{"operatorToken": []}],
+        "security": [{"operatorToken": []}, {"clientCertificate": []}],
         "x-scope": e.scope.value,
     }
     if e.body is not None:
@@ -281,7 +281,12 @@ def openapi_document() -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "a token from `kuledger operator-token create`",
-                }
+                },
+                "clientCertificate": {
+                    "type": "mutualTLS",
+                    "description": "on an mTLS listener, a client certificate whose "
+                    "CN names an active operator token (operator-api.md)",
+                },
             },
         },
     }
