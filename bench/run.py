@@ -36,6 +36,7 @@ def _plan(size: scenarios.Size, dry: bool) -> dict[str, Callable[[], Any]]:
         "ingest-postgres": lambda: scenarios.ingestion(size, "postgres"),
         "single-commits-postgres": lambda: scenarios.hot_commits(size),
         "export": lambda: scenarios.export(size),
+        "explorer": lambda: scenarios.explorer(size),
         "scaling": lambda: scenarios.scaling(size),
     }
     if dry:  # the smoke run: one tiny scenario of each kind

@@ -254,6 +254,16 @@ def export(size: Size) -> dict[str, Any]:
     return exporting.run(size.export_entries)
 
 
+def explorer(size: Size) -> list[dict[str, Any]]:
+    """The web explorer's pages: many small users, and one very active one."""
+    from bench import explorer as pages
+
+    return [
+        pages.measure(ledger_dataset(size, "sqlite", size.ledger_entries).load()),
+        pages.measure(deep_dataset(size).load()),
+    ]
+
+
 def scaling(size: Size) -> list[dict[str, Any]]:
     """Latency and throughput at each size, with 1 and 2 workers."""
     rows = []
@@ -275,6 +285,11 @@ def datasets(size: Size, names: set[str]) -> list[harness.Dataset]:
         wanted.append(ledger_dataset(size, "sqlite", size.ledger_entries))
     if "ledger-postgres" in names:
         wanted.append(ledger_dataset(size, "postgres", size.postgres_entries))
+    if "explorer" in names:
+        wanted += [
+            ledger_dataset(size, "sqlite", size.ledger_entries),
+            deep_dataset(size),
+        ]
     if "deep-pages" in names:
         wanted.append(deep_dataset(size))
     if "export" in names:

@@ -96,3 +96,15 @@ ensure_redis() {  # start the machine's Redis if it is installed and down
         --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log || true
     for _ in $(seq 1 20); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.5; done
 }
+
+ensure_chromium() {  # Debian's chromium, for the explorer's browser tests (Playwright drives it)
+    # Playwright never downloads a browser here: the tests launch /usr/bin/chromium.
+    if [ -x /usr/bin/chromium ]; then return 0; fi
+    if ! command -v apt-get >/dev/null 2>&1 || [ "$(id -u)" != 0 ]; then
+        echo "note: /usr/bin/chromium is missing and cannot be installed here; the browser tests skip" >&2
+        return 0
+    fi
+    echo "installing Debian's chromium (the explorer's browser tests) ..." >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; }
+}

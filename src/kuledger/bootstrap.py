@@ -14,7 +14,10 @@ from kuledger.config import Settings, settings_from_environment, sqlite_file
 from kuledger.services.operator import Writer, direct_writer
 from kuledger.services.ports import Clock, EventSink, UnitOfWork
 from kuledger.services.ratelimit import MemoryLimiter, RateLimiter
+from kuledger.storage.connections import ReadConnections
+from kuledger.storage.dialect import dialect_for
 from kuledger.storage.engines import create_engine, create_read_engine
+from kuledger.storage.funding import SqlFundingQueries
 from kuledger.storage.operator import SqlTokenStore
 from kuledger.storage.reader import SqlLedgerReader
 from kuledger.storage.secretbox import (
@@ -76,6 +79,14 @@ class Container:
             self.settings.database_url, threads=self.settings.threads
         )
         return SqlLedgerReader(self.engine, read_engine)
+
+    @cached_property
+    def funding_queries(self) -> SqlFundingQueries:
+        return self.funding_queries_on(self.reader.connections)
+
+    def funding_queries_on(self, connections: ReadConnections) -> SqlFundingQueries:
+        """The funding reads over `connections` (e.g. verify's snapshot)."""
+        return SqlFundingQueries(connections, dialect_for(self.engine.dialect.name))
 
     @cached_property
     def operator_tokens(self) -> SqlTokenStore:
@@ -238,6 +249,8 @@ def build_app(
         events=events,
         stream=stream,
         write=write or build_writer(container, events),
+        box=container.box,
+        funding=container.funding_queries,
     )
     return create_app(services)
 
@@ -257,6 +270,7 @@ def build_operator_app(
 
     from kuledger.http.operator.app import create_operator_app
     from kuledger.http.operator.endpoints import OperatorServices
+    from kuledger.storage.explorer import SqlExplorerQueries
     from kuledger.storage.operator import SqlOperatorQueries
 
     monitoring = build_monitoring_app(
@@ -271,6 +285,7 @@ def build_operator_app(
             uow=container.uow,
             box=container.box,
             clock=container.clock,
+            explorer=SqlExplorerQueries(container.engine, container.reader.connections),
         )
     )
     return Starlette(routes=[*monitoring.routes, Mount("/", app=operator)])

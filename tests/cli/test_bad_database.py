@@ -22,6 +22,7 @@ from tests.conftest import POSTGRES_URL, TEST_SECRET_KEY, _postgres_or_skip
 # What each command needs to get as far as the database.
 ARGS: dict[str, list[str]] = {
     "accounts": ["--uid", "u1"],
+    "balance": ["--at", "2026-01-31"],
     "deposit": ["--uid", "u1", "--currency", "USDT", "--amount", "1"],
     "import": ["--uid", "u1", "{file}"],
     "init": [],
@@ -36,6 +37,7 @@ ARGS: dict[str, list[str]] = {
     "retention": [],
     "seed": ["--users", "1", "--entries", "1", "--quiet"],
     "serve": ["--port", "0"],
+    "statement": ["--uid", "u1", "--month", "2026-01"],
     "trade": [
         *("--uid", "u1", "--symbol", "BTC-USDT", "--side", "buy", "--price", "1"),
         *("--size", "1", "--order-id", "o1", "--trade-id", "t1"),

@@ -60,7 +60,9 @@ class Callers:
 @pytest.fixture(scope="module")
 def callers(shape_server: Server) -> Callers:
     uid = new_uid("shape")
-    full = shape_server.add_user(uid, permissions="General,Spot,FlexTransfers")
+    full = shape_server.add_user(
+        uid, permissions="General,Spot,FlexTransfers,Withdrawal"
+    )
     shape_server.cli.post(
         [{"op": "deposit", "uid": uid, "id": "d", "currency": "USDT", "amount": "5"}]
     )

@@ -9,6 +9,7 @@ from kuledger.bootstrap import Container
 from kuledger.cli.context import container, print_json, reports_errors
 from kuledger.domain.times import DAY_MS
 from kuledger.domain.users import Permission, parse_networks
+from kuledger.services import funding
 from kuledger.services import keys as key_service
 from kuledger.services import users as user_service
 from kuledger.services.verify import verify_all
@@ -121,6 +122,7 @@ def verify(as_json: bool, since: bool) -> None:
     c = container()
     with c.reader.snapshot() as snapshot:  # accounts and entries of one moment
         report = verify_all(snapshot, since)
+        funding.check_booked(c.funding_queries_on(snapshot.connections), report)
     saved = 0
     if report.ok:  # what was verified clean is where --since resumes
         saved = save_checkpoints(c.engine, report.heads.values(), c.clock())

@@ -4,12 +4,9 @@ KuCoin-compatible API (kuledger or KuCoin itself) to JSONL or CSV."""
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
-from datetime import time as dtime
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -35,16 +32,18 @@ from kuledger.cli.export_output import (
     net_text,
     partial_path,
 )
+from kuledger.cli.tax_formats import TAX_FORMATS, encode_window, header
+from kuledger.cli.times import DAYS_AGO, iso, parse_time
 from kuledger.config import (
     ApiProfile,
     ConfigError,
     api_profile_from_environment,
     load_profile,
 )
-from kuledger.domain.times import DAY_MS
 from kuledger_client import (
     DEFAULT_BASE_URL,
     LEDGERS,
+    AnyLedgerEntry,
     BadRequestError,
     ClientError,
     KucoinClient,
@@ -53,47 +52,6 @@ from kuledger_client import (
     ledger_windows,
     window_count,
 )
-
-_DAYS_AGO = re.compile(r"([0-9]{1,6})d")
-
-
-def parse_time(
-    text: str,
-    *,
-    end_of_day: bool = False,
-    option: str = "DATE",
-    now: int | None = None,
-) -> int:
-    """YYYY-MM-DD (midnight UTC; with end_of_day its last millisecond), an
-    ISO-8601 time (UTC unless it has an offset), epoch milliseconds, or Nd:
-    N days before now."""
-    value = text.strip()
-    if value.isdigit():
-        return int(value)
-    if days := _DAYS_AGO.fullmatch(value):
-        current = now if now is not None else int(time.time() * 1000)
-        return current - int(days[1]) * DAY_MS
-    try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            moment = datetime.combine(day, dtime.min, tzinfo=UTC)
-            ms = int(moment.timestamp() * 1000)
-            return ms + DAY_MS - 1 if end_of_day else ms
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is not YYYY-MM-DD, ISO-8601, milliseconds or Nd (days ago)",
-            param_hint=option,
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() * 1000)
-
-
-def iso(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +65,12 @@ class Job:
     fmt: str
     since: int
     until: int
+    uid: str = ""  # the UID column of --format kucoin
 
     def options(self) -> dict[str, Any]:
+        uid = {"uid": self.uid} if self.uid else {}  # older checkpoints have none
         return {
+            **uid,
             "baseUrl": self.base_url,
             "futuresBaseUrl": self.futures_base_url,
             "ledgers": list(self.ledgers),
@@ -200,7 +161,15 @@ def _profile(
     show_default=True,
     help="Which ledger; all: spot, hf, margin-hf and futures.",
 )
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), required=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv", *TAX_FORMATS]),
+    required=True,
+    help="jsonl, csv, or a tax tool's import file: koinly, cointracking, "
+    "kucoin (KuCoin's account-history export).",
+)
+@click.option("--uid", default="", help="The UID column of --format kucoin.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option(
     "--resume", is_flag=True, help="Continue an interrupted export of the same options."
@@ -220,12 +189,14 @@ def export(
     currencies: tuple[str, ...],
     ledger: str,
     fmt: str,
+    uid: str,
     out: Path,
     resume: bool,
     quiet: bool,
 ) -> None:
     """Export a user's complete ledger history, in 24-hour windows, to a
-    JSONL file (each line the KuCoin item unchanged) or a CSV file (columns in
+    JSONL file (each line the KuCoin item unchanged), a CSV file, or the CSV
+    that Koinly, CoinTracking or KuCoin's website writes (columns in
     docs/export.md). Interrupted? Run it again with --resume."""
     try:
         profile = _profile(
@@ -267,11 +238,12 @@ def export(
             fmt,
             since_ms,
             until_ms,
+            uid.strip(),
         )
         try:
             moving = Moving(
-                since=_DAYS_AGO.fullmatch(since.strip()) is not None,
-                until=until is None or _DAYS_AGO.fullmatch(until.strip()) is not None,
+                since=DAYS_AGO.fullmatch(since.strip()) is not None,
+                until=until is None or DAYS_AGO.fullmatch(until.strip()) is not None,
             )
             summary, job = _run(client, job, out, resume, quiet, moving)
         except OSError as exc:
@@ -317,13 +289,19 @@ def _start(
     if saved is None:
         if not resume and saved_at.exists():
             click.echo(f"discarding the interrupted export in {partial}", err=True)
-        partial.write_bytes(csv_header() if job.fmt == "csv" else b"")
+        partial.write_bytes(_header(job.fmt))
         saved = ExportProgress(job.options(), size=partial.stat().st_size)
         saved.save(saved_at)
     handle = partial.open("r+b")
     handle.truncate(saved.size)  # drop a half-written window, if any
     handle.seek(saved.size)
     return saved, handle
+
+
+def _header(fmt: str) -> bytes:
+    if fmt in TAX_FORMATS:
+        return header(fmt)
+    return csv_header() if fmt == "csv" else b""
 
 
 def _run(
@@ -410,6 +388,8 @@ def _export_window(
     checkpoint: ExportProgress,
 ) -> None:
     lines: list[bytes] = []
+    found: list[AnyLedgerEntry] = []  # for a tax tool: encoded a window at once
+    tax = job.fmt in TAX_FORMATS
     entries = client.iter_ledger(
         window[0],
         window[1],
@@ -419,7 +399,10 @@ def _export_window(
     )
     try:
         for entry in entries:
-            lines.append(encode(job.fmt, ledger, entry, job.tag_ledger))
+            if tax:
+                found.append(entry)
+            else:
+                lines.append(encode(job.fmt, ledger, entry, job.tag_ledger))
             checkpoint.summary.add(ledger, entry)
     except NotFoundError as exc:
         if exc.code != "404000" or len(job.ledgers) == 1:
@@ -428,6 +411,10 @@ def _export_window(
         click.echo(f"skipping the {ledger} ledger: the server answers {exc}", err=True)
         checkpoint.skipped.append(ledger)
         return
+    if tax:  # a trade's legs (same time, same window) become one row
+        rows, omitted = encode_window(job.fmt, ledger, found, job.uid)
+        checkpoint.summary.omitted += omitted
+        lines.append(rows)
     handle.write(b"".join(lines))
 
 
@@ -446,6 +433,11 @@ def _print_summary(job: Job, out: Path, summary: Summary) -> None:
         net = net_text(summary.net.get(currency, ZERO))
         sign = "" if net.startswith("-") or net == "0" else "+"
         echo(f"    {currency:<20} {summary.by_currency[currency]:>10}   {sign}{net}")
+    if summary.omitted:
+        echo(
+            f"  left out: {summary.omitted} internal transfers (not taxable; "
+            "docs/export.md)"
+        )
     echo("  by business type:")
     for biz, count in sorted(summary.by_biz_type.items(), key=_count_desc):
         echo(f"    {biz:<30} {count:>10}")

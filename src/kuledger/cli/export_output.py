@@ -1,5 +1,6 @@
-"""What `kuledger export` writes: JSONL or CSV lines, the running summary, and
-the checkpoint that makes an interrupted export resumable.
+"""What `kuledger export` writes: JSONL or CSV lines (the tax tools' files:
+cli/tax_formats.py), the running summary, and the checkpoint that makes an
+interrupted export resumable.
 
 The output grows in FILE.partial, one completed window at a time; after each
 window FILE.checkpoint.json records how many windows are done and how many
@@ -41,10 +42,10 @@ def checkpoint_path(out: Path) -> Path:
 
 
 def csv_header() -> bytes:
-    return _csv_line(list(CSV_COLUMNS))
+    return csv_line(list(CSV_COLUMNS))
 
 
-def _csv_line(cells: list[str]) -> bytes:
+def csv_line(cells: list[str]) -> bytes:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow(cells)
     return buffer.getvalue().encode()
@@ -93,7 +94,7 @@ def encode(fmt: str, ledger: str, entry: AnyLedgerEntry, tag_ledger: bool) -> by
     """One output line: the KuCoin item unchanged (plus "ledger" when several
     ledgers are exported), or a CSV row."""
     if fmt == "csv":
-        return _csv_line(csv_cells(ledger, entry))
+        return csv_line(csv_cells(ledger, entry))
     raw: Any = entry.raw
     if tag_ledger:
         raw = {**raw, "ledger": ledger}
@@ -111,6 +112,7 @@ class Summary:
     net: dict[str, Decimal] = field(default_factory=dict)
     first_at: int | None = None
     last_at: int | None = None
+    omitted: int = 0  # internal transfers a tax tool's file leaves out
 
     def add(self, ledger: str, entry: AnyLedgerEntry) -> None:
         self.entries += 1
@@ -137,6 +139,7 @@ class Summary:
             "net": {c: net_text(v) for c, v in self.net.items()},
             "firstAt": self.first_at,
             "lastAt": self.last_at,
+            "omitted": self.omitted,
         }
 
     @classmethod
@@ -149,6 +152,7 @@ class Summary:
             net={c: Decimal(v) for c, v in data["net"].items()},
             first_at=data["firstAt"],
             last_at=data["lastAt"],
+            omitted=int(data.get("omitted", 0)),
         )
 
 

@@ -24,12 +24,15 @@ COMMANDS = {
     "trade": "ops:trade",
     "accounts": "reports:accounts",
     "ledger": "reports:ledger",
+    "balance": "statements:balance",
+    "statement": "statements:statement",
     "seed": "seeding:seed",
     "config": "settings:config",
     "export": "export:export",
     "import": "import_:import_",
     "serve": "serve:serve",
     "operator-token": "operator:operator_token",
+    "funding": "funding:funding_group",
 }
 
 

@@ -10,6 +10,8 @@ LedgerError
 ├── UnknownUser                  no user has that uid
 ├── UserExists                   a user with that uid already exists
 ├── NotASubAccount               sub_uid is not a sub-account of uid
+├── NotAMasterAccount            a sub-account asked to manage sub-accounts
+├── SubNameTaken                 the master already has a sub-account of that name
 ├── AccountNotFound              no such account (or not the caller's)
 ├── InsufficientBalance          a debit exceeds the available amount
 ├── IdempotencyConflict          an operation id was reused with another payload
@@ -86,6 +88,22 @@ class NotASubAccount(LedgerError):
         super().__init__(f"user {sub_uid!r} is not a sub-account of {uid!r}")
         self.uid = uid
         self.sub_uid = sub_uid
+
+
+class NotAMasterAccount(LedgerError):
+    """Raised when a sub-account calls what only its master may do."""
+
+    def __init__(self, uid: str) -> None:
+        super().__init__(f"user {uid!r} is a sub-account: only a master may do this")
+        self.uid = uid
+
+
+class SubNameTaken(LedgerError):
+    """Raised when a master creates a second sub-account of the same name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"sub-account name {name!r} is already used")
+        self.name = name
 
 
 class AccountNotFound(LedgerError):

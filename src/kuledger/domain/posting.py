@@ -45,6 +45,14 @@ def apply_plan(
     latest = max((working[p.key].last_entry_at for p in plan.postings), default=0)
     if at < latest:
         raise BackdatedOperation(at, latest)
+    holds = []
+    # Releases come first: a settlement (a withdrawal's success) spends what
+    # its release frees. Every other plan has postings or holds, not both.
+    for hold in plan.holds:
+        if hold.release:
+            account = working[hold.key].released(hold.amount)
+            working[hold.key] = account
+            holds.append((hold, account))
     drafts = []
     for posting in plan.postings:
         account = working[posting.key].posted(
@@ -52,14 +60,11 @@ def apply_plan(
         )
         working[posting.key] = account
         drafts.append((posting, account))
-    holds = []
     for hold in plan.holds:
-        account = working[hold.key]
-        account = (
-            account.released(hold.amount) if hold.release else account.held(hold.amount)
-        )
-        working[hold.key] = account
-        holds.append((hold, account))
+        if not hold.release:
+            account = working[hold.key].held(hold.amount)
+            working[hold.key] = account
+            holds.append((hold, account))
     heads = {key: working[key].chain_head for key in plan.keys}
     entries = []
     for posting, account in drafts:

@@ -37,6 +37,7 @@ class Permission(enum.StrEnum):
     MARGIN = "Margin"
     FUTURES = "Futures"
     FLEX_TRANSFERS = "FlexTransfers"
+    WITHDRAWAL = "Withdrawal"
 
     @classmethod
     def parse_list(cls, text: str) -> frozenset[Permission]:

@@ -13,12 +13,14 @@ from kuledger.http.auth import Authenticator, Principal
 from kuledger.http.params import query_fields
 from kuledger.http.rate_policy import RateLimitPolicy
 from kuledger.http.stream import StreamServices
+from kuledger.services.funding import FundingQueries
 from kuledger.services.operator import Writer
 from kuledger.services.paging import PageCursors
 from kuledger.services.ports import (
     Clock,
     EventSink,
     LedgerReader,
+    SecretBox,
     UnitOfWorkFactory,
 )
 
@@ -37,6 +39,8 @@ class ApiServices:
     stream: StreamServices | None = None  # the private WebSocket's balance stream
     write: Writer | None = None  # applies transfers (None: services.ledger.apply)
     page_cursors: PageCursors = field(default_factory=PageCursors)
+    box: SecretBox | None = None  # seals the API keys issued over the API
+    funding: FundingQueries | None = None  # deposits and withdrawals, read side
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ import logging
 from starlette.exceptions import HTTPException
 
 from kuledger.domain import errors as domain
+from kuledger.domain.funding import AddressExists
 from kuledger.http import auth
 from kuledger.http.envelope import Envelope, fail
 from kuledger.http.rate_policy import LimiterDown, RateLimited
@@ -40,10 +41,12 @@ KUCOIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
     auth.PermissionDenied: (403, "400007"),
     auth.InvalidKeyVersion: (400, "400009"),
     auth.AuthError: (401, "400003"),
+    AddressExists: (200, "260000"),
     domain.InvalidInput: (200, "400100"),
     domain.IdempotencyConflict: (200, "400100"),
     domain.BackdatedOperation: (200, "400100"),
     domain.NotASubAccount: (200, "400100"),
+    domain.NotAMasterAccount: (403, "400007"),
     domain.UnknownUser: (200, "400100"),
     domain.UserExists: (200, "400100"),
     domain.UnknownApiKey: (401, "400003"),

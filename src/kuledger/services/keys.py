@@ -26,6 +26,35 @@ def create_key(
     passphrase: str | None = None,
 ) -> ApiKey:
     """Issue a key. The returned ApiKey is the only time the secret is seen."""
+    api_key, stored = new_key(
+        box,
+        clock,
+        uid=uid,
+        permissions=permissions,
+        ip_whitelist=ip_whitelist,
+        key_version=key_version,
+        passphrase=passphrase,
+    )
+    with uow_factory() as uow:
+        if uid not in uow.users.get([uid]):
+            raise UnknownUser(uid)
+        uow.keys.add(stored)
+        uow.commit()
+    return api_key
+
+
+def new_key(
+    box: SecretBox,
+    clock: Clock,
+    *,
+    uid: str,
+    permissions: frozenset[Permission],
+    ip_whitelist: tuple[str, ...] = (),
+    key_version: int = 3,
+    passphrase: str | None = None,
+) -> tuple[ApiKey, StoredKey]:
+    """A new key and its stored (sealed) row, for the caller to add in its
+    own transaction."""
     if key_version not in KEY_VERSIONS:
         raise InvalidInput("key-version", "key version must be 1, 2 or 3")
     if not permissions:
@@ -45,23 +74,17 @@ def create_key(
             {"secret": api_key.secret, "passphrase": api_key.passphrase}
         ).encode()
     )
-    with uow_factory() as uow:
-        if uid not in uow.users.get([uid]):
-            raise UnknownUser(uid)
-        uow.keys.add(
-            StoredKey(
-                api_key.key,
-                uid,
-                sealed,
-                ",".join(sorted(permissions)),
-                ",".join(ip_whitelist),
-                key_version,
-                api_key.created_at,
-                None,
-            )
-        )
-        uow.commit()
-    return api_key
+    stored = StoredKey(
+        api_key.key,
+        uid,
+        sealed,
+        ",".join(sorted(permissions)),
+        ",".join(ip_whitelist),
+        key_version,
+        api_key.created_at,
+        None,
+    )
+    return api_key, stored
 
 
 def revoke_key(uow_factory: UnitOfWorkFactory, clock: Clock, key: str) -> None:
@@ -88,19 +111,30 @@ def update_key(
         stored = uow.keys.get(key)
         if stored is None or stored.revoked_at is not None:
             raise UnknownApiKey(key)
-        changed = dataclasses.replace(
-            stored,
-            sealed=box.seal(box.open(stored.sealed)),
-            permissions=stored.permissions
-            if permissions is None
-            else ",".join(sorted(permissions)),
-            ip_whitelist=stored.ip_whitelist
-            if ip_whitelist is None
-            else ",".join(ip_whitelist),
-        )
+        changed = changed_key(box, stored, permissions, ip_whitelist)
         uow.keys.update(changed)
         uow.commit()
     return changed
+
+
+def changed_key(
+    box: SecretBox,
+    stored: StoredKey,
+    permissions: frozenset[Permission] | None,
+    ip_whitelist: tuple[str, ...] | None,
+) -> StoredKey:
+    """The key row with new permissions or whitelist (None: unchanged), its
+    secret material sealed anew."""
+    return dataclasses.replace(
+        stored,
+        sealed=box.seal(box.open(stored.sealed)),
+        permissions=stored.permissions
+        if permissions is None
+        else ",".join(sorted(permissions)),
+        ip_whitelist=stored.ip_whitelist
+        if ip_whitelist is None
+        else ",".join(ip_whitelist),
+    )
 
 
 def list_keys(uow_factory: UnitOfWorkFactory, uid: str) -> list[StoredKey]:

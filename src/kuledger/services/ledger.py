@@ -120,6 +120,17 @@ def apply_batch(
     return results
 
 
+def apply_in(
+    uow: UnitOfWork,
+    operations: Sequence[Operation],
+    clock: Clock,
+    changes: list[BalanceChange] | None = None,
+) -> list[OperationResult]:
+    """Apply parsed operations inside a transaction the caller owns (and
+    commits), so that they and the caller's own rows change together."""
+    return _apply_all(uow, operations, clock, batch=False, changes=changes)
+
+
 def _apply_all(
     uow: UnitOfWork,
     operations: Sequence[Operation],

@@ -191,6 +191,31 @@ operator_tokens = sa.Table(
     sa.Column("revoked_at", sa.BigInteger, nullable=True),
 )
 
+# A sub-account's name and trade types (migration sub_accounts). The user row
+# (parent_uid) says whose sub it is; a sub made by the operator has no row here.
+sub_accounts = sa.Table(
+    "sub_accounts",
+    metadata,
+    sa.Column("uid", sa.Text, sa.ForeignKey("users.uid"), primary_key=True),
+    sa.Column("parent_uid", sa.Text, sa.ForeignKey("users.uid"), nullable=False),
+    sa.Column("sub_name", sa.Text, nullable=False),
+    sa.Column("remarks", sa.Text, nullable=False),
+    sa.Column("access", sa.Text, nullable=False),
+    sa.Column("margin", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("futures", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("parent_uid", "sub_name", name="uq_sub_accounts_name"),
+)
+
+# What a key made by POST /api/v1/sub/api-key has beyond api_keys' columns.
+sub_api_keys = sa.Table(
+    "sub_api_keys",
+    metadata,
+    sa.Column("key", sa.Text, sa.ForeignKey("api_keys.key"), primary_key=True),
+    sa.Column("remark", sa.Text, nullable=False),
+    sa.Column("expire_days", sa.Text, nullable=False),
+)
+
 # SQLite hands out entry ids from this one-row table; PostgreSQL uses a sequence.
 id_counters = sa.Table(
     "id_counters",
@@ -199,3 +224,63 @@ id_counters = sa.Table(
     sa.Column("value", sa.BigInteger, nullable=False),
 )
 ENTRY_ID_SEQUENCE = "entry_ids"
+
+# Deposits and withdrawals (migration funding; services/funding.py). A row's
+# status moves by the operator; each move that changes a balance is one ledger
+# operation in the same transaction, named by the row's `op_id`s.
+deposit_addresses = sa.Table(
+    "deposit_addresses",
+    metadata,
+    sa.Column("uid", sa.Text, primary_key=True),
+    sa.Column("currency", sa.Text, primary_key=True),
+    sa.Column("chain", sa.Text, primary_key=True),  # the chainId, lower case
+    sa.Column("address", sa.Text, nullable=False),
+    sa.Column("memo", sa.Text, nullable=False),
+    sa.Column("to_account", sa.Text, nullable=False),  # main or trade
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+deposits = sa.Table(
+    "deposits",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("uid", sa.Text, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("chain", sa.Text, nullable=False),
+    sa.Column("address", sa.Text, nullable=False),
+    sa.Column("memo", sa.Text, nullable=False),
+    sa.Column("to_account", sa.Text, nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("fee", Money, nullable=False),
+    sa.Column("wallet_tx_id", sa.Text, nullable=False),
+    sa.Column("is_inner", sa.Boolean, nullable=False),
+    sa.Column("remark", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("op_id", sa.Text, nullable=True),  # the deposit operation, on SUCCESS
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_deposits_user", "uid", "currency", "created_at"),
+)
+
+withdrawals = sa.Table(
+    "withdrawals",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("uid", sa.Text, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("chain", sa.Text, nullable=False),
+    sa.Column("address", sa.Text, nullable=False),
+    sa.Column("memo", sa.Text, nullable=False),
+    sa.Column("is_inner", sa.Boolean, nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("fee", Money, nullable=False),
+    sa.Column("remark", sa.Text, nullable=False),
+    sa.Column("wallet_tx_id", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("failure_reason", sa.Text, nullable=False),
+    sa.Column("hold_op_id", sa.Text, nullable=False),
+    sa.Column("final_op_id", sa.Text, nullable=True),  # settle or release
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_withdrawals_user", "uid", "currency", "created_at"),
+)

@@ -24,6 +24,8 @@ from kuledger.domain.users import User
 from kuledger.services.ports import StoredKey, StoredOperation
 from kuledger.storage import schema
 from kuledger.storage.dialect import SqlDialect, dialect_for
+from kuledger.storage.funding import SqlFundingStore
+from kuledger.storage.subaccounts import SqlSubAccountStore
 
 _CHUNK = 300  # keys per IN (...) list: under SQLite's parameter limit
 
@@ -370,6 +372,8 @@ class SqlUnitOfWork:
         self.ledger = SqlLedgerStore(self._conn, self._dialect)
         self.users = SqlUserStore(self._conn)
         self.keys = SqlKeyStore(self._conn)
+        self.subaccounts = SqlSubAccountStore(self._conn)
+        self.funding = SqlFundingStore(self._conn, self._dialect)
         return self
 
     def __exit__(

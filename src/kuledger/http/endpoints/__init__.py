@@ -6,11 +6,16 @@ from kuledger.http.endpoints import (
     accounts,
     bullet,
     catalogue,
+    deposits,
     futures,
     hf_ledgers,
     ledgers,
     market,
+    sub_api_keys,
+    sub_transfers,
+    subaccounts,
     transfers,
+    withdrawals,
 )
 from kuledger.http.routing import Endpoint
 
@@ -23,4 +28,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *futures.ENDPOINTS,
     *transfers.ENDPOINTS,
     *bullet.ENDPOINTS,
+    *subaccounts.ENDPOINTS,
+    *sub_api_keys.ENDPOINTS,
+    *sub_transfers.ENDPOINTS,
+    *deposits.ENDPOINTS,
+    *withdrawals.ENDPOINTS,
 )

@@ -644,3 +644,9 @@ ENDPOINTS = (
         response=array(CONTRACT),
     ),
 )
+
+
+def static_price(base: Currency, quote: Currency) -> Decimal:
+    """The static price of `base` in `quote` that the tickers show (used to
+    value balances in another currency)."""
+    return _price(base, quote)

@@ -92,15 +92,7 @@ def flex_transfer(call: Call) -> dict[str, str]:
         raise InvalidInput(
             "toAccountType", "toAccountType must differ from fromAccountType"
         )
-    return {
-        "orderId": transfers.transfer(
-            call.services.uow,
-            call.services.clock,
-            request,
-            call.services.events,
-            call.services.write,
-        )
-    }
+    return ordered(call, request)
 
 
 def inner_transfer(call: Call) -> dict[str, str]:
@@ -115,15 +107,16 @@ def inner_transfer(call: Call) -> dict[str, str]:
     )
     if request.source is request.target:
         raise InvalidInput("to", "to must be a different account from `from`")
-    return {
-        "orderId": transfers.transfer(
-            call.services.uow,
-            call.services.clock,
-            request,
-            call.services.events,
-            call.services.write,
-        )
-    }
+    return ordered(call, request)
+
+
+def ordered(call: Call, request: TransferRequest) -> dict[str, str]:
+    """Apply the transfer (by the server's writer) and answer its orderId."""
+    services = call.services
+    order = transfers.transfer(
+        services.uow, services.clock, request, services.events, services.write
+    )
+    return {"orderId": order}
 
 
 def get_transfer_quotas(call: Call) -> dict[str, str]:

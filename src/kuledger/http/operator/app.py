@@ -22,13 +22,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kuledger import __version__
 from kuledger.http.envelope import Envelope, ok
 from kuledger.http.errors import KUCOIN_ERRORS, BodyTooLarge, error_response
+from kuledger.http.explorer import create_explorer_app
 from kuledger.http.openapi import ERROR
+from kuledger.http.operator import funding
 from kuledger.http.operator.auth import identify, require
 from kuledger.http.operator.endpoints import (
     ENDPOINTS,
@@ -39,14 +41,14 @@ from kuledger.http.operator.endpoints import (
 )
 
 audit = logging.getLogger("kuledger.audit")
+ROUTES = (*ENDPOINTS, *funding.ENDPOINTS)
 MAX_BODY_BYTES = 1024 * 1024  # a full batch of operations fits
 OPENAPI_PATH = f"{PREFIX}/openapi.json"
 
 
 def create_operator_app(services: OperatorServices) -> Starlette:
     routes: list[BaseRoute] = [
-        Route(e.path, _asgi_endpoint(e, services), methods=[e.method])
-        for e in ENDPOINTS
+        Route(e.path, _asgi_endpoint(e, services), methods=[e.method]) for e in ROUTES
     ]
     document = orjson.dumps(openapi_document())
     routes.append(
@@ -56,6 +58,7 @@ def create_operator_app(services: OperatorServices) -> Starlette:
             methods=["GET"],
         )
     )
+    routes.append(Mount("/explorer", app=create_explorer_app(services)))
     app = Starlette(
         routes=routes, exception_handlers={HTTPException: _error, Exception: _error}
     )
@@ -254,7 +257,7 @@ def openapi_path(path: str) -> str:
 
 def openapi_document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
-    for e in ENDPOINTS:
+    for e in ROUTES:
         paths.setdefault(openapi_path(e.path), {})[e.method.lower()] = _operation(e)
     paths[OPENAPI_PATH] = {
         "get": {

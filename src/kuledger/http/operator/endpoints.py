@@ -30,6 +30,7 @@ from kuledger.http.params import query_fields
 from kuledger.services import keys as key_service
 from kuledger.services import operator
 from kuledger.services import users as user_service
+from kuledger.services.explorer import ExplorerQueries
 from kuledger.services.ledger import BatchError, OperationResult
 from kuledger.services.operator import OperatorQueries, Writer
 from kuledger.services.operator_tokens import OperatorToken, Scope, TokenStore
@@ -67,6 +68,7 @@ class OperatorServices:
     uow: UnitOfWorkFactory
     box: SecretBox
     clock: Clock
+    explorer: ExplorerQueries | None = None  # the web explorer's reads (http/explorer)
 
 
 @dataclass
