@@ -294,6 +294,28 @@ class Settings:
         "the operator API's port, e.g. `8001`. `0` means no operator listener",
         _port,
     )
+    operator_tls_cert: str = _setting(
+        "KULEDGER_OPERATOR_TLS_CERT",
+        "",
+        "a PEM certificate (chain) for the operator listener: with "
+        "KULEDGER_OPERATOR_TLS_KEY it speaks TLS (the KuCoin port does not). "
+        "See operator-api.md#tls-and-client-certificates",
+        kind="path",
+    )
+    operator_tls_key: str = _setting(
+        "KULEDGER_OPERATOR_TLS_KEY",
+        "",
+        "the PEM private key of KULEDGER_OPERATOR_TLS_CERT",
+        kind="path",
+    )
+    operator_tls_client_ca: str = _setting(
+        "KULEDGER_OPERATOR_TLS_CLIENT_CA",
+        "",
+        "PEM CA certificate(s): the operator listener then requires a client "
+        "certificate they signed (mTLS), and its CN names the operator token "
+        "whose scopes it gets",
+        kind="path",
+    )
     group_commit: bool = _setting(
         "KULEDGER_GROUP_COMMIT",
         "true",

@@ -3,12 +3,14 @@ requests, reading replies into typed results or exceptions, and when to retry.
 
 The operator API (kuledger's docs/operator-api.md) applies operations, manages
 users and API keys, and reads balances and the verify status, authenticated
-by an operator token (`Authorization: Bearer ...`)."""
+by an operator token (`Authorization: Bearer ...`) or, on an mTLS listener,
+by a client certificate."""
 
 from __future__ import annotations
 
 import json
 import random
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -290,10 +292,26 @@ def segment(text: str) -> str:
     return quote(text, safe="")
 
 
+def tls_verify(
+    ca_bundle: str | None, client_cert: str | tuple[str, str] | None
+) -> ssl.SSLContext | bool:
+    """httpx's `verify=` for an https operator listener: the system's CAs or
+    `ca_bundle`, and with `client_cert` (a PEM file holding the certificate
+    and its key, or a (certificate, key) pair) the certificate mTLS asks for."""
+    if ca_bundle is None and client_cert is None:
+        return True
+    context = ssl.create_default_context(cafile=ca_bundle)
+    if isinstance(client_cert, tuple):
+        context.load_cert_chain(*client_cert)
+    elif client_cert is not None:
+        context.load_cert_chain(client_cert)
+    return context
+
+
 class OperatorCore:
     def __init__(
         self,
-        token: str,
+        token: str | None,
         *,
         base_url: str,
         max_retries: int,
@@ -303,10 +321,11 @@ class OperatorCore:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._headers = {
-            "Authorization": f"Bearer {token}",
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
         }
+        if token is not None:  # None: the client certificate identifies us
+            self._headers["Authorization"] = f"Bearer {token}"
         self.max_retries = max_retries
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max

@@ -164,11 +164,11 @@ class OperatorApi:
         return uid
 
 
-@contextmanager
-def operator_api(
-    database_url: str, workdir: Path, extra_env: dict[str, str] | None = None
-) -> Iterator[OperatorApi]:
-    env = {**database_env(database_url, workdir), **(extra_env or {})}
+def initialized(
+    env: dict[str, str], stack: ExitStack
+) -> tuple[InProcessCli, Container, io.StringIO]:
+    """`kuledger init` on env's database; its container, and the audit lines
+    written until `stack` closes."""
     cli = InProcessCli(env)
     cli.run("init")
     audit = io.StringIO()
@@ -176,10 +176,19 @@ def operator_api(
     logger = logging.getLogger("kuledger.audit")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    stack.callback(logger.removeHandler, handler)
+    container = Container(Settings.from_env(env))
+    stack.callback(container.close)
+    return cli, container, audit
+
+
+@contextmanager
+def operator_api(
+    database_url: str, workdir: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[OperatorApi]:
+    env = {**database_env(database_url, workdir), **(extra_env or {})}
     with ExitStack() as stack:
-        stack.callback(logger.removeHandler, handler)
-        container = Container(Settings.from_env(env))
-        stack.callback(container.close)
+        cli, container, audit = initialized(env, stack)
         stream = build_balance_stream(container)
         kucoin_app = build_app(container, stream)
         operator_app = build_operator_app(container, stream[0])

@@ -47,8 +47,13 @@ def test_users_are_created_listed_by_page_and_read(op: OperatorApi):
     assert taken["code"] == "400100" and "already exists" in taken["msg"]
     missing = op.call("GET", "/users/{uid}", uid=f"{prefix}-z")
     assert missing.status_code == 404 and missing.json()["code"] == "404000"
-    bad = op.call("POST", "/users", json={"uid": "x", "vipLevel": 13}).json()
+    refused = f"{prefix}-x"
+    bad = op.call("POST", "/users", json={"uid": refused, "vipLevel": 13}).json()
     assert bad["code"] == "400100" and "vipLevel" in bad["msg"]
+    orphan = op.call("POST", "/users", json={"uid": refused, "parentUid": "nobody"})
+    assert orphan.json()["code"] == "400100"
+    missing = op.call("GET", "/users/{uid}", uid=refused)  # neither wrote it
+    assert missing.status_code == 404 and missing.json()["code"] == "404000"
 
 
 def test_a_key_is_issued_once_changed_and_revoked(op: OperatorApi):
@@ -88,6 +93,14 @@ def test_a_key_is_issued_once_changed_and_revoked(op: OperatorApi):
     assert kucoin_get(op, key, "/api/v1/accounts").json()["code"] == "400006"
     op.ok("PATCH", "/api-keys/{key}", key=key["key"], json={"ipWhitelist": []})
     assert kucoin_get(op, key, "/api/v1/accounts").json()["code"] == "200000"
+    before = op.ok("GET", "/users/{uid}/api-keys", uid=uid)
+    for bad in [
+        {"permissions": ["Root"]},
+        {"permissions": ["Spot"], "ipWhitelist": ["not-an-ip"]},  # half good
+    ]:
+        refused = op.call("PATCH", "/api-keys/{key}", key=key["key"], json=bad)
+        assert refused.json()["code"] == "400100", refused.json()
+    assert op.ok("GET", "/users/{uid}/api-keys", uid=uid) == before  # unchanged
 
     revoked = op.ok("DELETE", "/api-keys/{key}", key=key["key"])
     assert revoked == {"key": key["key"], "revoked": True}

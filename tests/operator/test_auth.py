@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.operator.support import OperatorApi
+from tests.operator.support import OperatorApi, operator_api
 from tests.operator.test_operations import deposit, new_uid
 from tests.support.inprocess import InProcessCli
 from tests.support.server import database_env
@@ -74,6 +74,29 @@ def test_a_token_of_another_database_is_400003(op: OperatorApi, tmp_path: Path):
         "operator-token", "create", "--name", "elsewhere", "--scope", "read", "--json"
     )
     assert_refused(op.call("GET", "/verify", token=foreign["token"]), 401, "400003")
+
+
+def test_a_twin_token_of_another_deployment_works_only_there(
+    op: OperatorApi, tmp_path: Path
+):
+    """Two deployments, a token of the same name and scopes on each: each
+    token opens its own deployment only, and what it may do there only."""
+    made = {"name": "twin-" + new_uid(), "scope": "post,read"}
+    args = ("operator-token", "create", "--name", made["name"], "--scope")
+    here = op.cli.json(*args, made["scope"], "--json")["token"]
+    with operator_api(f"sqlite:///{tmp_path / 'other.db'}", tmp_path) as other:
+        there = other.cli.json(*args, made["scope"], "--json")["token"]
+        uid = other.user(new_uid())
+        posted = other.call("POST", "/operations", token=there, json=deposit(uid, "d1"))
+        assert posted.json()["code"] == "200000"
+        assert_refused(other.call("GET", "/verify", token=here), 401, "400003")
+        wrote = other.call("POST", "/operations", token=here, json=deposit(uid, "d2"))
+        assert_refused(wrote, 401, "400003")
+        audit = other.audit.getvalue().splitlines()
+        assert [json.loads(line)["who"] for line in audit[-2:]] == [None, None]
+        assert other.balance(uid) == "100"  # only its own token's deposit
+    assert op.call("GET", "/verify", token=here).json()["code"] == "200000"
+    assert_refused(op.call("GET", "/verify", token=there), 401, "400003")
 
 
 def test_token_names_are_unique_and_scopes_checked(op: OperatorApi):

@@ -19,7 +19,10 @@ def test_every_endpoint_is_in_the_document_with_its_scope():
     for e in ENDPOINTS:
         operation = paths[openapi_path(e.path)][e.method.lower()]
         assert operation["x-scope"] == e.scope.value
-        assert operation["security"] == [{"operatorToken": []}]
+        assert operation["security"] == [
+            {"operatorToken": []},
+            {"clientCertificate": []},
+        ]
         assert ("requestBody" in operation) == (e.body is not None)
 
 

@@ -182,6 +182,49 @@ def test_bad_input_writes_nothing(op: OperatorApi):
     assert op.ok("GET", "/users/{uid}/accounts", uid=uid)["accounts"] == []
 
 
+@pytest.mark.parametrize(
+    ("envelope", "says"),
+    [
+        ({"extra": 1}, "extra"),
+        ({"atomic": "yes"}, "atomic must be true or false"),
+        ({"atomic": 1}, "atomic must be true or false"),
+    ],
+)
+def test_a_malformed_batch_writes_none_of_its_good_operations(
+    op: OperatorApi, envelope: dict[str, Any], says: str
+):
+    uid = op.user(new_uid())
+    good = [deposit(uid, "g1", "5"), deposit(uid, "g2", "6")]
+    body = {"operations": good, **envelope}
+    answer = op.call("POST", "/operations:batch", json=body).json()
+    assert answer["code"] == "400100" and says in answer["msg"], answer
+    for op_id in ("g1", "g2"):
+        missing = op.call("GET", "/operations/{uid}/{id}", uid=uid, id=op_id)
+        assert missing.json()["code"] == "404000"
+    assert op.ok("GET", "/users/{uid}/accounts", uid=uid)["accounts"] == []
+    # The same operations, sent well, are new: nothing of them was recorded.
+    data = op.ok("POST", "/operations:batch", json={"operations": good})
+    assert [r["result"]["replayed"] for r in data["results"]] == [False, False]
+
+
+def test_an_operation_refused_for_its_input_leaves_no_account_or_record(
+    op: OperatorApi,
+):
+    uid = op.user(new_uid())
+    for bad in [
+        deposit(uid, "n1", "-5"),
+        deposit(uid, "n2", "5", currency="NOPE"),
+        deposit(uid, "n3", "5", account="nowhere"),
+        {**deposit(uid, "n4", "5"), "surprise": True},
+        deposit(new_uid(), "n5", "5"),  # an unknown user
+    ]:
+        answer = op.call("POST", "/operations", json=bad).json()
+        assert answer["code"] == "400100" and answer["msg"], (bad, answer)
+        missing = op.call("GET", "/operations/{uid}/{id}", uid=bad["uid"], id=bad["id"])
+        assert missing.json()["code"] == "404000"
+    assert op.ok("GET", "/users/{uid}/accounts", uid=uid)["accounts"] == []
+
+
 def test_a_body_over_the_limit_is_413000(op: OperatorApi):
     response = op.call(
         "POST",

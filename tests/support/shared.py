@@ -31,6 +31,15 @@ def engine_database(
     return postgres_databases.new(), workdir
 
 
+def fresh_database(request: pytest.FixtureRequest, engine: str, tmp_path: Path) -> str:
+    """A fresh database of `engine` for one test: a SQLite file in tmp_path,
+    or a new PostgreSQL database (the fixture is asked for only then)."""
+    if engine == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    return databases.new()
+
+
 @contextmanager
 def engine_server(
     engine: str,

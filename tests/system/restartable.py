@@ -8,6 +8,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -76,14 +77,18 @@ class RestartableServer:
         down: float,
         problems: list[str],
         done: threading.Event,
+        before_kill: Callable[[], None] | None = None,
     ) -> None:
         """SIGKILL the server `kills` times, `pause` (uniform) seconds apart,
         starting it again after up to `down` seconds each time (clients see
         refused connections meanwhile); a failure goes to `problems`, and
-        `done` is set at the end, the clients' signal to stop."""
+        `done` is set at the end, the clients' signal to stop. `before_kill`
+        runs just before each kill (to look at the server about to die)."""
         try:
             for _ in range(kills):
                 time.sleep(rng.uniform(*pause))
+                if before_kill is not None:
+                    before_kill()
                 self.kill()
                 time.sleep(rng.uniform(0, down))
                 self.start()

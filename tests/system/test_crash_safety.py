@@ -33,9 +33,8 @@ from kuledger.services import users as user_service
 from kuledger.services.ledger import OperationResult
 from kuledger.services.transfers import order_id
 from kuledger_client.signing import auth_headers
-from tests.conftest import PostgresDatabases
 from tests.support.server import ApiUser
-from tests.support.shared import ENGINES
+from tests.support.shared import ENGINES, fresh_database
 from tests.system.restartable import RestartableServer
 
 INNER = "/api/v2/accounts/inner-transfer"
@@ -122,11 +121,7 @@ SEEDED = {(PARENT, "main"): SEED, (PARENT, "trade"): SEED, (SUB, "main"): SEED}
 def test_transfers_survive_sigkill(
     request: pytest.FixtureRequest, tmp_path: Path, engine: str
 ) -> None:
-    if engine == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    else:
-        databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
-        url = databases.new()
+    url = fresh_database(request, engine, tmp_path)
     server = RestartableServer(url, tmp_path, {"KULEDGER_RATELIMIT": "off"})
     user = _seed(server.env)
     deposits = [

@@ -3,10 +3,11 @@ default) takes single operations from many threads on the operator API, so
 its writer commits them in batches, and is SIGKILLed and restarted again and
 again. Every unanswered operation is sent again (same id) until answered.
 
-Then, from the database: every acknowledged operation is there exactly once
-with the entries its answer named, every refused one (an overdraft) wrote
-nothing, no other entry exists, balances equal the seed plus the applied
-transfers, and `kuledger verify` passes.
+Before each kill its /metrics must show commits of several operations (so
+the kills do hit group commit). Then, from the database: every acknowledged
+operation is there exactly once with the entries its answer named, every
+refused one (an overdraft) wrote nothing, no other entry exists, balances
+equal the seed plus the applied transfers, and `kuledger verify` passes.
 """
 
 from __future__ import annotations
@@ -28,9 +29,8 @@ from kuledger.bootstrap import Container
 from kuledger.config import Settings
 from kuledger.services import users as user_service
 from kuledger.services.ledger import OperationResult
-from tests.conftest import PostgresDatabases
 from tests.support.server import free_port
-from tests.support.shared import ENGINES
+from tests.support.shared import ENGINES, fresh_database
 from tests.system.restartable import RestartableServer
 
 KILLS = 5
@@ -68,11 +68,7 @@ def _op(rng: random.Random, op_id: str, thread: int) -> Op:
 def test_group_committed_operations_survive_sigkill(
     request: pytest.FixtureRequest, tmp_path: Path, engine: str
 ) -> None:
-    if engine == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    else:
-        databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
-        url = databases.new()
+    url = fresh_database(request, engine, tmp_path)
     port = free_port()
     server = RestartableServer(
         url,
@@ -134,9 +130,27 @@ def test_group_committed_operations_survive_sigkill(
                     problems.append(f"{item.payload['id']}: never answered")
                     return
 
+    batches: list[tuple[float, float]] = []  # (operations, commits) per life
+
+    def count_batches() -> None:
+        """What the server about to be killed committed: group commit is on
+        only if some of its commits held more than one operation."""
+        try:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+        except httpx.TransportError:
+            return  # not up yet: it dies young
+        ops_sum = commits = 0.0
+        for line in text.splitlines():
+            if line.startswith("kuledger_write_batch_operations_sum"):
+                ops_sum = float(line.split()[-1])
+            elif line.startswith("kuledger_write_batch_operations_count"):
+                commits = float(line.split()[-1])
+        batches.append((ops_sum, commits))
+
     killer = threading.Thread(
         target=server.kill_repeatedly,
         args=(KILLS, random.Random(11), (0.4, 1.0), 0.1, problems, done),
+        kwargs={"before_kill": count_batches},
     )
     threads = [killer]
     threads += [threading.Thread(target=client, args=(n,)) for n in range(THREADS)]
@@ -147,6 +161,8 @@ def test_group_committed_operations_survive_sigkill(
     assert not any(t.is_alive() for t in threads), "a driver thread hung"
     assert not problems, problems[:5]
     server.stop()
+    # The kills hit servers that were committing operations in batches.
+    assert any(ops > commits > 0 for ops, commits in batches), batches
 
     container = Container(Settings.from_env(server.env))
     try:
@@ -203,4 +219,4 @@ def test_group_committed_operations_survive_sigkill(
     assert balances == dict(expected)
     report = json.loads(server.cli.run("verify", "--json"))
     assert report["ok"] is True, report
-    print(f"\n{engine}: {KILLS} SIGKILLs, {dict(codes)}")
+    print(f"\n{engine}: {KILLS} SIGKILLs, {dict(codes)}, (ops, commits) {batches}")

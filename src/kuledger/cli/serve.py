@@ -18,6 +18,7 @@ from uvicorn.supervisors import Multiprocess
 from kuledger.bootstrap import Container, build_monitoring_app
 from kuledger.cli.context import container, fail, reports_errors
 from kuledger.config import Settings
+from kuledger.http.listener_tls import listener_tls
 from kuledger.http.server_limits import LimitedConfig, limits_for, raise_open_file_limit
 from kuledger.storage import migrate, partitions
 
@@ -96,9 +97,11 @@ def serve(host: str, port: int, workers: int, futures_port: int | None) -> None:
         click.echo(f"monthly partitions created: {', '.join(created)}", err=True)
     monitor_socket = _monitor_socket(c)  # first: a port in use stops the start
     limits = limits_for(c.settings, raise_open_file_limit())
+    tls = listener_tls(c.settings)  # a bad file stops the start, naming its setting
     config = LimitedConfig(
         "kuledger.bootstrap:asgi_app",
         limits=limits,
+        tls=tls,
         factory=True,
         host=host,
         port=port,
@@ -128,8 +131,10 @@ def serve(host: str, port: int, workers: int, futures_port: int | None) -> None:
         + (f" and :{futures_port}" if futures_port else "")
         + f" with {workers} worker(s), up to {limits.max_connections} connections each"
         + (
-            f"; operator API on http://{c.settings.operator_host}:"
+            f"; operator API on {'https' if tls else 'http'}://"
+            f"{c.settings.operator_host}:"
             f"{c.settings.operator_port}/operator/v1"
+            + (" (client certificates required)" if tls and tls.client_ca else "")
             if operator is not None
             else ""
         ),

@@ -36,6 +36,7 @@ from uvicorn.server import ServerState
 
 from kuledger.config import ConfigError, Settings
 from kuledger.http.envelope import fail
+from kuledger.http.listener_tls import ListenerTls, serves, start_tls, tls_extension
 from kuledger.http.protocols import EnvelopeHttpToolsProtocol
 
 log = logging.getLogger("kuledger.http")
@@ -92,7 +93,14 @@ class LimitedConfig(uvicorn.Config):
     """uvicorn's Config with the limits, which are pickled with it into every
     worker process (a class attribute would not survive the spawn)."""
 
-    def __init__(self, app: str, *, limits: ConnectionLimits, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        app: Any,  # an import string, or (in tests) the ASGI app
+        *,
+        limits: ConnectionLimits,
+        tls: ListenerTls | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(
             app,
             http=LimitedHttpProtocol,
@@ -101,6 +109,7 @@ class LimitedConfig(uvicorn.Config):
             **kwargs,
         )
         self.limits = limits
+        self.tls = tls  # the operator listener's (http/listener_tls.py)
 
 
 _busy = fail(
@@ -169,9 +178,11 @@ class LimitedHttpProtocol(EnvelopeHttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        self.limits = (
-            config.limits if isinstance(config, LimitedConfig) else ConnectionLimits()
-        )
+        limited = config if isinstance(config, LimitedConfig) else None
+        self.limits = limited.limits if limited else ConnectionLimits()
+        self.tls = limited.tls if limited else None
+        self._tls_scope: dict[str, Any] | None = None
+        self._handshaking = False
         self._held = bytearray()
         self._in_request = False
         self._upgraded = False
@@ -179,6 +190,13 @@ class LimitedHttpProtocol(EnvelopeHttpToolsProtocol):
         self._send_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        if self.tls is not None and serves(self.tls, transport):
+            self._handshaking = True  # made again, with TLS, once it is done
+            start_tls(self, transport, self.tls, self.limits.request_timeout_s)
+            return
+        if self._handshaking:
+            self._handshaking = False
+            self._tls_scope = tls_extension(transport)
         super().connection_made(transport)
         self.flow = self._flow = _HeldFlow(transport, self._held)
         open_now = len(self.connections)
@@ -193,6 +211,8 @@ class LimitedHttpProtocol(EnvelopeHttpToolsProtocol):
         self._arm_request_timer(fuse)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._handshaking:  # never made, as far as uvicorn knows
+            return
         self._cancel_request_timer()
         self._cancel_send_timer()
         self._held.clear()
@@ -235,6 +255,8 @@ class LimitedHttpProtocol(EnvelopeHttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        if self._tls_scope is not None:
+            self.scope["extensions"] = {"tls": self._tls_scope}  # type: ignore[dict-item]
         self._in_request = True
         if self._request_timer is None:
             self._arm_request_timer(self.limits.request_timeout_s)

@@ -69,6 +69,7 @@ class TokenStore(Protocol):
         ...
 
     def by_hash(self, token_hash: str) -> OperatorToken | None: ...
+    def by_name(self, name: str) -> OperatorToken | None: ...
     def all(self) -> list[OperatorToken]: ...
     def revoke(self, name: str, at: int) -> bool: ...
 
@@ -110,3 +111,11 @@ def authenticate(store: TokenStore, text: str) -> OperatorToken | None:
     if token is None or not hmac.compare_digest(token.token_hash, wanted):
         return None
     return None if token.revoked_at is not None else token
+
+
+def for_certificate(store: TokenStore, common_name: str) -> OperatorToken | None:
+    """The active token a verified client certificate's CN names, or None: a
+    certificate is only as good as the token it names, so revoking the token
+    shuts the certificate out too (operator-api.md#tls-and-client-certificates)."""
+    token = store.by_name(common_name)
+    return None if token is None or token.revoked_at is not None else token

@@ -63,6 +63,13 @@ class SqlTokenStore:
         )
         return _token(rows[0]) if rows else None
 
+    def by_name(self, name: str) -> OperatorToken | None:
+        rows = self._db.rows(
+            f"SELECT {_TOKEN_COLUMNS} FROM operator_tokens WHERE name = {self._ph}",
+            (name,),
+        )
+        return _token(rows[0]) if rows else None
+
     def all(self) -> list[OperatorToken]:
         rows = self._db.rows(
             f"SELECT {_TOKEN_COLUMNS} FROM operator_tokens ORDER BY created_at, name"

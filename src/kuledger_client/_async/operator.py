@@ -31,6 +31,7 @@ from kuledger_client._operator import (
     UserPage,
     VerifyStatus,
     segment,
+    tls_verify,
     transport_failure,
 )
 
@@ -40,12 +41,15 @@ Operation = Mapping[str, Any]  # a `kuledger post` line: {"op": ..., "uid": ...}
 class AsyncOperatorClient:
     """A client of the operator API; OperatorClient's methods block,
     AsyncOperatorClient's are awaited. `token` comes from `kuledger
-    operator-token create`; `transport`, `sleep` and `jitter` are injectable
-    so tests never sleep."""
+    operator-token create` (None on an mTLS listener, where `client_cert`
+    names the token: operator-api.md#tls-and-client-certificates);
+    `ca_bundle` is the PEM file of the CA that signed an https listener's
+    certificate; `transport`, `sleep` and `jitter` are injectable so tests
+    never sleep."""
 
     def __init__(
         self,
-        token: str,
+        token: str | None,
         *,
         base_url: str = DEFAULT_OPERATOR_URL,
         timeout: float = 30.0,
@@ -55,6 +59,8 @@ class AsyncOperatorClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: AsyncSleep = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
+        ca_bundle: str | None = None,
+        client_cert: str | tuple[str, str] | None = None,
     ) -> None:
         self._core = OperatorCore(
             token,
@@ -65,7 +71,11 @@ class AsyncOperatorClient:
             jitter=jitter,
         )
         self._sleep = sleep
-        self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
+        self._http = httpx.AsyncClient(
+            timeout=timeout,
+            transport=transport,
+            verify=tls_verify(ca_bundle, client_cert),
+        )
 
     @property
     def base_url(self) -> str:

@@ -89,7 +89,11 @@ def _asgi_endpoint(endpoint: OperatorEndpoint, services: OperatorServices) -> An
             if endpoint.method in ("POST", "PATCH", "PUT"):
                 call.body = await _read_body(request)
             answer = await run_in_threadpool(
-                _handle, endpoint, call, request.headers.get("authorization")
+                _handle,
+                endpoint,
+                call,
+                request.headers.get("authorization"),
+                _tls(request.scope).get("client_cert_cn"),
             )
             # A queued write is awaited here, on the loop (see http/pending.py).
             response = await _settled(answer) if isinstance(answer, Pending) else answer
@@ -102,11 +106,20 @@ def _asgi_endpoint(endpoint: OperatorEndpoint, services: OperatorServices) -> An
     return asgi_endpoint
 
 
+def _tls(scope: Scope) -> dict[str, Any]:
+    """ASGI's TLS extension: set on an mTLS listener (http/listener_tls.py)."""
+    tls: dict[str, Any] = scope.get("extensions", {}).get("tls") or {}
+    return tls
+
+
 def _handle(
-    endpoint: OperatorEndpoint, call: OpCall, authorization: str | None
+    endpoint: OperatorEndpoint,
+    call: OpCall,
+    authorization: str | None,
+    certificate_cn: str | None = None,
 ) -> Envelope | Pending:
     try:
-        call.token = identify(call.services.tokens, authorization)
+        call.token = identify(call.services.tokens, authorization, certificate_cn)
         require(call.token, endpoint.scope)
         data = endpoint.handler(call)
         return data if isinstance(data, Envelope | Pending) else ok(data)
@@ -133,7 +146,8 @@ async def _read_body(request: Request) -> bytes:
 
 
 class AuditLogMiddleware:
-    """One JSON line per call on `kuledger.audit`: who (the token's name), what
+    """One JSON line per call on `kuledger.audit`: who (the token's name; on
+    mTLS, the client certificate's subject too), what
     (method, path, the uid/id of each operation), the HTTP status and KuCoin
     code. Never a token, a body or a secret."""
 
@@ -162,6 +176,7 @@ class AuditLogMiddleware:
                     {
                         "time": round(time.time(), 3),
                         "who": state.get("token"),
+                        "cert": _tls(scope).get("client_cert_name"),
                         "method": scope["method"],
                         "path": scope["path"],
                         "ops": state.get("ops") or [],
@@ -238,7 +253,7 @@ def _operation(e: OperatorEndpoint) -> dict[str, Any]:
         "operationId": e.handler.__name__,
         "parameters": list(e.params),
         "responses": responses,
-        "security": [{"operatorToken": []}],
+        "security": [{"operatorToken": []}, {"clientCertificate": []}],
         "x-scope": e.scope.value,
     }
     if e.body is not None:
@@ -280,7 +295,12 @@ def openapi_document() -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "a token from `kuledger operator-token create`",
-                }
+                },
+                "clientCertificate": {
+                    "type": "mutualTLS",
+                    "description": "on an mTLS listener, a client certificate whose "
+                    "CN names an active operator token (operator-api.md)",
+                },
             },
         },
     }
