@@ -72,7 +72,7 @@ from kucoin_universal_sdk.model.common import RestError
 
 from tests.e2e.test_hf_futures_transfers import CCXT_APIS
 from tests.support import db_view
-from tests.support.db_view import add_user, db_accounts, db_ledger
+from tests.support.db_view import add_user, balance, db_ledger
 from tests.support.server import ApiUser, LiveServer
 from tests.support.universal_sdk import account_service
 
@@ -105,11 +105,6 @@ def parsed(resp: Any) -> Any:
         model = model["data"]  # a list answer, wrapped by the SDK
     assert model == without_none(raw), "the SDK's parse differs from the raw data"
     return raw
-
-
-def balance(server: LiveServer, uid: str, type_: str, currency: str = "USDT") -> str:
-    found = db_accounts(server, uid).get((type_, currency))
-    return found["balance"] if found else "0"
 
 
 @pytest.fixture
