@@ -52,6 +52,7 @@ ACCEPTED_DIFFERENCES: dict[tuple[str, str], dict[tuple[str, str], str]] = {
     },
     ("POST", "/api/v3/sub/user/margin/enable"): {("data", "type"): _NULL_EXAMPLE},
     ("POST", "/api/v3/sub/user/futures/enable"): {("data", "type"): _NULL_EXAMPLE},
+    ("POST", "/api/v1/transfer-in"): {("data", "type"): _NULL_EXAMPLE},
     ("GET", "/api/v2/sub/user"): {("data.items[].hostedStatus", "type"): _NULL_EXAMPLE},
     ("GET", "/api/v1/accounts"): {
         ("data[].type", "enum"): (
@@ -151,6 +152,10 @@ def subject(module_api: Server) -> Subject:
             op("deposit", 21, account="margin", amount="15", **usdt),
             op("deposit", 22, account="isolated", amount="0.5", currency="BTC"),
             op("deposit", 23, account="isolated", amount="25", **usdt),
+            # a transfer out of contract, for GET /api/v1/transfer-list
+            op(
+                "transfer", 24, amount="1", **{"from": "contract", "to": "main"}, **usdt
+            ),
         ]
     )
     accounts = ok_data(module_api.signed(user, "GET", "/api/v1/accounts"))
@@ -234,6 +239,24 @@ SAMPLES: dict[tuple[str, str], list[str | Callable[[Subject], str]]] = {
     ],
     ("POST", "/api/v2/accounts/inner-transfer"): [
         _transfer_body(currency="USDT", amount="1", **{"from": "main", "to": "trade"})
+    ],
+    # KuCoin's futures transfers send amount as a JSON number
+    ("POST", "/api/v1/transfer-in"): [
+        lambda s: json.dumps(
+            {"currency": "USDT", "amount": 0.01, "payAccountType": "MAIN"}
+        )
+    ],
+    ("POST", "/api/v3/transfer-out"): [
+        lambda s: json.dumps(
+            {"currency": "USDT", "amount": 0.01, "recAccountType": "MAIN"}
+        ),
+        lambda s: json.dumps(
+            {"currency": "USDT", "amount": 1, "recAccountType": "TRADE"}
+        ),
+    ],
+    ("GET", "/api/v1/transfer-list"): [
+        "",
+        "currency=USDT&type=MAIN&currentPage=1&pageSize=10",
     ],
     ("POST", "/api/v2/accounts/sub-transfer"): [
         _transfer_body(

@@ -1,7 +1,7 @@
-"""Every method of KuCoin's official universal SDK's `subaccount` API class,
-and the served methods of its `transfer` class, against a real `kuledger
-serve` on both engines (`module_server`), each answer checked against the
-database (tests/support/db_view.py).
+"""Every method of KuCoin's official universal SDK's `subaccount` and
+`transfer` API classes, against a real `kuledger serve` on both engines
+(`module_server`), each answer checked against the database
+(tests/support/db_view.py).
 
 The SDK swallows parse errors (a model of None), so each model is also
 compared with the raw JSON it was parsed from.
@@ -9,6 +9,7 @@ compared with the raw JSON it was parsed from.
 
 from __future__ import annotations
 
+import inspect
 import json
 import uuid
 from typing import Any
@@ -17,6 +18,9 @@ import ccxt
 import pytest
 from kucoin_universal_sdk.generate.account.account.model_get_spot_account_list_req import (  # noqa: E501
     GetSpotAccountListReqBuilder,
+)
+from kucoin_universal_sdk.generate.account.subaccount.api_sub_account import (
+    SubAccountAPI,
 )
 from kucoin_universal_sdk.generate.account.subaccount.model_add_sub_account_api_req import (  # noqa: E501
     AddSubAccountApiReqBuilder,
@@ -52,9 +56,21 @@ from kucoin_universal_sdk.generate.account.subaccount.model_get_sub_account_api_
 from kucoin_universal_sdk.generate.account.subaccount.model_modify_sub_account_api_req import (  # noqa: E501
     ModifySubAccountApiReqBuilder,
 )
+from kucoin_universal_sdk.generate.account.transfer.api_transfer import TransferAPI
 from kucoin_universal_sdk.generate.account.transfer.model_flex_transfer_req import (
     FlexTransferReq,
     FlexTransferReqBuilder,
+)
+from kucoin_universal_sdk.generate.account.transfer.model_futures_account_transfer_in_req import (  # noqa: E501
+    FuturesAccountTransferInReq,
+    FuturesAccountTransferInReqBuilder,
+)
+from kucoin_universal_sdk.generate.account.transfer.model_futures_account_transfer_out_req import (  # noqa: E501
+    FuturesAccountTransferOutReq,
+    FuturesAccountTransferOutReqBuilder,
+)
+from kucoin_universal_sdk.generate.account.transfer.model_get_futures_account_transfer_out_ledger_req import (  # noqa: E501
+    GetFuturesAccountTransferOutLedgerReqBuilder,
 )
 from kucoin_universal_sdk.generate.account.transfer.model_get_transfer_quotas_req import (  # noqa: E501
     GetTransferQuotasReq,
@@ -72,7 +88,7 @@ from kucoin_universal_sdk.model.common import RestError
 
 from tests.e2e.test_hf_futures_transfers import CCXT_APIS
 from tests.support import db_view
-from tests.support.db_view import add_user, db_accounts, db_ledger
+from tests.support.db_view import add_user, balance, db_ledger
 from tests.support.server import ApiUser, LiveServer
 from tests.support.universal_sdk import account_service
 
@@ -80,9 +96,6 @@ pytestmark = pytest.mark.slow  # a real server per engine, the SDK's own sockets
 
 EVERY_PERMISSION = "General,Spot,Margin,Futures,FlexTransfers"
 EVERY_ACCOUNT = GetSpotAccountListReqBuilder().build()
-# The transfer class's methods for the deprecated futures transfers
-# (/api/v3/transfer-out, /api/v1/transfer-in, /api/v1/transfer-list) are not
-# served: kuledger's flex transfer moves to and from CONTRACT instead.
 
 
 def without_none(value: Any) -> Any:
@@ -105,11 +118,6 @@ def parsed(resp: Any) -> Any:
         model = model["data"]  # a list answer, wrapped by the SDK
     assert model == without_none(raw), "the SDK's parse differs from the raw data"
     return raw
-
-
-def balance(server: LiveServer, uid: str, type_: str, currency: str = "USDT") -> str:
-    found = db_accounts(server, uid).get((type_, currency))
-    return found["balance"] if found else "0"
 
 
 @pytest.fixture
@@ -163,7 +171,7 @@ def test_every_subaccount_and_transfer_method_against_the_ledger(module_server, 
         [v1] = parsed(subs.get_spot_sub_accounts_summary_v1())
         assert (v1["userId"], v1["subName"]) == (sub_uid, name)
 
-        # every transfer the class serves, each checked on both sides
+        # every transfer method of the class, each checked on both sides
         moved = parsed(
             transfers.sub_account_transfer(
                 SubAccountTransferReqBuilder()
@@ -252,6 +260,56 @@ def test_every_subaccount_and_transfer_method_against_the_ledger(module_server, 
             (name, 8),
         ]
 
+        # the deprecated futures transfers: amounts are floats on the wire
+        into_futures = transfers.futures_account_transfer_in(
+            FuturesAccountTransferInReqBuilder()
+            .set_currency("USDT")
+            .set_amount(5.1)
+            .set_pay_account_type(FuturesAccountTransferInReq.PayAccountTypeEnum.MAIN)
+            .build()
+        )
+        assert into_futures.common_response.data is None  # as KuCoin answers
+        assert (
+            balance(server, master.uid, "main"),
+            balance(server, master.uid, "contract"),
+        ) == ("54.9", "5.1")
+        out_type = FuturesAccountTransferOutReq.RecAccountTypeEnum.TRADE
+        out = parsed(
+            transfers.futures_account_transfer_out(
+                FuturesAccountTransferOutReqBuilder()
+                .set_currency("USDT")
+                .set_amount(0.1)
+                .set_rec_account_type(out_type)
+                .build()
+            )
+        )
+        assert (out["amount"], out["status"], out["recAccountType"]) == (
+            "0.1",
+            "SUCCESS",
+            "TRADE",
+        )
+        assert (
+            balance(server, master.uid, "contract"),
+            balance(server, master.uid, "trade"),
+        ) == ("5", "2.1")
+        history = parsed(
+            transfers.get_futures_account_transfer_out_ledger(
+                GetFuturesAccountTransferOutLedgerReqBuilder()
+                .set_currency("USDT")
+                .set_current_page(1)
+                .set_page_size(10)
+                .build()
+            )
+        )
+        [listed_out] = history["items"]
+        assert (listed_out["applyId"], listed_out["amount"]) == (out["applyId"], "0.1")
+        [leg] = [e for e in db_ledger(server, master.uid) if e["id"] == str(out["sn"])]
+        assert (leg["accountType"], leg["direction"], leg["amount"]) == (
+            "CONTRACT",
+            "out",
+            "0.1",
+        )
+
         # keys: create, use, list, modify, delete
         made = parsed(
             subs.add_sub_account_api(
@@ -305,6 +363,18 @@ def test_every_subaccount_and_transfer_method_against_the_ledger(module_server, 
                 as_sub.get_account_api().get_spot_account_list(EVERY_ACCOUNT)
             assert "400003" in str(refused.value)  # HTTP 401: KC-API-KEY not exists
     assert made["apiSecret"] not in server.log()
+
+
+@pytest.mark.parametrize(
+    ("api_class", "name"), [(SubAccountAPI, "subs"), (TransferAPI, "transfers")]
+)
+def test_the_sdk_test_calls_every_method_of_both_classes(api_class, name):
+    """A method the SDK adds (or the test drops) fails here, not silently."""
+    source = inspect.getsource(
+        test_every_subaccount_and_transfer_method_against_the_ledger
+    )
+    methods = {m for m in vars(api_class) if not m.startswith("_")}
+    assert methods and {m for m in methods if f"{name}.{m}(" not in source} == set()
 
 
 def test_ccxts_sub_account_methods_against_the_ledger(module_server, master):

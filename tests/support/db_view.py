@@ -72,6 +72,12 @@ def db_accounts(server: Server, uid: str) -> dict[tuple[str, str], Item]:
     return {(a["type"], a["currency"]): a for a in rows}
 
 
+def balance(server: Server, uid: str, type_: str, currency: str = "USDT") -> str:
+    """One account's balance as text, "0" if it has none."""
+    found = db_accounts(server, uid).get((type_, currency))
+    return found["balance"] if found else "0"
+
+
 def cli_agrees(server: Server, uid: str) -> None:
     """The direct reads equal what the CLI prints."""
     assert server.cli.json("ledger", "--uid", uid, "--json") == db_ledger(server, uid)

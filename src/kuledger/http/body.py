@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -64,3 +65,15 @@ def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise InvalidInput(shown, f"{shown} is given more than once")
         found[name] = value
     return found
+
+
+def exact_number(raw: bytes, name: str) -> str:
+    """The JSON number at the body's top-level key `name` as a plain decimal
+    string, read from the text the client sent (orjson reads numbers as
+    binary floats: 0.1000000000000000055 would become 0.1). The caller has
+    checked, by body_fields, that the body is one JSON object."""
+    text = json.loads(raw, parse_float=str, parse_int=str)[name]
+    number = Decimal(text)
+    if not -40 <= number.as_tuple().exponent <= 40:  # type: ignore[operator]
+        raise InvalidInput(name, f"{name} is not a valid amount")
+    return format(number, "f")

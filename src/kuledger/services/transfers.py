@@ -11,18 +11,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from kuledger.domain.accounts import AccountKey, AccountType
+from kuledger.domain.accounts import AccountKey, AccountType, Book
 from kuledger.domain.errors import IdempotencyConflict, InvalidInput, LedgerError
 from kuledger.domain.money import ZERO
 from kuledger.domain.operations import MAX_ID_LENGTH
 from kuledger.services import ledger
+from kuledger.services.ledger import OperationResult
 from kuledger.services.operator import Outcome, Writer
 from kuledger.services.ports import (
     Clock,
     EventSink,
+    LedgerFilter,
     LedgerReader,
+    Seek,
     UnitOfWorkFactory,
 )
+from kuledger.services.queries import Page, canonical_amounts
 
 KINDS = ("INTERNAL", "PARENT_TO_SUB", "SUB_TO_PARENT")
 
@@ -58,22 +62,39 @@ def transfer(
     payload = operation(request)
     if write is not None:
         return order_of(request, write([payload], False))
+    result = applied(uow_factory, clock, request, events)
+    return order_id(result.created_at, result.entry_ids[0])
+
+
+def applied(
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock,
+    request: TransferRequest,
+    events: EventSink | None = None,
+) -> OperationResult:
+    """Apply the transfer (or replay it) in a transaction of its own."""
     try:
-        result = ledger.apply(uow_factory, payload, clock, events)
+        return ledger.apply(uow_factory, operation(request), clock, events)
     except IdempotencyConflict:
         raise _reused(request) from None
-    return order_id(result.created_at, result.entry_ids[0])
 
 
 def order_of(request: TransferRequest, outcomes: Sequence[Outcome]) -> str:
     """The orderId of the transfer's one outcome, as a Writer answered it, or
     the error that refused it."""
+    result = result_of(request, outcomes)
+    return order_id(result.created_at, result.entry_ids[0])
+
+
+def result_of(request: TransferRequest, outcomes: Sequence[Outcome]) -> OperationResult:
+    """The transfer's one outcome, as a Writer answered it, or the error that
+    refused it (raised)."""
     [outcome] = outcomes
     if isinstance(outcome, IdempotencyConflict):
         raise _reused(request) from None
     if isinstance(outcome, LedgerError):
         raise outcome
-    return order_id(outcome.created_at, outcome.entry_ids[0])
+    return outcome
 
 
 def _reused(request: TransferRequest) -> InvalidInput:
@@ -143,3 +164,42 @@ def transferable(
                 currency, account.balance, account.available, account.holds
             )
     return Transferable(currency, ZERO, ZERO, ZERO)
+
+
+@dataclass(frozen=True, slots=True)
+class FuturesTransferQuery:
+    """GET /api/v1/transfer-list parameters, already type-checked."""
+
+    uid: str
+    currency: str | None
+    start_at: int
+    end_at: int
+    current_page: int
+    page_size: int
+
+
+def futures_transfers_out(reader: LedgerReader, query: FuturesTransferQuery) -> Page:
+    """One page, newest first, of the transfers out of the contract account:
+    its TRANSFER entries going out (each applied at once, so SUCCESS)."""
+    if query.start_at > query.end_at:
+        raise InvalidInput("startAt", "startAt must not be later than endAt")
+    selection = LedgerFilter(
+        uid=query.uid,
+        book=Book.SPOT,  # contract transfer legs show in the spot book
+        start_at=query.start_at,
+        end_at=query.end_at,
+        currencies=(query.currency,) if query.currency else (),
+        direction="out",
+        biz_codes=("TRANSFER",),
+        account_types=(AccountType.CONTRACT,),
+    )
+    skip = Seek(None, (query.current_page - 1) * query.page_size)
+    _marker, rows = reader.marked_entry_rows(selection, skip, query.page_size)
+    total = reader.count_entries(selection)
+    return Page(
+        query.current_page,
+        query.page_size,
+        total,
+        -(-total // query.page_size),
+        canonical_amounts(rows),
+    )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, NamedTuple
+from collections.abc import Callable
+from typing import Annotated, Any, NamedTuple
 
 from kuledger.domain.accounts import AccountType
 from kuledger.domain.errors import InvalidInput
@@ -15,6 +16,7 @@ from kuledger.http.endpoints._json_schema import STRING, obj, query
 from kuledger.http.pending import Pending
 from kuledger.http.routing import Endpoint
 from kuledger.services import operator, transfers
+from kuledger.services.ledger import OperationResult
 from kuledger.services.transfers import KINDS, TransferRequest
 
 UNIVERSAL_TYPES = (
@@ -76,7 +78,7 @@ class QuotaParams(NamedTuple):
     type: Annotated[str, choice("type", QUOTA_TYPES, required=True)]
 
 
-def flex_transfer(call: Call) -> dict[str, str] | Pending:
+def flex_transfer(call: Call) -> Any:
     body = read(FlexTransferBody, body_fields(call.body, call.content_type))
     request = TransferRequest(
         uid=call.uid,
@@ -96,7 +98,7 @@ def flex_transfer(call: Call) -> dict[str, str] | Pending:
     return ordered(call, request)
 
 
-def inner_transfer(call: Call) -> dict[str, str] | Pending:
+def inner_transfer(call: Call) -> Any:
     body = read(InnerTransferBody, body_fields(call.body, call.content_type))
     request = TransferRequest(
         uid=call.uid,
@@ -111,17 +113,26 @@ def inner_transfer(call: Call) -> dict[str, str] | Pending:
     return ordered(call, request)
 
 
-def ordered(call: Call, request: TransferRequest) -> dict[str, str] | Pending:
-    """Apply the transfer and answer its orderId: through the server's
-    writer, awaited on the event loop (so concurrent transfers share a group
-    commit), or in a transaction of its own."""
+def ordered(
+    call: Call,
+    request: TransferRequest,
+    answer: Callable[[OperationResult], Any] | None = None,
+) -> Any:
+    """Apply the transfer and answer its orderId (or `answer(result)`):
+    through the server's writer, awaited on the event loop (so concurrent
+    transfers share a group commit), or in a transaction of its own."""
+    reply = answer or _order
     s = call.services
     if s.write is None:
-        return {"orderId": transfers.transfer(s.uow, s.clock, request, s.events)}
+        return reply(transfers.applied(s.uow, s.clock, request, s.events))
     future = operator.submit(s.write, [transfers.operation(request)], False)
     return Pending(
-        future, lambda done: {"orderId": transfers.order_of(request, done.result())}
+        future, lambda done: reply(transfers.result_of(request, done.result()))
     )
+
+
+def _order(result: OperationResult) -> dict[str, str]:
+    return {"orderId": transfers.order_id(result.created_at, result.entry_ids[0])}
 
 
 def get_transfer_quotas(call: Call) -> dict[str, str]:
