@@ -24,6 +24,7 @@ from kuledger.domain.users import User
 from kuledger.services.ports import StoredKey, StoredOperation
 from kuledger.storage import schema
 from kuledger.storage.dialect import SqlDialect, dialect_for
+from kuledger.storage.key_changes import notify_key_change
 from kuledger.storage.subaccounts import SqlSubAccountStore
 
 _CHUNK = 300  # keys per IN (...) list: under SQLite's parameter limit
@@ -276,6 +277,7 @@ class SqlUserStore:
             .where(schema.users.c.uid == user.uid)
             .values(**_user_row(user))
         )
+        notify_key_change(self._conn)  # a key carries its owner's VIP level
 
 
 def _user_row(user: User) -> dict[str, Any]:
@@ -318,6 +320,7 @@ class SqlKeyStore:
             .where(schema.api_keys.c.key == key, schema.api_keys.c.revoked_at.is_(None))
             .values(revoked_at=at)
         )
+        notify_key_change(self._conn)
         return result.rowcount == 1
 
     def update(self, key: StoredKey) -> None:
@@ -330,6 +333,7 @@ class SqlKeyStore:
                 ip_whitelist=key.ip_whitelist,
             )
         )
+        notify_key_change(self._conn)
 
     def for_user(self, uid: str) -> list[StoredKey]:
         rows = self._conn.execute(
