@@ -17,12 +17,13 @@ from hypothesis import strategies as st
 from starlette.datastructures import QueryParams
 
 from kuledger.domain.errors import InvalidInput
-from kuledger.http.auth import Authenticator, AuthError, InvalidTimestamp, SignedRequest
+from kuledger.http.auth import Authenticator, AuthError, InvalidTimestamp
 from kuledger.http.body import body_fields, is_json_media_type
 from kuledger.http.errors import UnsupportedMediaType
 from kuledger.http.params import query_fields
 from kuledger.services import keys, users
 from kuledger_client.signing import auth_headers
+from tests.support.api import accounts_request
 
 JSON = "application/json"
 _text = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
@@ -137,17 +138,6 @@ _digits_of_other_scripts = st.text(
 )
 
 
-def _request(headers: dict[str, str]) -> SignedRequest:
-    return SignedRequest(
-        {k.lower(): v for k, v in headers.items()},
-        "GET",
-        "/api/v1/accounts",
-        "",
-        "",
-        "127.0.0.1",
-    )
-
-
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     st.one_of(
@@ -186,7 +176,7 @@ def test_signed_headers_authenticate_exactly_when_the_rules_say(
         and version in (None, "2", "3")
     )
     try:
-        principal = auth.authenticate(_request(headers), None)
+        principal = auth.authenticate(accounts_request(headers), None)
     except InvalidTimestamp:
         assert not valid_stamp
     except AuthError:
