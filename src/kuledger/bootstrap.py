@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import Engine
 
 from kuledger.config import Settings, settings_from_environment, sqlite_file
-from kuledger.services.key_freshness import TtlFreshness
 from kuledger.services.operator import Writer, direct_writer
-from kuledger.services.ports import Clock, EventSink, KeyFreshness, UnitOfWork
+from kuledger.services.ports import Clock, EventSink, UnitOfWork
 from kuledger.services.ratelimit import MemoryLimiter, RateLimiter
 from kuledger.storage.account_info import SqlAccountInfo
 from kuledger.storage.connections import ReadConnections
@@ -21,7 +20,6 @@ from kuledger.storage.dialect import dialect_for
 from kuledger.storage.engines import create_engine, create_read_engine
 from kuledger.storage.fees import SqlFeeStore
 from kuledger.storage.funding import SqlFundingQueries
-from kuledger.storage.key_changes import PgKeyChanges
 from kuledger.storage.operator import SqlTokenStore
 from kuledger.storage.reader import SqlLedgerReader
 from kuledger.storage.secretbox import (
@@ -143,15 +141,6 @@ class Container:
 
         return RedisEventSink(self.settings.redis_url)
 
-    @cached_property
-    def key_freshness(self) -> KeyFreshness:
-        """How the server's API key cache hears of revocations and permission
-        changes made by any process: LISTEN/NOTIFY on PostgreSQL; on SQLite,
-        which cannot tell, a row is trusted for half a second."""
-        if self.engine.dialect.name == "postgresql":
-            return PgKeyChanges(self.settings.database_url)
-        return TtlFreshness()
-
     def stream_tokens(self) -> StreamTokens:
         """Connect tokens for the private WebSocket, signed with a key derived
         from the secret key, so every worker and process verifies them."""
@@ -160,9 +149,6 @@ class Container:
         return StreamTokens(self.box.derive_key("ws-token"), self.clock)
 
     def close(self) -> None:
-        freshness = self.__dict__.get("key_freshness")
-        if isinstance(freshness, PgKeyChanges):
-            freshness.stop()
         if "reader" in self.__dict__:
             self.reader.close()
         if "engine" in self.__dict__:
@@ -269,7 +255,6 @@ def build_app(
             container.box,
             container.clock,
             container.settings.timestamp_tolerance_ms,
-            freshness=container.key_freshness,
         ),
         ratelimit=build_rate_limit_policy(container.settings),
         events=events,

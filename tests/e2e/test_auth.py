@@ -6,7 +6,6 @@ once. Only the trusted-proxy tests need a server of their own.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -342,14 +341,10 @@ def test_an_unknown_key_version_is_400009_http_400(module_api, keys, version):
 # --- revocation, partner headers, public endpoints ---
 
 
-def test_a_revoked_key_stops_working_within_a_second(module_api, keys):
+def test_a_revoked_key_stops_working_at_once(module_api, keys):
     key = module_api.add_key(keys.alice.uid)
     ok_data(get(module_api, key))
-    ok_data(get(module_api, key))  # served from the worker's key cache
     module_api.cli.run("keys", "revoke", key.key)
-    deadline = time.monotonic() + 1.0  # the promise (docs/api.md)
-    while get(module_api, key).json()["code"] != "400003":
-        assert time.monotonic() < deadline, "the revoked key still works"
     assert_error(get(module_api, key), 401, "400003")
     ok_data(get(module_api, keys.alice))  # the user's other keys still work
 

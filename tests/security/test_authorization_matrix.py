@@ -319,7 +319,7 @@ def test_a_replayed_request_outside_5_s_is_400002(world):
 
 
 @pytest.mark.slow
-def test_a_revoked_key_stops_within_a_second_on_every_worker(tmp_path):
+def test_a_revoked_key_stops_at_once_on_every_worker(tmp_path):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     with live_server(url, tmp_path, workers=2) as s:
         user = s.add_user(new_uid("revoke"))
@@ -332,10 +332,5 @@ def test_a_revoked_key_stops_within_a_second_on_every_worker(tmp_path):
         for _ in range(20):
             ok_data(fresh_get())  # both workers have seen (and cached) the key
         s.cli.run("keys", "revoke", user.key)
-        # Each worker trusts its cached row for at most KEY_TTL_S (SQLite):
-        # poll until the promise's second is up, then every request refuses.
-        deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline:
-            fresh_get()
         for _ in range(20):
             assert_error(fresh_get(), 401, "400003")

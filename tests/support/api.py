@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 
-from kuledger.http.auth import SignedRequest
 from kuledger_client.signing import auth_headers
 from tests.support.server import ApiUser, Server
 
@@ -109,16 +108,3 @@ def _code_of(response: httpx.Response) -> object:
     except ValueError:
         return None
     return body.get("code") if isinstance(body, dict) else None
-
-
-def accounts_request(headers: dict[str, str]) -> SignedRequest:
-    """GET /api/v1/accounts from 127.0.0.1 with `headers`, as the
-    Authenticator sees it."""
-    return SignedRequest(
-        {k.lower(): v for k, v in headers.items()},
-        "GET",
-        "/api/v1/accounts",
-        "",
-        "",
-        "127.0.0.1",
-    )

@@ -15,7 +15,6 @@ import ipaddress
 import logging
 import re
 import secrets
-import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,13 +23,7 @@ from urllib.parse import unquote, unquote_plus
 from kuledger.domain.errors import UnreadableSecret
 from kuledger.domain.users import ApiKey, Permission
 from kuledger.services.keys import open_key
-from kuledger.services.ports import (
-    Clock,
-    KeyFreshness,
-    LedgerReader,
-    SecretBox,
-    StoredKey,
-)
+from kuledger.services.ports import Clock, LedgerReader, SecretBox
 from kuledger_client import signing
 
 _log = logging.getLogger("kuledger.auth")
@@ -131,14 +124,8 @@ class Authenticator:
         clock: Clock,
         tolerance_ms: int = 5000,
         cache_size: int = 1024,
-        freshness: KeyFreshness | None = None,
     ) -> None:
-        """`freshness`, when given, lets key rows be cached between requests
-        (None: the row is read on every request)."""
         self._reader = reader
-        self._freshness = freshness
-        self._rows: OrderedDict[str, tuple[int, StoredKey]] = OrderedDict()
-        self._rows_lock = threading.Lock()
         self._box = box
         self._clock = clock
         self._tolerance = tolerance_ms
@@ -178,7 +165,7 @@ class Authenticator:
         )
 
     def _load(self, name: str) -> ApiKey | None:
-        stored = self._stored(name) if len(name) <= 64 else None
+        stored = self._reader.api_key(name) if len(name) <= 64 else None
         if stored is None or stored.revoked_at is not None:
             return None
         self._vip_levels[stored.key] = stored.vip_level
@@ -198,29 +185,6 @@ class Authenticator:
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return found
-
-    def _stored(self, name: str) -> StoredKey | None:
-        """The key's row: from this worker's cache while `freshness` says it
-        is current, else from the database. Unknown keys are not cached, so
-        guessed names cannot push real keys out."""
-        freshness = self._freshness
-        if freshness is None:
-            return self._reader.api_key(name)
-        with self._rows_lock:
-            cached = self._rows.get(name)
-        if cached is not None and freshness.current(cached[0]):
-            return cached[1]
-        stamp = freshness.stamp()  # before the read: a change during it counts
-        stored = self._reader.api_key(name)
-        with self._rows_lock:
-            if stored is None or stamp is None:
-                self._rows.pop(name, None)
-            else:
-                self._rows[name] = (stamp, stored)
-                self._rows.move_to_end(name)
-                if len(self._rows) > self._cache_size:
-                    self._rows.popitem(last=False)
-        return stored
 
     def _check_timestamp(self, value: str) -> None:
         if not _TIMESTAMP.fullmatch(value):

@@ -254,20 +254,6 @@ class UnitOfWork(Protocol):
 UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
-class KeyFreshness(Protocol):
-    """Whether an API key row a worker read earlier is still the stored one:
-    what lets the worker skip the database on a key's next request."""
-
-    def stamp(self) -> int | None:
-        """Taken just before the row is read; None: do not cache it now (the
-        worker cannot hear of changes, so only the database is trusted)."""
-        ...
-
-    def current(self, stamp: int) -> bool:
-        """Whether a row read after `stamp` was taken is still current."""
-        ...
-
-
 class LedgerReader(Protocol):
     """Read-side queries; implementations may skip domain objects for speed."""
 

@@ -27,7 +27,6 @@ from kuledger.services.ports import StoredKey, StoredOperation
 from kuledger.storage import schema
 from kuledger.storage.dialect import SqlDialect, dialect_for
 from kuledger.storage.funding import SqlFundingStore
-from kuledger.storage.key_changes import notify_key_change
 from kuledger.storage.subaccounts import SqlSubAccountStore
 
 _CHUNK = 300  # keys per IN (...) list: under SQLite's parameter limit
@@ -366,7 +365,6 @@ class SqlUserStore:
             .where(schema.users.c.uid == user.uid)
             .values(**_user_row(user))
         )
-        notify_key_change(self._conn)  # a key carries its owner's VIP level
 
 
 def _user_row(user: User) -> dict[str, Any]:
@@ -409,7 +407,6 @@ class SqlKeyStore:
             .where(schema.api_keys.c.key == key, schema.api_keys.c.revoked_at.is_(None))
             .values(revoked_at=at)
         )
-        notify_key_change(self._conn)
         return result.rowcount == 1
 
     def update(self, key: StoredKey) -> None:
@@ -422,7 +419,6 @@ class SqlKeyStore:
                 ip_whitelist=key.ip_whitelist,
             )
         )
-        notify_key_change(self._conn)
 
     def for_user(self, uid: str) -> list[StoredKey]:
         rows = self._conn.execute(
