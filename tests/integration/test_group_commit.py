@@ -331,18 +331,18 @@ def test_kucoin_transfers_go_through_the_writer(funded):
     request = TransferRequest(
         "p1", "oid-1", "USDT", "2", AccountType.MAIN, AccountType.TRADE
     )
-    first = transfers.transfer(funded.uow, funded.clock, request, None, writer)
-    again = transfers.transfer(funded.uow, funded.clock, request, None, writer)
+
+    def transfer(r: TransferRequest) -> str:
+        outcomes = writer([transfers.operation(r)], False)
+        return transfers.order_of(transfers.result_of(r, outcomes))
+
+    first, again = transfer(request), transfer(request)
     assert first == again and writer.operations == 2
     with pytest.raises(InvalidInput, match="clientOid"):  # reused, other amount
-        transfers.transfer(
-            funded.uow,
-            funded.clock,
+        transfer(
             TransferRequest(
                 "p1", "oid-1", "USDT", "3", AccountType.MAIN, AccountType.TRADE
-            ),
-            None,
-            writer,
+            )
         )
     assert _database_balances(funded)[("p1", "trade")] == START[("p1", "trade")] + 2
 

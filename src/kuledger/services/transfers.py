@@ -17,7 +17,7 @@ from kuledger.domain.money import ZERO
 from kuledger.domain.operations import MAX_ID_LENGTH
 from kuledger.services import ledger
 from kuledger.services.ledger import OperationResult
-from kuledger.services.operator import Outcome, Writer
+from kuledger.services.operator import Outcome
 from kuledger.services.ports import (
     Clock,
     EventSink,
@@ -50,22 +50,6 @@ def order_id(created_at: int, first_entry_id: int) -> str:
     return f"{created_at // 1000:08x}{first_entry_id:016x}"
 
 
-def transfer(
-    uow_factory: UnitOfWorkFactory,
-    clock: Clock,
-    request: TransferRequest,
-    events: EventSink | None = None,
-    write: Writer | None = None,
-) -> str:
-    """Apply the transfer (or replay it) and return its orderId; by `write`
-    (the server's group commit) if given, else in a transaction of its own."""
-    payload = operation(request)
-    if write is not None:
-        return order_of(request, write([payload], False))
-    result = applied(uow_factory, clock, request, events)
-    return order_id(result.created_at, result.entry_ids[0])
-
-
 def applied(
     uow_factory: UnitOfWorkFactory,
     clock: Clock,
@@ -79,10 +63,8 @@ def applied(
         raise _reused(request) from None
 
 
-def order_of(request: TransferRequest, outcomes: Sequence[Outcome]) -> str:
-    """The orderId of the transfer's one outcome, as a Writer answered it, or
-    the error that refused it."""
-    result = result_of(request, outcomes)
+def order_of(result: OperationResult) -> str:
+    """The orderId the API answers for an applied (or replayed) transfer."""
     return order_id(result.created_at, result.entry_ids[0])
 
 

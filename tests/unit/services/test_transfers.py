@@ -33,6 +33,16 @@ def request(**fields: object) -> TransferRequest:
     return TransferRequest(**{**values, **fields})  # type: ignore[arg-type]
 
 
+def transfer(
+    db: FakeDatabase,
+    clock: FakeClock,
+    r: TransferRequest,
+    events: RecordingSink | None = None,
+) -> str:
+    """The orderId the API would answer."""
+    return transfers.order_of(transfers.applied(db, clock, r, events))
+
+
 def balance(db: FakeDatabase, uid: str, type_: AccountType) -> Decimal:
     account = db.account(AccountKey(uid, type_, "USDT"))
     return Decimal(0) if account is None else account.balance
@@ -41,7 +51,7 @@ def balance(db: FakeDatabase, uid: str, type_: AccountType) -> Decimal:
 def test_an_internal_transfer_moves_the_amount_between_the_users_accounts(
     db, clock, alice
 ):
-    transfers.transfer(db, clock, request(amount="30.5"))
+    transfer(db, clock, request(amount="30.5"))
     assert balance(db, alice, MAIN) == Decimal("69.5")
     assert balance(db, alice, TRADE) == Decimal("30.5")
 
@@ -52,18 +62,18 @@ def test_the_order_id_is_seconds_then_the_first_entry_in_hex():
 
 
 def test_a_replay_returns_the_same_order_id_and_writes_nothing(db, clock, alice):
-    first = transfers.transfer(db, clock, request())
+    first = transfer(db, clock, request())
     entries = len(db.state.entries)
     clock.advance(60_000)
-    assert transfers.transfer(db, clock, request()) == first
+    assert transfer(db, clock, request()) == first
     assert len(db.state.entries) == entries
     assert balance(db, alice, TRADE) == Decimal("10")
 
 
 def test_a_reused_client_oid_with_another_body_names_the_client_oid(db, clock, alice):
-    transfers.transfer(db, clock, request())
+    transfer(db, clock, request())
     with pytest.raises(InvalidInput) as caught:
-        transfers.transfer(db, clock, request(amount="11"))
+        transfer(db, clock, request(amount="11"))
     assert caught.value.field == "clientOid"
     assert "'c1' was already used" in str(caught.value)
     assert balance(db, alice, TRADE) == Decimal("10")
@@ -73,8 +83,8 @@ def test_the_same_client_oid_of_another_user_is_another_transfer(db, clock, alic
     user_service.create_user(db, clock, uid="bob")
     deposit = {"op": "deposit", "uid": "bob", "id": "d", "currency": "USDT"}
     ledger.apply(db, {**deposit, "amount": "5"}, clock)
-    mine = transfers.transfer(db, clock, request())
-    his = transfers.transfer(db, clock, request(uid="bob", amount="5"))
+    mine = transfer(db, clock, request())
+    his = transfer(db, clock, request(uid="bob", amount="5"))
     assert mine != his
     assert balance(db, "bob", TRADE) == Decimal("5")
 
@@ -82,7 +92,7 @@ def test_the_same_client_oid_of_another_user_is_another_transfer(db, clock, alic
 def test_more_than_is_available_is_refused_and_nothing_is_written(db, clock, alice):
     commits = db.commits
     with pytest.raises(InsufficientBalance) as caught:
-        transfers.transfer(db, clock, request(amount="100.01"))
+        transfer(db, clock, request(amount="100.01"))
     assert (caught.value.available, caught.value.requested) == (
         Decimal("100"),
         Decimal("100.01"),
@@ -94,7 +104,7 @@ def test_more_than_is_available_is_refused_and_nothing_is_written(db, clock, ali
 
 def test_from_and_to_must_differ(db, clock, alice):
     with pytest.raises(InvalidInput) as caught:
-        transfers.transfer(db, clock, request(target=MAIN))
+        transfer(db, clock, request(target=MAIN))
     assert caught.value.field == "toAccountType"
 
 
@@ -104,7 +114,7 @@ def test_from_and_to_must_differ(db, clock, alice):
 )
 def test_a_sub_account_transfer_needs_the_sub_account(db, clock, alice, kind, field):
     with pytest.raises(InvalidInput) as caught:
-        transfers.transfer(db, clock, request(kind=kind, target=MAIN))
+        transfer(db, clock, request(kind=kind, target=MAIN))
     assert caught.value.field == field
     assert f"{field} is required for {kind}" in str(caught.value)
 
@@ -112,7 +122,7 @@ def test_a_sub_account_transfer_needs_the_sub_account(db, clock, alice, kind, fi
 def test_money_goes_to_a_sub_account_and_back(db, clock, alice):
     user_service.create_user(db, clock, uid="sub", parent_uid=alice)
     down = request(kind="PARENT_TO_SUB", to_uid="sub", target=TRADE, amount="40")
-    transfers.transfer(db, clock, down)
+    transfer(db, clock, down)
     assert balance(db, "sub", TRADE) == Decimal("40")
     up = request(
         kind="SUB_TO_PARENT",
@@ -122,7 +132,7 @@ def test_money_goes_to_a_sub_account_and_back(db, clock, alice):
         target=MAIN,
         amount="15",
     )
-    transfers.transfer(db, clock, up)
+    transfer(db, clock, up)
     assert balance(db, "sub", TRADE) == Decimal("25")
     assert balance(db, alice, MAIN) == Decimal("75")
 
@@ -130,19 +140,17 @@ def test_money_goes_to_a_sub_account_and_back(db, clock, alice):
 def test_only_ones_own_sub_accounts_can_be_paid(db, clock, alice):
     user_service.create_user(db, clock, uid="stranger")
     with pytest.raises(NotASubAccount):
-        transfers.transfer(
+        transfer(
             db, clock, request(kind="PARENT_TO_SUB", to_uid="stranger", target=MAIN)
         )
     with pytest.raises(UnknownUser):
-        transfers.transfer(
-            db, clock, request(kind="PARENT_TO_SUB", to_uid="nobody", target=MAIN)
-        )
+        transfer(db, clock, request(kind="PARENT_TO_SUB", to_uid="nobody", target=MAIN))
 
 
 def test_listeners_hear_each_transfer_once_and_replays_not_at_all(db, clock, alice):
     sink = RecordingSink()
-    transfers.transfer(db, clock, request(), sink)
-    transfers.transfer(db, clock, request(), sink)
+    transfer(db, clock, request(), sink)
+    transfer(db, clock, request(), sink)
     [changes] = sink.batches
     assert sorted((c.account_type, c.available_change) for c in changes) == [
         (MAIN, Decimal("-10")),

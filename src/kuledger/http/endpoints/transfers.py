@@ -132,7 +132,7 @@ def ordered(
 
 
 def _order(result: OperationResult) -> dict[str, str]:
-    return {"orderId": transfers.order_id(result.created_at, result.entry_ids[0])}
+    return {"orderId": transfers.order_of(result)}
 
 
 def get_transfer_quotas(call: Call) -> dict[str, str]:
