@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from kuledger.bootstrap import Container
-from kuledger.domain.errors import InsufficientBalance
+from kuledger.domain.errors import IdempotencyConflict, InsufficientBalance
 from kuledger.services import ledger, users
 from kuledger.services.ledger import OperationResult
 from kuledger.services.verify import verify
@@ -242,6 +242,33 @@ def test_concurrent_retries_of_one_operation_apply_it_once(funded):
     assert balances[("p1", "main")] == Decimal("492.5")
     assert balances[("p1", "trade")] == Decimal("507.5")
     assert _entry_count(funded) == len(START) + 2
+
+
+def test_one_id_posted_at_once_to_other_accounts_applies_once(funded):
+    """The same (uid, id) with other payloads on other accounts: the account
+    locks do not order them, so the operation record's unique key does (on
+    PostgreSQL a COPY's unique violation, reported as the id being taken)."""
+    clock = TickingClock()
+    currencies = ("USDT", "BTC", "ETH", "KCS")
+
+    def work(index: int) -> list[tuple[dict[str, Any], Outcome]]:
+        payload = {
+            "op": "deposit",
+            "uid": "p1",
+            "id": "one-id",
+            "currency": currencies[index % len(currencies)],
+            "amount": str(index + 1),
+            "account": ("main", "trade")[index // len(currencies) % 2],
+        }
+        return [(payload, _apply(funded, clock, payload))]
+
+    outcomes = [outcome for _, outcome in _run_threads(work)]
+
+    applied = [o for o in outcomes if isinstance(o, OperationResult)]
+    refused = [o for o in outcomes if not isinstance(o, OperationResult)]
+    assert len(applied) == 1 and not applied[0].replayed
+    assert all(isinstance(o, IdempotencyConflict) for o in refused), refused
+    assert _entry_count(funded) == len(START) + 1
 
 
 def test_concurrent_first_deposits_create_an_account_once(funded):

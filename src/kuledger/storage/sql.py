@@ -14,7 +14,6 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
-import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -30,6 +29,7 @@ from kuledger.storage.funding import SqlFundingStore
 from kuledger.storage.subaccounts import SqlSubAccountStore
 
 _CHUNK = 300  # keys per IN (...) list: under SQLite's parameter limit
+_UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
 
 
 def _rows_in(columns: str, ph: str, width: int, count: int) -> str:
@@ -319,12 +319,20 @@ class SqlLedgerStore:
             return
         driver = self._conn.connection.driver_connection
         assert driver is not None
-        with (
-            driver.cursor() as cursor,
-            cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
+        try:
+            with (
+                driver.cursor() as cursor,
+                cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+        except Exception as exc:
+            # psycopg's own error (COPY bypasses SQLAlchemy), told by its
+            # SQLSTATE so that psycopg is not imported for SQLite: a unique
+            # violation is an IntegrityError, as an INSERT's would be.
+            if getattr(exc, "sqlstate", None) == _UNIQUE_VIOLATION:
+                raise sa.exc.IntegrityError(f"COPY {table}", None, exc) from exc
+            raise
 
     def _insert_operations(self, operations: Sequence[StoredOperation]) -> None:
         columns = "uid, op_id, fingerprint, result, created_at"
@@ -333,7 +341,7 @@ class SqlLedgerStore:
         ]
         try:
             self._insert("operations", columns, rows)
-        except (sa.exc.IntegrityError, psycopg.errors.UniqueViolation) as exc:
+        except sa.exc.IntegrityError as exc:
             # Another transaction applied an operation with one of these ids
             # (and other accounts) since we looked: the id is taken.
             first = operations[0]
