@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterator, MutableMapping
 from typing import NamedTuple
 
-from kuledger.domain.accounts import Account, AccountKey, AccountType, Book, book_of
+from kuledger.domain.accounts import Account, AccountKey, book_of
 from kuledger.domain.chain import entry_hash_v2
-from kuledger.domain.entries import Direction, Entry, HoldChange, Posting
+from kuledger.domain.entries import VALUE_OF, Direction, Entry, HoldChange, Posting
 from kuledger.domain.errors import BackdatedOperation
 from kuledger.domain.events import BalanceChange, relation_event
 from kuledger.domain.money import MONEY, ZERO
 from kuledger.domain.operations import Plan
-
-# Enum values by member: `.value` is a property lookup, asked 3 times an entry.
-_VALUE: dict[enum.Enum, str] = {
-    member: member.value for kind in (AccountType, Direction, Book) for member in kind
-}
 
 
 class OperationRef(NamedTuple):
@@ -87,17 +81,17 @@ def apply_plan(
             entry_id,
             key.uid,
             account.id,
-            _VALUE[account_type],
+            VALUE_OF[account_type],
             key.currency,
             posting.amount,
             posting.fee,
             account.balance,
-            _VALUE[direction],
+            VALUE_OF[direction],
             code,
             at,
             posting.context,
             account.seq,
-            _VALUE[book],
+            VALUE_OF[book],
             digest,
         )
         heads[key] = link

@@ -7,7 +7,6 @@ most of its speed. Everything else uses Core expressions.
 
 from __future__ import annotations
 
-import enum
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
@@ -17,8 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from kuledger.domain.accounts import Account, AccountKey, AccountType, Book
-from kuledger.domain.entries import Direction, Entry
+from kuledger.domain.accounts import Account, AccountKey, AccountType
+from kuledger.domain.entries import VALUE_OF, Entry
 from kuledger.domain.errors import IdempotencyConflict
 from kuledger.domain.money import Currency
 from kuledger.domain.users import User
@@ -51,10 +50,6 @@ _ENTRY_COLUMNS = (
     "id, uid, account_id, account_type, currency, amount, fee, balance, "
     "direction, biz_code, created_at, context, seq, book, hash, op_uid, op_id"
 )
-# Enum values by member: `.value` is a property lookup, three an entry row.
-_VALUE: dict[enum.Enum, str] = {
-    m: m.value for kind in (AccountType, Direction, Book) for m in kind
-}
 
 _NEW_ACCOUNT_COLUMNS = (
     "id, uid, type, currency, balance, available, holds, seq, last_entry_at"
@@ -164,7 +159,7 @@ class SqlLedgerStore:
             where, params = self._rows_in(
                 "uid, type, currency",
                 3,
-                [(k.uid, _VALUE[k.type], k.currency) for k in chunk],
+                [(k.uid, VALUE_OF[k.type], k.currency) for k in chunk],
             )
             order = f" ORDER BY uid{c}, type{c}, currency{c}" if lock else ""
             sql = f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE {where}{order}"
@@ -270,17 +265,17 @@ class SqlLedgerStore:
                     e.id,
                     e.uid,
                     e.account_id,
-                    _VALUE[e.account_type],
+                    VALUE_OF[e.account_type],
                     e.currency,
                     money(e.amount),
                     money(e.fee),
                     money(e.balance),
-                    _VALUE[e.direction],
+                    VALUE_OF[e.direction],
                     e.biz_code,
                     e.created_at,
                     e.context,
                     e.seq,
-                    _VALUE[e.book],
+                    VALUE_OF[e.book],
                     e.hash,
                     e.op_uid,
                     e.op_id,
