@@ -34,16 +34,18 @@ COLUMNS = (
 
 
 @contextmanager
-def fresh_database(engine: str) -> Iterator[str]:
+def fresh_database(engine: str, tag: str = "ingest") -> Iterator[str]:
+    """An empty database of `engine` for one measurement, removed after it."""
     if engine == "sqlite":
-        path = CACHE / f"ingest-{uuid.uuid4().hex[:8]}.db"
+        CACHE.mkdir(parents=True, exist_ok=True)
+        path = CACHE / f"{tag}-{uuid.uuid4().hex[:8]}.db"
         try:
             yield f"sqlite:///{path}"
         finally:
             for leftover in CACHE.glob(path.name + "*"):
                 leftover.unlink()
         return
-    name = f"kuledger_ingest_{uuid.uuid4().hex[:8]}"
+    name = f"kuledger_{tag}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:

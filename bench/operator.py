@@ -173,21 +173,6 @@ def _check_one(base_url: str, token: str) -> None:
         raise RuntimeError(f"operator API refused the benchmark's transfer: {body}")
 
 
-@contextmanager
-def _database(engine: str, tag: str) -> Iterator[str]:
-    if engine == "sqlite":
-        path = CACHE / f"{tag}-{uuid.uuid4().hex[:8]}.db"
-        CACHE.mkdir(parents=True, exist_ok=True)
-        try:
-            yield f"sqlite:///{path}"
-        finally:
-            for leftover in CACHE.glob(path.name + "*"):
-                leftover.unlink()
-        return
-    with ingest.fresh_database("postgres") as url:
-        yield url
-
-
 def _count_entries(url: str) -> int:
     container = Container(
         Settings.from_env({}, database_url=url, secret_key=SECRET_KEY)
@@ -202,7 +187,7 @@ def _count_entries(url: str) -> int:
 def single(engine: str, seconds: int, workers: int = 1) -> list[dict[str, Any]]:
     baseline = pgbench_baseline(seconds)
     rows = []
-    with _database(engine, "operator") as url:
+    with ingest.fresh_database(engine, "operator") as url:
         token = _prepare(url, ["hot", *(f"u{i}" for i in range(SPREAD_USERS))])
         with _operator_server(url, workers) as (base_url, proc):
             _check_one(base_url, token)
@@ -357,7 +342,10 @@ def batch(engine: str, operations: int, clients: int = 2) -> dict[str, Any]:
     """operations:batch (BATCH_OPS transfers each) vs raw executemany."""
     per = min(BATCH_OPS, max(1, operations // 4))
     requests = max(1, operations // per)
-    with _database(engine, "operator-batch") as url, _database(engine, "raw") as raw:
+    with (
+        ingest.fresh_database(engine, "operator_batch") as url,
+        ingest.fresh_database(engine, "raw") as raw,
+    ):
         uids = [f"u{i}" for i in range(200)]
         token = _prepare(url, uids)
         run = uuid.uuid4().hex[:8]
