@@ -47,13 +47,12 @@ from kuledger.services import users as user_service
 from kuledger.storage.secretbox import FernetBox
 from tests.conftest import PostgresDatabases
 from tests.support.api import assert_error, new_uid, now_ms, ok_data
-from tests.support.server import ApiUser, LiveServer, free_port, live_server
+from tests.support.server import ApiUser, LiveServer, live_server
 from tests.support.shared import engine_server
 from tests.system.processes import (
-    IN_CI,
-    RedisServer,
     connections_by_process,
     live_servers,
+    private_redis_server,
     wait_for,
     worker_pids,
 )
@@ -78,24 +77,7 @@ def plain(
         yield server
 
 
-@contextmanager
-def redis_server(workdir: Path) -> Iterator[RedisServer]:
-    """A redis-server of our own on a free port (skips, or fails under CI, if
-    redis-server is not installed)."""
-    import shutil
-
-    executable = shutil.which("redis-server")
-    if executable is None:
-        if IN_CI:
-            pytest.fail("redis-server is required under CI but is not installed")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    workdir.mkdir(parents=True, exist_ok=True)
-    server = RedisServer(executable, free_port(), workdir)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
+redis_server = private_redis_server  # skips, or fails under CI, without redis-server
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ database on them per test, and a Redis of the session's own."""
 
 from __future__ import annotations
 
-import shutil
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,9 +14,10 @@ import pytest
 from kuledger.bootstrap import Container
 from kuledger.config import Settings
 from kuledger.storage import migrate
-from tests.support.pg_cluster import IN_CI, PgPair, binaries_or_skip
-from tests.support.server import free_port
-from tests.system.processes import RedisServer
+from kuledger.storage.replicas import ReplicaSet
+from tests.support.inprocess import InProcessServer, in_process_server
+from tests.support.pg_cluster import PgPair, binaries_or_skip
+from tests.system.processes import RedisServer, private_redis_server
 
 
 @pytest.fixture(scope="session")
@@ -30,18 +31,8 @@ def pg_pair() -> Iterator[PgPair]:
 
 @pytest.fixture(scope="session")
 def replica_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    executable = shutil.which("redis-server")
-    if executable is None:
-        if IN_CI:
-            pytest.fail("redis-server is required under CI but is not installed")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    workdir: Path = tmp_path_factory.mktemp("replica-redis")
-    server = RedisServer(executable, free_port(), workdir)
-    server.start()
-    try:
+    with private_redis_server(tmp_path_factory.mktemp("replica-redis")) as server:
         yield server
-    finally:
-        server.kill()
 
 
 @pytest.fixture
@@ -54,3 +45,45 @@ def replicated_db(pg_pair: PgPair) -> tuple[str, str]:
     container.close()
     pg_pair.caught_up()
     return primary, replica
+
+
+@pytest.fixture
+def replica_env(
+    replicated_db: tuple[str, str], replica_redis: RedisServer
+) -> dict[str, str]:
+    """The settings of an API node reading from the session's replica."""
+    _, replica = replicated_db
+    return {
+        "KULEDGER_READ_DATABASE_URLS": replica,
+        "KULEDGER_REDIS_URL": replica_redis.url,
+        "KULEDGER_RATELIMIT": "off",
+        "KULEDGER_REPLICA_MAX_LAG_MS": "500",
+    }
+
+
+@pytest.fixture
+def node(
+    replicated_db: tuple[str, str], replica_env: dict[str, str], tmp_path: Path
+) -> Iterator[InProcessServer]:
+    """An API node (the app `kuledger serve` runs, in process) on the
+    primary, reading from the replica."""
+    with in_process_server(
+        replicated_db[0], tmp_path / "node", extra_env=replica_env
+    ) as server:
+        yield server
+
+
+def replica_set(server: InProcessServer) -> ReplicaSet:
+    assert server.container is not None
+    replicas = server.container.replicas
+    assert replicas is not None
+    return replicas
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 30) -> None:
+    """Poll `predicate` until it holds; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached in {timeout}s: {predicate}")
+        time.sleep(0.02)

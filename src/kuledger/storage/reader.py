@@ -31,6 +31,7 @@ from kuledger.services.verify import Checkpoint, VerifyRun
 from kuledger.storage import schema
 from kuledger.storage.connections import ReadConnections, Row
 from kuledger.storage.dialect import SqlDialect, dialect_for
+from kuledger.storage.replicas import ReadRouter
 from kuledger.storage.sql import _ACCOUNT_COLUMNS, account_from_row
 
 CATALOGUE_TTL_S = 5.0
@@ -75,9 +76,11 @@ class SqlLedgerReader:
         read_engine: Engine | None = None,
         *,
         connections: ReadConnections | None = None,
+        router: ReadRouter | None = None,
     ) -> None:
+        """`router`: read users' ledgers and accounts on replicas."""
         self._engine = engine
-        self._db = connections or ReadConnections(engine, read_engine)
+        self._db = connections or ReadConnections(engine, read_engine, router=router)
         self._d = d = dialect_for(engine.dialect.name)
         self._ledger_columns = select_list(d, LedgerRow._fields)
         self._contract_columns = select_list(d, ContractRow._fields)
@@ -138,15 +141,18 @@ class SqlLedgerReader:
             sql += f" AND type = {ph}"
             params.append(type_.value)
         sql += " ORDER BY type, currency"
-        return [account_from_row(r) for r in self._db.rows(sql, tuple(params))]
+        return [
+            account_from_row(r) for r in self._db.user_rows(uid, sql, tuple(params))
+        ]
 
     def account(self, uid: str, account_id: str) -> Account | None:
         ph = self._d.ph
-        row = self._row(
+        rows = self._db.user_rows(
+            uid,
             f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = {ph} AND uid = {ph}",
             (account_id, uid),
         )
-        return None if row is None else account_from_row(row)
+        return account_from_row(rows[0]) if rows else None
 
     def _where(self, q: LedgerFilter) -> tuple[str, list[Any]]:
         ph = self._d.ph
@@ -169,8 +175,10 @@ class SqlLedgerReader:
 
     def count_entries(self, query: LedgerFilter) -> int:
         where, params = self._where(query)
-        row = self._row(f"SELECT COUNT(*) FROM entries WHERE {where}", tuple(params))
-        return int(row[0]) if row else 0
+        rows = self._db.user_rows(
+            query.uid, f"SELECT COUNT(*) FROM entries WHERE {where}", tuple(params)
+        )
+        return int(rows[0][0]) if rows else 0
 
     def count_operations(self, uid_prefix: str) -> int:
         """How many operations users whose uid starts with `uid_prefix` applied."""
@@ -210,7 +218,8 @@ class SqlLedgerReader:
         accounts' seq) in one statement: on PostgreSQL each statement is a round trip,
         and they were a quarter of a ledger request's time."""
         page, params = self.entry_rows_statement(query, seek, limit)
-        rows = self._db.rows(
+        rows = self._db.user_rows(
+            query.uid,
             "SELECT m.marker, p.* FROM (SELECT COALESCE(SUM(seq), 0) AS marker "
             f"FROM accounts WHERE uid = {self._d.ph}) m LEFT JOIN ({page}) p "
             "ON 1 = 1 ORDER BY p.created_at DESC, p.id DESC",
@@ -230,11 +239,13 @@ class SqlLedgerReader:
         ph = self._d.ph
         if last_id is not None:
             # Bounded by the window so PostgreSQL probes only its partitions.
-            anchor = self._row(
+            anchors = self._db.user_rows(
+                query.uid,
                 f"SELECT created_at FROM entries WHERE id = {ph} AND uid = {ph} "
                 f"AND created_at >= {ph} AND created_at <= {ph}",
                 (last_id, query.uid, query.start_at, query.end_at),
             )
+            anchor = anchors[0] if anchors else None
             if anchor is None:
                 where += f" AND id < {ph}"
                 params.append(last_id)
@@ -246,7 +257,8 @@ class SqlLedgerReader:
             f"SELECT {self._ledger_columns} FROM entries WHERE {where} "
             f"ORDER BY created_at DESC, id DESC LIMIT {ph}"
         )
-        return [ledger_row(row) for row in self._db.rows(sql, (*params, limit))]
+        rows = self._db.user_rows(query.uid, sql, (*params, limit))
+        return [ledger_row(row) for row in rows]
 
     def contract_rows(self, query: ContractFilter, limit: int) -> list[ContractRow]:
         """Contract-account entries (every book), by id."""
@@ -271,7 +283,8 @@ class SqlLedgerReader:
             f"SELECT {self._contract_columns} FROM entries WHERE {where} "
             f"ORDER BY id {order} LIMIT {ph}"
         )
-        return [contract_row(row) for row in self._db.rows(sql, (*params, limit))]
+        rows = self._db.user_rows(query.uid, sql, (*params, limit))
+        return [contract_row(row) for row in rows]
 
     def entries(
         self,
