@@ -4,10 +4,12 @@ database on them per test, and a Redis of the session's own."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -18,6 +20,8 @@ from kuledger.storage.replicas import ReplicaSet
 from tests.support.inprocess import InProcessServer, in_process_server
 from tests.support.pg_cluster import PgPair, binaries_or_skip
 from tests.system.processes import RedisServer, private_redis_server
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
@@ -87,3 +91,13 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 30) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"not reached in {timeout}s: {predicate}")
         time.sleep(0.02)
+
+
+def each_in_a_thread(run: Callable[[T], None], items: Iterable[T]) -> None:
+    """`run(item)` for each item, all at once, each in a thread of its own."""
+    threads = [threading.Thread(target=run, args=(item,)) for item in items]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a thread hung"

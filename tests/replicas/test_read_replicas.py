@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from kuledger.bootstrap import Container
 from kuledger.config import Settings
-from tests.replicas.conftest import replica_set, wait_for
+from tests.replicas.conftest import each_in_a_thread, replica_set, wait_for
 from tests.support.inprocess import InProcessServer, in_process_server
 from tests.support.pg_cluster import PgPair
 from tests.support.server import ApiUser
@@ -113,12 +113,7 @@ def test_no_read_is_older_than_the_readers_own_last_write(
                         failures.append(f"{user.uid} after {done}: {main}, {trade}")
                 balance(other, quiet)  # a user with no recent write: the replica
 
-        threads = [threading.Thread(target=run, args=(u,)) for u in users]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-        assert not any(t.is_alive() for t in threads)
+        each_in_a_thread(run, users)
         assert failures == []
         assert replica_reads(other) > 0  # the replica served some of them
 

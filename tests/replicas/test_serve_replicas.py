@@ -11,15 +11,15 @@ worker starts, and read-your-writes across workers needs several processes.
 from __future__ import annotations
 
 import subprocess
-import threading
 import uuid
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.replicas.conftest import wait_for
+from tests.replicas.conftest import each_in_a_thread, wait_for
 from tests.replicas.test_read_replicas import INNER, inner_body
 from tests.support.server import (
     KULEDGER,
@@ -33,6 +33,8 @@ from tests.support.server import (
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/nothing"
+# A new connection each request: the two workers share the port's accepts.
+CLOSE = {"Connection": "close"}
 
 
 def serve_fails(env: dict[str, str]) -> str:
@@ -106,18 +108,15 @@ def test_two_workers_read_their_users_writes_and_report_the_replica(
             with httpx.Client(timeout=30) as http:
                 for done in range(1, 11):
                     body = inner_body(uuid.uuid4().hex)
-                    answer = _signed(http, server, user, "POST", INNER, body)
+                    answer = _on(http, server).signed(
+                        user, "POST", INNER, body, headers=CLOSE
+                    )
                     assert answer.json()["code"] == "200000", answer.text
                     seen = _balance(http, server, user)
                     if seen != (1000 - done, done):
                         failures.append(f"{user.uid} after {done}: {seen}")
 
-        threads = [threading.Thread(target=run, args=(u,)) for u in users]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-        assert not any(t.is_alive() for t in threads)
+        each_in_a_thread(run, users)
         assert failures == []
 
         base = f"http://127.0.0.1:{monitor}"
@@ -149,18 +148,9 @@ def _funded(server: LiveServer) -> ApiUser:
     return user
 
 
-def _signed(
-    http: httpx.Client,
-    server: LiveServer,
-    user: ApiUser,
-    method: str,
-    path: str,
-    body: str = "",
-) -> httpx.Response:
-    # A new connection each time: the two workers share the port's accepts.
-    own = LiveServer(server.base_url, server.cli, server.process, server.log_path)
-    own.http = http
-    return own.signed(user, method, path, body, headers={"Connection": "close"})
+def _on(http: httpx.Client, server: LiveServer) -> LiveServer:
+    """`server` as seen through a client of the caller's own thread."""
+    return replace(server, http=http)
 
 
 def _balance(
@@ -169,7 +159,7 @@ def _balance(
     found = {}
     for type_ in ("main", "trade"):
         path = f"/api/v1/accounts?currency=USDT&type={type_}"
-        body = _signed(http, server, user, "GET", path).json()
+        body = _on(http, server).signed(user, "GET", path, headers=CLOSE).json()
         assert body["code"] == "200000", body
         found[type_] = Decimal(body["data"][0]["balance"]) if body["data"] else 0
     return Decimal(found["main"]), Decimal(found["trade"])
