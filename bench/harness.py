@@ -56,7 +56,12 @@ def base_env(database_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def kuledger(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+def kuledger(
+    env: dict[str, str],
+    *args: str,
+    stdin: str | None = None,
+    timeout: float | None = None,
+) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "kuledger", *args],
         env=env,
@@ -64,6 +69,7 @@ def kuledger(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
         capture_output=True,
         text=True,
         check=False,
+        timeout=timeout,
     )
     if done.returncode != 0:
         raise RuntimeError(f"kuledger {' '.join(args)}: {done.stderr}{done.stdout}")
@@ -128,15 +134,33 @@ def seeded(
     return Seeded(url, users, entries, days, seed, json.loads(keys_file.read_text()))
 
 
+def seeded_into(dataset: Dataset, url: str, timeout: float) -> Seeded:
+    """`dataset` seeded into the empty database at `url`, with its keys; not
+    cached (for a temporary cluster's database). Fails after `timeout` s."""
+    engine, users, entries, days, seed, key_users = dataset
+    del engine
+    _seed(url, users, entries, days, seed, timeout=timeout)
+    return Seeded(
+        url, users, entries, days, seed, _create_keys(url, users, seed, key_users)
+    )
+
+
 def _postgres_exists(name: str) -> bool:
     with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
         row = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
         return row.fetchone() is not None
 
 
-def _seed(url: str, users: int, entries: int, days: int, seed: int) -> None:
+def _seed(
+    url: str,
+    users: int,
+    entries: int,
+    days: int,
+    seed: int,
+    timeout: float | None = None,
+) -> None:
     env = base_env(url)
-    kuledger(env, "init")
+    kuledger(env, "init", timeout=timeout)
     started = time.perf_counter()
     # PostgreSQL: one COPY load (minutes for 10M entries; the per-batch path
     # wrote a few thousand entries a second). Same rows, same posting code.
@@ -157,6 +181,7 @@ def _seed(url: str, users: int, entries: int, days: int, seed: int) -> None:
         str(END_AT),
         "--resume",  # an interrupted seed (Ctrl-C, a killed run) goes on
         "--quiet",
+        timeout=timeout,
     )
     print(
         f"  seeded {entries:,} entries in {time.perf_counter() - started:.0f} s",
@@ -346,6 +371,7 @@ def _replay_script(base_url: str, requests: Requests) -> str:
 def _run_wrk(
     base_url: str, script_text: str, connections: int, seconds: int, threads: int
 ) -> str:
+    CACHE.mkdir(parents=True, exist_ok=True)
     script = CACHE / f"wrk-{os.getpid()}.lua"
     script.write_text(script_text)
     try:

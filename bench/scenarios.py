@@ -124,6 +124,15 @@ def ledger_postgres(size: Size) -> list[dict[str, Any]]:
     ]
 
 
+def ledger_replica(size: Size) -> dict[str, Any]:
+    """The ledger scenario, 2 workers, on a PostgreSQL primary with one
+    streaming replica beside the primary alone (bench/replica.py), at the
+    first of the mode's PostgreSQL sizes."""
+    from bench import replica
+
+    return replica.run(size, size.postgres_entries[0])
+
+
 # Once per run: the scaling curve's point at the ledger scenario's own size
 # (10M, or 300k with --quick) is that scenario's measurement, not a second one.
 @functools.cache

@@ -1,6 +1,8 @@
 """./scripts/bench --quick --dry-run runs every scenario kind on tiny data.
 
 No benchmark is part of ./scripts/test; this only proves the suite still runs.
+The ledger-replica scenario starts a PostgreSQL primary and replica of its
+own, and must leave no cluster running.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ def test_the_benchmark_suite_runs_on_tiny_data():
         [str(ROOT / "scripts" / "bench"), "--quick", "--dry-run"],
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1200,
         cwd=ROOT,
         check=False,
     )
@@ -41,6 +43,11 @@ def test_the_benchmark_suite_runs_on_tiny_data():
         "export",
         "operator API, single transfers",
         "operator API, operations:batch",
+        "ledger replica",
     ):
         assert kind in names
     assert not [r for r in report["results"] if "error" in r]
+    (replica,) = [r for r in report["results"] if "ledger replica" in r["scenario"]]
+    assert replica["ledger_reads"].get("replica1", 0) > 0
+    assert replica["replica_state"] == {"replica1": "up"}
+    assert not Path(replica["cluster_root"]).exists()  # stopped and removed
