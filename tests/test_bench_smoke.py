@@ -27,7 +27,7 @@ def test_the_benchmark_suite_runs_on_tiny_data():
         [str(ROOT / "scripts" / "bench"), "--quick", "--dry-run"],
         capture_output=True,
         text=True,
-        timeout=1200,
+        timeout=900,
         cwd=ROOT,
         check=False,
     )
