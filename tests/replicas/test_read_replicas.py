@@ -37,6 +37,7 @@ def funded(server: InProcessServer, amount: int = 1000) -> ApiUser:
     server.cli.run(
         "deposit", "--uid", uid, "--currency", "USDT", "--amount", f"{amount}"
     )
+    assert balance(server, user) == amount  # a CLI write, read back at once
     return user
 
 
