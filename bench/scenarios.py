@@ -187,6 +187,17 @@ def _ledger_query(
     return result
 
 
+def ledger_replica(size: Size) -> dict[str, Any]:
+    """The ledger page with one streaming replica (bench/replica.py), seeded
+    anew on clusters of its own: at most 200,000 entries."""
+    from bench.replica import ledger_replica as measure
+
+    entries = min(size.postgres_entries, 200_000)
+    users = max(20, min(size.ledger_users, entries // 100))
+    result: dict[str, Any] = measure(entries, users, size.seconds, size.connections)
+    return result
+
+
 def deep_pages(size: Size) -> dict[str, Any]:
     """Page 1 vs page 1000 (pageSize 100) of one very active user's 24 h window."""
     data = deep_dataset(size).load()
