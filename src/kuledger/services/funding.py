@@ -67,11 +67,12 @@ FundingUowFactory = Callable[[], UnitOfWork]
 @dataclass(frozen=True, slots=True)
 class Funding:
     """What the use cases share: the unit of work, the clock, and where the
-    balance changes of a commit are published."""
+    balance changes of a commit are published (the balance stream). Every
+    entry point names its sink, None only where nobody can listen."""
 
     uow: FundingUowFactory
     clock: Clock
-    events: EventSink | None = None
+    events: EventSink | None
 
     @contextmanager
     def transaction(self) -> Iterator[tuple[UnitOfWork, list[BalanceChange]]]:

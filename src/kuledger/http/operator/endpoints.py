@@ -40,6 +40,7 @@ from kuledger.services.operator import OperatorQueries, Outcome, Writer
 from kuledger.services.operator_tokens import OperatorToken, Scope, TokenStore
 from kuledger.services.ports import (
     Clock,
+    EventSink,
     LedgerReader,
     SecretBox,
     StoredKey,
@@ -74,6 +75,7 @@ class OperatorServices:
     clock: Clock
     fees: FeeStore | None = None  # None: fee rates are not kept (404000)
     explorer: ExplorerQueries | None = None  # the web explorer's reads (http/explorer)
+    events: EventSink | None = None  # the balance stream, for funding's own commits
 
 
 @dataclass

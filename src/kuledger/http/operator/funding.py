@@ -35,7 +35,8 @@ TO = ("main", "trade")
 
 
 def _funding(call: OpCall) -> Funding:
-    return Funding(call.services.uow, call.services.clock)
+    s = call.services
+    return Funding(s.uow, s.clock, s.events)
 
 
 def _to(f: Fields) -> AccountType:
