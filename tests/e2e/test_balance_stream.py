@@ -4,9 +4,9 @@ Real `kuledger serve` processes; clients are kucoin-universal-sdk's spot private
 WebSocket service (token from our POST /api/v1/bullet-private, default options,
 only the REST URL pointed at us) and a raw `websockets` client for the protocol
 messages. Changes come from HTTP transfers and withdrawals, the operator API's
-funding moves (the in-process bus of one worker), and from `kuledger post` and
-`kuledger funding` in another process (through Redis). Every wait is bounded;
-everything listens on and talks to 127.0.0.1 only.
+funding moves (the in-process bus of one worker), and from `kuledger post`,
+`funding` and `import` in another process (through Redis). Every wait is
+bounded; everything listens on and talks to 127.0.0.1 only.
 
 Needs a socket: the SDK opens its own connections, several workers fan out
 through Redis, and `kuledger post` publishes from another process.
@@ -654,6 +654,30 @@ def test_cli_funding_moves_reach_the_balance_stream(with_redis: LiveServer):
             "funding", "advance-withdrawal", withdrawal, "--status", "FAILURE"
         ),
     )
+
+
+@pytest.mark.redis
+def test_an_imported_history_reaches_the_balance_stream(
+    with_redis: LiveServer, tmp_path: Path
+):
+    user = make_user(with_redis, "import", usdt="0")
+    items = [
+        {"id": f"6{n:023x}", "currency": "USDT", "amount": amount, "fee": "0",
+         "balance": balance, "accountType": "MAIN", "bizType": "Deposit",
+         "direction": "in", "createdAt": 1_765_000_000_000 + n, "context": ""}
+        for n, amount, balance in ((1, "10", "10"), (2, "2.5", "12.5"))
+    ]  # fmt: skip
+    path = tmp_path / "history.jsonl"
+    path.write_text("".join(json.dumps(item) + "\n" for item in items))
+    with subscribed(with_redis, user) as ws:
+        with_redis.cli.run("import", "--uid", user.uid, str(path), "--quiet")
+        got = pushes(ws, 2)
+        with_redis.cli.run("import", "--uid", user.uid, str(path), "--quiet")
+        assert_quiet(ws)  # a repeated import replays: nothing changes
+    assert moves(got) == [
+        ("main.deposit", "10", "0", "10", "10", "0"),
+        ("main.deposit", "2.5", "0", "12.5", "12.5", "0"),
+    ]
 
 
 @pytest.mark.redis
