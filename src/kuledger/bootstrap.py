@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from kuledger.http.rate_policy import RateLimitPolicy
     from kuledger.http.stream import StreamServices
     from kuledger.http.stream_tokens import StreamTokens
+    from kuledger.services.key_cache import KeyCache
     from kuledger.storage.events_redis import RedisEventListener, RedisEventSink
 
 
@@ -141,6 +142,20 @@ class Container:
 
         return RedisEventSink(self.settings.redis_url)
 
+    @cached_property
+    def key_cache(self) -> KeyCache | None:
+        """This process's cache of API key rows, on PostgreSQL: a change to a
+        key, by any process, reaches it by LISTEN/NOTIFY (storage/key_notify.py).
+        None on SQLite, whose reads cost less than a cache would save and
+        which has no change feed, or with KULEDGER_KEY_CACHE_TTL_S=0."""
+        ttl = self.settings.key_cache_ttl_s
+        if self.engine.dialect.name != "postgresql" or ttl <= 0:
+            return None
+        from kuledger.services.key_cache import KeyCache
+        from kuledger.storage.key_notify import KeyNotifyListener
+
+        return KeyCache(KeyNotifyListener(self.settings.database_url), ttl_s=ttl)
+
     def stream_tokens(self) -> StreamTokens:
         """Connect tokens for the private WebSocket, signed with a key derived
         from the secret key, so every worker and process verifies them."""
@@ -149,6 +164,9 @@ class Container:
         return StreamTokens(self.box.derive_key("ws-token"), self.clock)
 
     def close(self) -> None:
+        key_cache = self.__dict__.get("key_cache")
+        if key_cache is not None:
+            key_cache.stop()
         if "reader" in self.__dict__:
             self.reader.close()
         if "engine" in self.__dict__:
@@ -255,6 +273,7 @@ def build_app(
             container.box,
             container.clock,
             container.settings.timestamp_tolerance_ms,
+            rows=container.key_cache,
         ),
         ratelimit=build_rate_limit_policy(container.settings),
         events=events,
