@@ -168,11 +168,6 @@ class SqlLedgerReader:
             params.append(q.direction)
         return sql, params
 
-    def count_entries(self, query: LedgerFilter) -> int:
-        where, params = self._where(query)
-        row = self._row(f"SELECT COUNT(*) FROM entries WHERE {where}", tuple(params))
-        return int(row[0]) if row else 0
-
     def count_operations(self, uid_prefix: str) -> int:
         """How many operations users whose uid starts with `uid_prefix` applied."""
         ph = self._d.ph
