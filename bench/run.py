@@ -1,5 +1,5 @@
 """./scripts/bench [--quick] [--dry-run] [--only NAME ...] [--scaling N,N,...]
-                  [--prepare [--jobs N]] [--profile]
+                  [--postgres-entries N,N,...] [--prepare [--jobs N]] [--profile]
 
 Runs the scenarios, prints a markdown table and writes bench/results/latest.json.
 Every figure stands beside a baseline measured in the same run (a ratio).
@@ -30,7 +30,7 @@ def _plan(size: scenarios.Size, dry: bool) -> dict[str, Callable[[], Any]]:
     plan: dict[str, Callable[[], Any]] = {
         "ledger": lambda: scenarios.ledger_query(size),
         "ledger-2-workers": lambda: scenarios.ledger_query(size, workers=2),
-        "ledger-postgres": lambda: scenarios.ledger_query(size, engine="postgres"),
+        "ledger-postgres": lambda: scenarios.ledger_postgres(size),
         "deep-pages": lambda: scenarios.deep_pages(size),
         "ingest-sqlite": lambda: scenarios.ingestion(size, "sqlite"),
         "ingest-postgres": lambda: scenarios.ingestion(size, "postgres"),
@@ -135,6 +135,12 @@ def main() -> None:
         "(default: the mode's; full: 1M, 10M, 30M)",
     )
     parser.add_argument(
+        "--postgres-entries",
+        type=_entry_counts,
+        help="database sizes of ledger-postgres, e.g. 2000000 "
+        "(default: the mode's; full: 2M and 10M)",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="sample the servers and the bulk path with py-spy during the load "
@@ -155,6 +161,8 @@ def main() -> None:
     )
     if args.scaling:
         size = replace(size, scaling=args.scaling)
+    if args.postgres_entries:
+        size = replace(size, postgres_entries=args.postgres_entries)
     if args.profile:
         os.environ["BENCH_PROFILE"] = "1"
     plan = _plan(size, args.dry_run)

@@ -319,6 +319,7 @@ def build_operator_app(
             clock=container.clock,
             fees=container.fees,
             explorer=SqlExplorerQueries(container.engine, container.reader.connections),
+            events=events,
         )
     )
     return Starlette(routes=[*monitoring.routes, Mount("/", app=operator)])

@@ -463,11 +463,15 @@ SEED_ARGS = [
 ]
 
 
-def _seeded(path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Seed a new database at `path`; return its ledgers and balances."""
-    monkeypatch.setenv("KULEDGER_DATABASE_URL", f"sqlite:///{path}")
+def _seeded(
+    path: Path | str, monkeypatch: pytest.MonkeyPatch, *options: str
+) -> dict[str, Any]:
+    """Seed a new database at `path` (a SQLite file, or a URL); return its
+    ledgers and balances."""
+    url = path if isinstance(path, str) else f"sqlite:///{path}"
+    monkeypatch.setenv("KULEDGER_DATABASE_URL", url)
     assert invoke("init").exit_code == 0
-    result = invoke(*SEED_ARGS)
+    result = invoke(*SEED_ARGS, *options)
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("seeded ")
     assert invoke("verify").exit_code == 0
@@ -495,6 +499,42 @@ def test_seed_twice_with_the_same_arguments_writes_identical_ledgers(
     times = [i["createdAt"] for t in first["ledgers"].values() for i in json.loads(t)]
     assert max(times) <= 1_790_000_000_000
     assert min(times) >= 1_790_000_000_000 - 3 * 86_400_000
+
+
+@pytest.mark.postgres
+def test_a_copy_seed_writes_what_the_batch_path_writes(postgres_databases, monkeypatch):
+    urls = [postgres_databases.new(), postgres_databases.new()]
+    by_batches = _seeded(urls[0], monkeypatch)
+    copied = _seeded(urls[1], monkeypatch, "--copy")  # (verify passes on it too)
+    assert copied == by_batches
+    # A finished COPY seed, resumed, finds every operation applied.
+    again = invoke(*SEED_ARGS, "--copy", "--resume")
+    assert again.exit_code == 0, again.output
+    assert _seeded_entries(urls[1]) == _seeded_entries(urls[0])
+    for url in urls:
+        postgres_databases.release(url)
+
+
+def _seeded_entries(url: str) -> list[tuple[Any, ...]]:
+    """Every entry but its account id (random) and hash (which binds it)."""
+    c = Container(settings_from_environment(database_url=url))
+    with c.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT id, uid, account_type, currency, amount, fee, balance, "
+            "direction, biz_code, created_at, context, seq, book, op_uid, op_id "
+            "FROM entries ORDER BY id"
+        )
+        found = [tuple(r) for r in rows]
+    c.close()
+    return found
+
+
+def test_a_copy_seed_needs_postgresql(tmp_path, monkeypatch):
+    monkeypatch.setenv("KULEDGER_DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
+    assert invoke("init").exit_code == 0
+    refused = invoke(*SEED_ARGS, "--copy")
+    assert refused.exit_code != 0
+    assert "--copy needs a PostgreSQL database" in refused.output
 
 
 def _interrupted_seed(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -151,6 +151,10 @@ class SqlLedgerStore:
                 locked[account.key] = account
         return locked
 
+    def read_accounts(self, keys: Sequence[AccountKey]) -> dict[AccountKey, Account]:
+        """The stored accounts among `keys`, read without a lock."""
+        return self._select(keys, lock=False)
+
     def _select(
         self, keys: Sequence[AccountKey], lock: bool
     ) -> dict[AccountKey, Account]:
@@ -283,7 +287,7 @@ class SqlLedgerStore:
                 )
                 for e in entries
             ]
-            self._insert("entries", _ENTRY_COLUMNS, rows)
+            self.insert_rows("entries", _ENTRY_COLUMNS, rows)
         if operations:
             self._insert_operations(operations)
             self.saved_operations += len(operations)
@@ -303,7 +307,9 @@ class SqlLedgerStore:
             tuple(list(column) for column in zip(*rows, strict=True)),
         )
 
-    def _insert(self, table: str, columns: str, rows: list[tuple[Any, ...]]) -> None:
+    def insert_rows(
+        self, table: str, columns: str, rows: list[tuple[Any, ...]]
+    ) -> None:
         """executemany on SQLite; on PostgreSQL COPY, in this transaction
         (several times faster than a pipelined executemany of INSERTs)."""
         if self._d.name != "postgresql":
@@ -336,7 +342,7 @@ class SqlLedgerStore:
             (o.uid, o.op_id, o.fingerprint, o.result, o.created_at) for o in operations
         ]
         try:
-            self._insert("operations", columns, rows)
+            self.insert_rows("operations", columns, rows)
         except sa.exc.IntegrityError as exc:
             # Another transaction applied an operation with one of these ids
             # (and other accounts) since we looked: the id is taken.
