@@ -76,6 +76,12 @@ WEBSOCKETS = Gauge(
     "Open private WebSocket connections",
     multiprocess_mode="livesum",
 )
+KEY_LISTENERS = Gauge(
+    "kuledger_key_cache_listeners",
+    "API workers whose key cache hears key changes (PostgreSQL); a worker "
+    "that does not reads every key from the database",
+    multiprocess_mode="livesum",
+)
 
 FLUSH_S = 1.0  # how far /metrics may be behind the requests
 RATE_LIMITED_CODE = "429000"

@@ -23,6 +23,7 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -62,9 +63,18 @@ def conninfo(database_url: str) -> str:
 class KeyNotifyListener:
     """KeyFeed over LISTEN kuledger_keys (module docstring)."""
 
-    def __init__(self, database_url: str, *, poll_s: float = POLL_S) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        poll_s: float = POLL_S,
+        on_listening: Callable[[bool], None] | None = None,
+    ) -> None:
+        """`on_listening` is told when the listener starts hearing its echo
+        and when it stops (a metric)."""
         self._conninfo = conninfo(database_url)
         self._poll = poll_s
+        self._on_listening = on_listening
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -94,7 +104,7 @@ class KeyNotifyListener:
                 with psycopg.connect(self._conninfo, **_CONNECT) as connection:
                     self._listen(connection, sink)
             except Exception as exc:  # whatever it was, listen again, never stale
-                failures = 0 if self._heard else failures + 1
+                failures = 1 if self._heard else failures + 1
                 # Once per outage, not at every retry (no secret in the text).
                 log.log(
                     logging.WARNING if failures <= 1 else logging.DEBUG,
@@ -104,6 +114,8 @@ class KeyNotifyListener:
                 )
             finally:
                 sink.lost()
+                if self._heard and self._on_listening is not None:
+                    self._on_listening(False)
             delay = RETRY_S[0] if self._heard else min(delay * 2, RETRY_S[1])
             self._stopping.wait(delay)
 
@@ -125,6 +137,8 @@ class KeyNotifyListener:
                     if not self._heard:
                         log.info("API key cache: listening for key changes")
                         self._heard = True
+                        if self._on_listening is not None:
+                            self._on_listening(True)
                 else:
                     _deliver(notify.payload, sink)
             unanswered += 1
