@@ -163,6 +163,8 @@ def test_each_currencys_chain_and_fee_are_the_catalogues(module_server, user):
         )
         assert quota["chain"] == chain["chainName"], code
         assert quota["withdrawMinFee"] == chain["withdrawalMinFee"], code
+        # a flat fee (withdrawFeeRate 0): the least and the most are the one fee
+        assert chain["withdrawMaxFee"] == chain["withdrawalMinFee"], code
     fees = {i["currency"]: i["chains"][0]["withdrawalMinFee"] for i in catalogue}
     assert (fees["BTC"], fees["USDT"], fees["SOL"]) == ("0.0005", "1", "0")
 

@@ -180,7 +180,7 @@ def _currency_item(currency: Currency, marginable: bool) -> dict[str, Any]:
                 "maxWithdraw": NO_LIMIT,
                 "maxDeposit": NO_LIMIT,
                 "depositFeeRate": "0",
-                "withdrawMaxFee": "0",
+                "withdrawMaxFee": to_wire(chain.withdrawal_fee),  # flat: min = max
                 "depositTierFee": "0",
             }
         ],
