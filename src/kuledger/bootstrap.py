@@ -211,7 +211,15 @@ class Container:
         from kuledger.services.key_cache import KeyCache
         from kuledger.storage.key_notify import KeyNotifyListener
 
-        return KeyCache(KeyNotifyListener(self.settings.database_url), ttl_s=ttl)
+        on_listening = None
+        if self.settings.monitoring:
+            from kuledger.http.monitoring import KEY_LISTENERS
+
+            def on_listening(listening: bool) -> None:
+                KEY_LISTENERS.set(1 if listening else 0)
+
+        feed = KeyNotifyListener(self.settings.database_url, on_listening=on_listening)
+        return KeyCache(feed, ttl_s=ttl)
 
     def stream_tokens(self) -> StreamTokens:
         """Connect tokens for the private WebSocket, signed with a key derived
