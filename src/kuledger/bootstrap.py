@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from kuledger.http.rate_policy import RateLimitPolicy
     from kuledger.http.stream import StreamServices
     from kuledger.http.stream_tokens import StreamTokens
+    from kuledger.services.key_cache import KeyCache
     from kuledger.storage.events_redis import RedisEventListener, RedisEventSink
 
 
@@ -198,6 +199,28 @@ class Container:
 
         return RedisEventSink(self.settings.redis_url)
 
+    @cached_property
+    def key_cache(self) -> KeyCache | None:
+        """This process's cache of API key rows, on PostgreSQL: a change to a
+        key, by any process, reaches it by LISTEN/NOTIFY (storage/key_notify.py).
+        None on SQLite, whose reads cost less than a cache would save and
+        which has no change feed, or with KULEDGER_KEY_CACHE_TTL_S=0."""
+        ttl = self.settings.key_cache_ttl_s
+        if self.engine.dialect.name != "postgresql" or ttl <= 0:
+            return None
+        from kuledger.services.key_cache import KeyCache
+        from kuledger.storage.key_notify import KeyNotifyListener
+
+        on_listening = None
+        if self.settings.monitoring:
+            from kuledger.http.monitoring import KEY_LISTENERS
+
+            def on_listening(listening: bool) -> None:
+                KEY_LISTENERS.set(1 if listening else 0)
+
+        feed = KeyNotifyListener(self.settings.database_url, on_listening=on_listening)
+        return KeyCache(feed, ttl_s=ttl)
+
     def stream_tokens(self) -> StreamTokens:
         """Connect tokens for the private WebSocket, signed with a key derived
         from the secret key, so every worker and process verifies them."""
@@ -206,6 +229,9 @@ class Container:
         return StreamTokens(self.box.derive_key("ws-token"), self.clock)
 
     def close(self) -> None:
+        key_cache = self.__dict__.get("key_cache")
+        if key_cache is not None:
+            key_cache.stop()
         for name in ("replicas", "wal_positions"):
             part = self.__dict__.get(name)
             if part is not None:
@@ -318,6 +344,7 @@ def build_app(
             container.box,
             container.clock,
             container.settings.timestamp_tolerance_ms,
+            rows=container.key_cache,
         ),
         ratelimit=build_rate_limit_policy(container.settings),
         events=events,
@@ -363,6 +390,7 @@ def build_operator_app(
             clock=container.clock,
             fees=container.fees,
             explorer=SqlExplorerQueries(container.engine, container.reader.connections),
+            events=events,
         )
     )
     return Starlette(routes=[*monitoring.routes, Mount("/", app=operator)])

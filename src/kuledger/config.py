@@ -168,6 +168,15 @@ class Settings:
         "how far `KC-API-TIMESTAMP` may be from the server's time, either way, in ms",
         int,
     )
+    key_cache_ttl_s: int = _setting(
+        "KULEDGER_KEY_CACHE_TTL_S",
+        "60",
+        "seconds at most an API worker reuses an API key row it read, on "
+        "PostgreSQL (a revoke or any other change to a key still reaches every "
+        "worker within a second, by LISTEN/NOTIFY; this bounds a row's age "
+        "besides). 0: read the key on every request. SQLite never caches them",
+        int,
+    )
     trusted_proxies: str = _setting(
         "KULEDGER_TRUSTED_PROXIES",
         "",

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from kuledger.bootstrap import Container
+from kuledger.bootstrap import Container, build_writer
 from kuledger.config import Settings
+from kuledger.services.operator import submit
 from tests.replicas.conftest import each_in_a_thread, replica_set, wait_for
 from tests.support.inprocess import InProcessServer, in_process_server
 from tests.support.pg_cluster import PgPair
@@ -37,6 +38,7 @@ def funded(server: InProcessServer, amount: int = 1000) -> ApiUser:
     server.cli.run(
         "deposit", "--uid", uid, "--currency", "USDT", "--amount", f"{amount}"
     )
+    assert balance(server, user) == amount  # a CLI write, read back at once
     return user
 
 
@@ -207,3 +209,23 @@ def test_replicas_need_redis_and_postgresql(replicated_db: tuple[str, str]) -> N
             container.uow()
     finally:
         container.close()
+
+
+def test_an_operation_posted_for_a_user_is_read_back_while_the_replica_lags(
+    node: InProcessServer, pg_pair: PgPair
+) -> None:
+    """The operator API's path: the server's group-commit writer."""
+    assert node.container is not None
+    user = funded(node)
+    wait_for(lambda: on_replica(node, user))
+    writer = build_writer(node.container, None)
+    payload = {"op": "deposit", "uid": user.uid, "id": "bonus-1", "currency": "USDT"}
+    pg_pair.replica.execute("SELECT pg_wal_replay_pause()")
+    try:
+        [outcome] = submit(writer, [{**payload, "amount": "7"}], False).result(30)
+        assert not isinstance(outcome, Exception), outcome
+        assert balance(node, user) == 1007  # from the primary: the replica lags
+    finally:
+        pg_pair.replica.execute("SELECT pg_wal_replay_resume()")
+    wait_for(lambda: on_replica(node, user))
+    assert balance(node, user) == 1007

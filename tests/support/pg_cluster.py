@@ -15,6 +15,7 @@ the reason, and under CI=true fails instead.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import pwd
 import shutil
@@ -26,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 
 from tests.support.server import free_port
 
@@ -49,13 +49,20 @@ _SERVER_SETTINGS = (
 
 def find_binaries() -> Path | None:
     """The directory of initdb, pg_ctl and pg_basebackup, if installed."""
-    for directory in (os.environ.get("KULEDGER_TEST_PG_BIN", ""), *BIN_DIRS):
+    installed = sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    for directory in (
+        os.environ.get("KULEDGER_TEST_PG_BIN", ""),
+        *BIN_DIRS,
+        *installed,
+    ):
         if directory and (Path(directory) / "pg_basebackup").exists():
             return Path(directory)
     return None
 
 
 def binaries_or_skip() -> Path:
+    import pytest  # (bench/replica.py uses the clusters too, without pytest)
+
     found = find_binaries()
     if found is None:
         reason = f"PostgreSQL server binaries not found in {', '.join(BIN_DIRS)}"

@@ -253,7 +253,9 @@ def live_server(
         stop(process)
 
 
-def _wait_until_up(server: LiveServer, timeout: float = 30) -> None:
+def _wait_until_up(server: LiveServer, timeout: float = 90) -> None:
+    # Generous: two workers on a loaded 2-core machine took over 30 s to start
+    # (a hung server still fails here, and one that exits fails at once).
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:

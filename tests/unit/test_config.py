@@ -27,6 +27,7 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "KULEDGER_RETENTION_DAYS": ("30", 30),
     "KULEDGER_BIZ_TYPE_STYLE": ("display", "display"),
     "KULEDGER_TIMESTAMP_TOLERANCE_MS": ("1000", 1000),
+    "KULEDGER_KEY_CACHE_TTL_S": ("5", 5),
     "KULEDGER_TRUSTED_PROXIES": ("10.0.0.0/8", "10.0.0.0/8"),
     "KULEDGER_POOL_SIZE": ("9", 9),
     "KULEDGER_THREADS": ("3", 3),

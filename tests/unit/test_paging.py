@@ -43,8 +43,8 @@ def test_the_least_recently_used_query_is_forgotten_first():
     assert cursors.seek(OTHER, 50, 2) == Seek((5, 5), 0)
 
 
-def test_a_count_is_reused_only_while_the_marker_is_unchanged():
+def test_a_count_is_remembered_with_the_marker_it_was_counted_at():
     cursors = PageCursors()
     cursors.remember_count(Q, marker=7, count=123)
-    assert cursors.count(Q, 7) == 123
-    assert cursors.count(Q, 8) is None
+    assert cursors.counted(Q) == (7, 123)
+    assert cursors.counted(OTHER) is None

@@ -22,8 +22,9 @@ from urllib.parse import unquote, unquote_plus
 
 from kuledger.domain.errors import UnreadableSecret
 from kuledger.domain.users import ApiKey, Permission
+from kuledger.services.key_cache import KeyCache
 from kuledger.services.keys import open_key
-from kuledger.services.ports import Clock, LedgerReader, SecretBox
+from kuledger.services.ports import Clock, LedgerReader, SecretBox, StoredKey
 from kuledger_client import signing
 
 _log = logging.getLogger("kuledger.auth")
@@ -124,8 +125,12 @@ class Authenticator:
         clock: Clock,
         tolerance_ms: int = 5000,
         cache_size: int = 1024,
+        rows: KeyCache | None = None,
     ) -> None:
+        """`rows`: the worker's cache of key rows (None: each request reads
+        its key's row; see services/key_cache.py)."""
         self._reader = reader
+        self._rows = rows
         self._box = box
         self._clock = clock
         self._tolerance = tolerance_ms
@@ -165,7 +170,7 @@ class Authenticator:
         )
 
     def _load(self, name: str) -> ApiKey | None:
-        stored = self._reader.api_key(name) if len(name) <= 64 else None
+        stored = self._stored(name) if len(name) <= 64 else None
         if stored is None or stored.revoked_at is not None:
             return None
         self._vip_levels[stored.key] = stored.vip_level
@@ -185,6 +190,11 @@ class Authenticator:
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return found
+
+    def _stored(self, name: str) -> StoredKey | None:
+        if self._rows is None:
+            return self._reader.api_key(name)
+        return self._rows.get(name, self._reader.api_key)
 
     def _check_timestamp(self, value: str) -> None:
         if not _TIMESTAMP.fullmatch(value):

@@ -77,6 +77,12 @@ WEBSOCKETS = Gauge(
     "Open private WebSocket connections",
     multiprocess_mode="livesum",
 )
+KEY_LISTENERS = Gauge(
+    "kuledger_key_cache_listeners",
+    "API workers whose key cache hears key changes (PostgreSQL); a worker "
+    "that does not reads every key from the database",
+    multiprocess_mode="livesum",
+)
 
 READS = Counter(
     "kuledger_database_reads",

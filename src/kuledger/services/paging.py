@@ -58,13 +58,14 @@ class PageCursors:
             while len(self._ends) > self._capacity:
                 self._ends.popitem(last=False)
 
-    def count(self, query: LedgerFilter, marker: int) -> int | None:
+    def counted(self, query: LedgerFilter) -> tuple[int, int] | None:
+        """The (marker, total) remembered for `query`: the total is good while
+        the user's marker is still that one."""
         with self._lock:
             cached = self._counts.get(query)
-            if cached is None or cached[0] != marker:
-                return None
-            self._counts.move_to_end(query)
-            return cached[1]
+            if cached is not None:
+                self._counts.move_to_end(query)
+            return cached
 
     def remember_count(self, query: LedgerFilter, marker: int, count: int) -> None:
         with self._lock:

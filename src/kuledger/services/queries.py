@@ -119,13 +119,17 @@ def spot_ledger(
         # only push out the positions of clients that really page.
         cursors = None
     cursors = cursors or PageCursors(capacity=1)
-    # The page is read before its total is known: with the change marker it
-    # is one round trip, and a page past the end is empty anyway.
+    # One round trip: the page, the change marker, and the total unless the
+    # remembered one was counted at the marker the page finds.
     seek = cursors.seek(selection, query.page_size, query.current_page)
-    marker, rows = reader.marked_entry_rows(selection, seek, query.page_size)
-    total = cursors.count(selection, marker)
+    counted = cursors.counted(selection)
+    marker, total, rows = reader.counted_entry_rows(
+        selection, seek, query.page_size, None if counted is None else counted[0]
+    )
     if total is None:
-        total = reader.count_entries(selection)
+        assert counted is not None  # not counted: the marker was counted[0]
+        total = counted[1]
+    else:
         cursors.remember_count(selection, marker, total)
     total_pages = -(-total // query.page_size)
     if rows:

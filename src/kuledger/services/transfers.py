@@ -176,8 +176,10 @@ def futures_transfers_out(reader: LedgerReader, query: FuturesTransferQuery) -> 
         account_types=(AccountType.CONTRACT,),
     )
     skip = Seek(None, (query.current_page - 1) * query.page_size)
-    _marker, rows = reader.marked_entry_rows(selection, skip, query.page_size)
-    total = reader.count_entries(selection)
+    _marker, total, rows = reader.counted_entry_rows(
+        selection, skip, query.page_size, None
+    )
+    assert total is not None  # (counted: no marker was given)
     return Page(
         query.current_page,
         query.page_size,

@@ -20,6 +20,7 @@ from kuledger.domain.users import User
 from kuledger.services.ports import (
     ContractFilter,
     ContractRow,
+    CountedPage,
     LedgerFilter,
     LedgerRow,
     Seek,
@@ -173,13 +174,6 @@ class SqlLedgerReader:
             params.append(q.direction)
         return sql, params
 
-    def count_entries(self, query: LedgerFilter) -> int:
-        where, params = self._where(query)
-        rows = self._db.user_rows(
-            query.uid, f"SELECT COUNT(*) FROM entries WHERE {where}", tuple(params)
-        )
-        return int(rows[0][0]) if rows else 0
-
     def count_operations(self, uid_prefix: str) -> int:
         """How many operations users whose uid starts with `uid_prefix` applied."""
         ph = self._d.ph
@@ -217,18 +211,46 @@ class SqlLedgerReader:
         """A page of entries and the change marker (the sum of the user's
         accounts' seq) in one statement: on PostgreSQL each statement is a round trip,
         and they were a quarter of a ledger request's time."""
+        marker, _total, rows = self.counted_entry_rows(query, seek, limit, None, False)
+        return marker, rows
+
+    def counted_entry_rows(
+        self,
+        query: LedgerFilter,
+        seek: Seek,
+        limit: int,
+        counted_at: int | None,
+        count: bool = True,
+    ) -> CountedPage:
+        """The marker, the window's total and a page, in one statement. The
+        total is a subquery the server runs only when the marker is not
+        `counted_at` (a CASE, evaluated once, on the marker's one row): one
+        round trip whether or not a cached total is still good, where a page
+        then a count were two on PostgreSQL."""
         page, params = self.entry_rows_statement(query, seek, limit)
+        ph = self._d.ph
+        total = "NULL"
+        count_params: tuple[Any, ...] = ()
+        if count:
+            where, window = self._where(query)
+            total = (
+                f"CASE WHEN marker = {ph} THEN NULL "
+                f"ELSE (SELECT COUNT(*) FROM entries WHERE {where}) END"
+            )
+            count_params = (-1 if counted_at is None else counted_at, *window)
         rows = self._db.user_rows(
             query.uid,
-            "SELECT m.marker, p.* FROM (SELECT COALESCE(SUM(seq), 0) AS marker "
-            f"FROM accounts WHERE uid = {self._d.ph}) m LEFT JOIN ({page}) p "
+            f"SELECT m.marker, m.total, p.* FROM (SELECT marker, {total} AS total "
+            "FROM (SELECT COALESCE(SUM(seq), 0) AS marker FROM accounts "
+            f"WHERE uid = {ph}) s) m LEFT JOIN ({page}) p "
             "ON 1 = 1 ORDER BY p.created_at DESC, p.id DESC",
-            (query.uid, *params),
+            (*count_params, query.uid, *params),
         )
-        marker = int(rows[0][0])
-        if rows[0][1] is None:  # no entries on the page: the marker and NULLs
-            return marker, []
-        return marker, [ledger_row(row[1:]) for row in rows]
+        marker, counted = int(rows[0][0]), rows[0][1]
+        total_ = None if counted is None else int(counted)
+        if rows[0][2] is None:  # no entries on the page: the marker and NULLs
+            return CountedPage(marker, total_, [])
+        return CountedPage(marker, total_, [ledger_row(row[2:]) for row in rows])
 
     def entry_rows_before(
         self, query: LedgerFilter, last_id: int | None, limit: int

@@ -209,21 +209,11 @@ class ReplicaSet:
             )
             return
         position = lsn_value(replay)
-        lag_ms = self._lag_ms(position, now)
+        lag_ms = lag_behind(self._samples, position, now)
         state = "up" if lag_ms <= self.max_lag_ms else "lagging"
         if state != replica.state.state:
             log.info("read replica %s is %s", replica.address, state)
         replica.state = ReplicaState(state, position, lag_ms, now)
-
-    def _lag_ms(self, replay: int, now: float) -> float:
-        """How old the newest sampled primary position the replica has
-        replayed is (0 if it has replayed the newest sample)."""
-        if not self._samples or replay >= self._samples[-1][1]:
-            return 0.0
-        for at, position in reversed(self._samples):
-            if position <= replay:
-                return (now - at) * 1000
-        return (now - self._samples[0][0]) * 1000
 
     def _run(self) -> None:
         flushed = time.monotonic()
@@ -248,6 +238,18 @@ class ReplicaSet:
         self._flush_reads()
         for replica in self.replicas:
             replica.engine.dispose()
+
+
+def lag_behind(samples: Sequence[tuple[float, int]], replay: int, now: float) -> float:
+    """How old, in ms at `now`, the newest primary position in `samples`
+    ((monotonic time, WAL position), oldest first) that `replay` has passed
+    is: 0 if it has passed the newest; the oldest sample's age if none."""
+    if not samples or replay >= samples[-1][1]:
+        return 0.0
+    for at, position in reversed(samples):
+        if position <= replay:
+            return (now - at) * 1000
+    return (now - samples[0][0]) * 1000
 
 
 class ReadRouter:

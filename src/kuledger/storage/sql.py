@@ -22,6 +22,7 @@ from kuledger.domain.entries import VALUE_OF, Entry
 from kuledger.domain.errors import IdempotencyConflict
 from kuledger.domain.money import Currency
 from kuledger.domain.users import User
+from kuledger.services.key_cache import changed_here
 from kuledger.services.ports import StoredKey, StoredOperation
 from kuledger.storage import schema
 from kuledger.storage.dialect import SqlDialect, dialect_for
@@ -359,6 +360,7 @@ class SqlLedgerStore:
 class SqlUserStore:
     def __init__(self, connection: sa.Connection) -> None:
         self._conn = connection
+        self.changed: set[str] = set()  # uids updated: their keys' VIP level
 
     def get(self, uids: Iterable[str]) -> dict[str, User]:
         wanted = sorted(set(uids))
@@ -376,6 +378,7 @@ class SqlUserStore:
         self._conn.execute(schema.users.insert().values(**_user_row(user)))
 
     def update(self, user: User) -> None:
+        self.changed.add(user.uid)
         self._conn.execute(
             schema.users.update()
             .where(schema.users.c.uid == user.uid)
@@ -396,6 +399,7 @@ def _user_row(user: User) -> dict[str, Any]:
 class SqlKeyStore:
     def __init__(self, connection: sa.Connection) -> None:
         self._conn = connection
+        self.changed: set[str] = set()  # keys revoked or updated
 
     def add(self, key: StoredKey) -> None:
         self._conn.execute(
@@ -418,6 +422,7 @@ class SqlKeyStore:
         return None if row is None else stored_key_from_row(row)
 
     def revoke(self, key: str, at: int) -> bool:
+        self.changed.add(key)
         result = self._conn.execute(
             schema.api_keys.update()
             .where(schema.api_keys.c.key == key, schema.api_keys.c.revoked_at.is_(None))
@@ -426,6 +431,7 @@ class SqlKeyStore:
         return result.rowcount == 1
 
     def update(self, key: StoredKey) -> None:
+        self.changed.add(key.key)
         self._conn.execute(
             schema.api_keys.update()
             .where(schema.api_keys.c.key == key.key)
@@ -501,6 +507,10 @@ class SqlUnitOfWork:
 
     def commit(self) -> None:
         self._tx.commit()
+        if self.keys.changed or self.users.changed:
+            # This process's key caches at once; the other processes' (and
+            # this one's again) by the triggers' NOTIFY (storage/key_notify.py).
+            changed_here(self.keys.changed, self.users.changed)
         if self._positions is not None and self.ledger.written_uids:
             self._record_position(self._positions, self.ledger.written_uids)
         if self._on_commit is not None and self.ledger.saved_operations:

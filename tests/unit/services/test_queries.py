@@ -11,7 +11,7 @@ from kuledger.domain.currencies import DEFAULT_CURRENCIES
 from kuledger.domain.errors import InvalidInput
 from kuledger.services import queries
 from kuledger.services.paging import PageCursors
-from kuledger.services.ports import ContractRow, LedgerRow
+from kuledger.services.ports import ContractRow, CountedPage, LedgerRow
 from kuledger.services.queries import (
     DAY_MS,
     HF_WINDOW_MS,
@@ -40,13 +40,15 @@ class StubReader:
     def currencies(self):
         return {c.code: c for c in DEFAULT_CURRENCIES}
 
-    def marked_entry_rows(self, query, seek, limit):
+    def counted_entry_rows(self, query, seek, limit, counted_at):
+        """One statement: logged as "page", and "count" when it counts."""
         self.calls.append(("page", query, seek.offset, limit, seek.after))
-        return self.marker, self.rows[seek.offset : seek.offset + limit]
-
-    def count_entries(self, query):
-        self.calls.append(("count", query))
-        return len(self.rows)
+        total = None
+        if counted_at != self.marker:
+            self.calls.append(("count", query))
+            total = len(self.rows)
+        page = self.rows[seek.offset : seek.offset + limit]
+        return CountedPage(self.marker, total, page)
 
     def entry_rows_before(self, query, last_id, limit):
         self.calls.append(("before", query, last_id, limit))
