@@ -79,7 +79,7 @@ def new_account_id() -> str:
 def account_from_row(row: Sequence[Any]) -> Account:
     return Account(
         id=row[0],
-        key=AccountKey(row[1], AccountType(row[2]), row[3]),
+        key=AccountKey(row[1], AccountType.parse(row[2]), row[3]),
         balance=Decimal(row[4]),
         available=Decimal(row[5]),
         holds=Decimal(row[6]),
@@ -112,8 +112,11 @@ class SqlLedgerStore:
         self.saved_operations = 0  # in this transaction, for the metrics
 
     def currencies(self) -> dict[str, Currency]:
-        rows = self._conn.execute(sa.select(schema.currencies)).all()
-        return {r.code: Currency(r.code, r.precision, r.name) for r in rows}
+        """Driver SQL: every write batch reads the catalogue."""
+        rows = self._conn.exec_driver_sql(
+            "SELECT code, precision, name FROM currencies"
+        )
+        return {code: Currency(code, p, name) for code, p, name in rows}
 
     def find_operations(
         self, refs: Iterable[tuple[str, str]]
