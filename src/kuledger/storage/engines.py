@@ -29,6 +29,14 @@ def create_engine(url: str, *, pool_size: int = 5) -> Engine:
     )
 
 
+# Reads run the same few statements with other parameters, and psycopg
+# prepares each after 5 runs; PostgreSQL would still plan every run anew
+# (custom plans), and planning a ledger page over `entries`' monthly
+# partitions cost more than running it (0.28 ms of 0.34 on 2M entries). A
+# generic plan prunes the partitions when it runs, and is planned once.
+GENERIC_PLANS = "-c plan_cache_mode=force_generic_plan"
+
+
 def create_read_engine(url: str, *, threads: int = 8) -> Engine:
     """The engine the read side uses, reading in autocommit (each statement
     sees the latest commit). On SQLite: one connection per live thread;
@@ -46,6 +54,7 @@ def create_read_engine(url: str, *, threads: int = 8) -> Engine:
             max_overflow=2,  # callers outside the worker threads (CLI, lifespan)
             isolation_level="AUTOCOMMIT",
             pool_reset_on_return=None,
+            connect_args={"options": GENERIC_PLANS},
         )
     # Each thread keeps a connection checked out while it lives
     # (connections.ThreadConnections); when it ends, the connection waits in
