@@ -31,6 +31,7 @@ def _plan(size: scenarios.Size, dry: bool) -> dict[str, Callable[[], Any]]:
         "ledger": lambda: scenarios.ledger_query(size),
         "ledger-2-workers": lambda: scenarios.ledger_query(size, workers=2),
         "ledger-postgres": lambda: scenarios.ledger_postgres(size),
+        "ledger-replica": lambda: scenarios.ledger_replica(size),
         "deep-pages": lambda: scenarios.deep_pages(size),
         "ingest-sqlite": lambda: scenarios.ingestion(size, "sqlite"),
         "ingest-postgres": lambda: scenarios.ingestion(size, "postgres"),
@@ -52,6 +53,7 @@ def _plan(size: scenarios.Size, dry: bool) -> dict[str, Callable[[], Any]]:
         for name in (
             "ledger-2-workers",
             "ledger-postgres",
+            "ledger-replica",
             "scaling",
             "single-commits-postgres",
             "post-file-postgres",

@@ -3,6 +3,7 @@ baseline measured in the same run."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import random
 import statistics
@@ -134,7 +135,7 @@ def _ledger_query(
     signed = signed_requests(data, LEDGER_REQUESTS)
     plain = baseline_requests(signed, data)
     port, base_port = harness.free_port(), harness.free_port()
-    url, base_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{base_port}"
+    base_url = f"http://127.0.0.1:{base_port}"
 
     def load(target: str, requests: Requests, seconds: int) -> dict[str, float]:
         return harness.wrk(
@@ -169,15 +170,17 @@ def _ledger_query(
         )
         base = load(base_url, plain, size.seconds)
         base["rss_mb"] = harness.peak_rss_mb(proc.pid)
-    with harness.server(harness.kuledger_server(env, port, workers), env, port) as proc:
-        items = check_answers(url, signed[:300])
-        # Other windows than the measured ones: every code path runs and the
-        # thread pool starts, but the measured requests' cached totals are cold.
-        load(url, signed_requests(data, 2000, seed=8), max(1, size.seconds // 5))
-        name = f"ledger-{engine}-{entries}-{workers}w"
-        with harness.profiled(proc.pid, name) as profile:
-            run = load(url, signed, size.seconds)
-        run["rss_mb"] = harness.peak_rss_mb(proc.pid)
+    name = f"ledger-{engine}-{entries}-{workers}w"
+    if engine == "postgres":
+        # The same load with the API key cache off, in the same run: what a
+        # key read per request costs (issue 20).
+        off_env = {**env, "KULEDGER_KEY_CACHE_TTL_S": "0"}
+        off, _, _ = _kuledger_run(size, off_env, port, data, signed, workers)
+        result["key_cache_off"] = off
+    run, items, profile = _kuledger_run(size, env, port, data, signed, workers, name)
+    if "key_cache_off" in result:
+        off_rps = result["key_cache_off"]["rps"]
+        result["key_cache_gain"] = round(run["rps"] / off_rps, 3) if off_rps else None
     result.update(
         measured=run,
         baseline=base,
@@ -191,6 +194,49 @@ def _ledger_query(
         and run["errors"] == 0,
     )
     return result
+
+
+def ledger_replica(size: Size) -> dict[str, Any]:
+    """The ledger page with one streaming replica (bench/replica.py), seeded
+    anew on clusters of its own: at most 200,000 entries."""
+    from bench.replica import ledger_replica as measure
+
+    entries = min(*size.postgres_entries, 200_000)
+    users = max(20, min(size.ledger_users, entries // 100))
+    result: dict[str, Any] = measure(entries, users, size.seconds, size.connections)
+    return result
+
+
+def _kuledger_run(
+    size: Size,
+    env: dict[str, str],
+    port: int,
+    data: Seeded,
+    signed: Requests,
+    workers: int,
+    profile_name: str = "",
+) -> tuple[dict[str, float], int, dict[str, Any]]:
+    """kuledger serve under the ledger load: the measured run (rps, latency,
+    rss_mb), the items of 300 checked pages, and the profile if one was taken."""
+    url = f"http://127.0.0.1:{port}"
+
+    def load(requests: Requests, seconds: int) -> dict[str, float]:
+        return harness.wrk(url, requests, connections=size.connections, seconds=seconds)
+
+    with harness.server(harness.kuledger_server(env, port, workers), env, port) as proc:
+        items = check_answers(url, signed[:300])
+        # Other windows than the measured ones: every code path runs and the
+        # thread pool starts, but the measured requests' cached totals are cold.
+        load(signed_requests(data, 2000, seed=8), max(1, size.seconds // 5))
+        profiling = (
+            harness.profiled(proc.pid, profile_name)
+            if profile_name
+            else contextlib.nullcontext({})
+        )
+        with profiling as profile:
+            run = load(signed, size.seconds)
+        run["rss_mb"] = harness.peak_rss_mb(proc.pid)
+    return run, items, profile
 
 
 def deep_pages(size: Size) -> dict[str, Any]:

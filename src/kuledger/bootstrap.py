@@ -10,7 +10,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
-from kuledger.config import Settings, settings_from_environment, sqlite_file
+from kuledger.config import (
+    ConfigError,
+    Settings,
+    settings_from_environment,
+    sqlite_file,
+)
 from kuledger.services.operator import Writer, direct_writer
 from kuledger.services.ports import Clock, EventSink, UnitOfWork
 from kuledger.services.ratelimit import MemoryLimiter, RateLimiter
@@ -22,6 +27,7 @@ from kuledger.storage.fees import SqlFeeStore
 from kuledger.storage.funding import SqlFundingQueries
 from kuledger.storage.operator import SqlTokenStore
 from kuledger.storage.reader import SqlLedgerReader
+from kuledger.storage.replicas import ReadRouter, ReplicaSet, malformed
 from kuledger.storage.secretbox import (
     FernetBox,
     KeySource,
@@ -31,6 +37,7 @@ from kuledger.storage.secretbox import (
     load_box,
 )
 from kuledger.storage.sql import SqlUnitOfWork
+from kuledger.storage.wal_positions import WalPositions
 
 # The HTTP stack is imported where the server is built, and Redis's client
 # where it is configured: a CLI command that reads the database pays for
@@ -64,24 +71,74 @@ class Container:
         )
 
     def uow(self) -> UnitOfWork:
-        return SqlUnitOfWork(self.engine)
+        return SqlUnitOfWork(self.engine, positions=self.wal_positions)
 
     def server_uow(self) -> UnitOfWork:
         """The server's uow(): with metrics on (settings.monitoring), it also
         records how many operations each commit wrote (group commit's batch
         sizes, kuledger_write_batch_operations)."""
         if not self.settings.monitoring:
-            return SqlUnitOfWork(self.engine)
+            return self.uow()
         from kuledger.http.monitoring import WRITE_BATCH
 
-        return SqlUnitOfWork(self.engine, WRITE_BATCH.observe)
+        return SqlUnitOfWork(
+            self.engine, WRITE_BATCH.observe, positions=self.wal_positions
+        )
+
+    @cached_property
+    def read_engine(self) -> Engine:
+        return create_read_engine(
+            self.settings.database_url, threads=self.settings.threads
+        )
+
+    @cached_property
+    def wal_positions(self) -> WalPositions | None:
+        """With read replicas: each user's last commit position, in Redis."""
+        settings = self.settings
+        if not settings.read_database_urls:
+            return None
+        if self.engine.dialect.name != "postgresql":
+            raise ConfigError(
+                "KULEDGER_READ_DATABASE_URLS: read replicas need "
+                "KULEDGER_DATABASE_URL on PostgreSQL"
+            )
+        if not settings.redis_url:
+            raise ConfigError(
+                "KULEDGER_READ_DATABASE_URLS needs KULEDGER_REDIS_URL: every "
+                "node and process records each user's last write there"
+            )
+        ttl_ms = 60_000 + 2 * settings.replica_max_lag_ms
+        return WalPositions(settings.redis_url, ttl_ms)
+
+    @cached_property
+    def replicas(self) -> ReplicaSet | None:
+        """The read replicas (KULEDGER_READ_DATABASE_URLS), polled from now on;
+        a malformed URL is left out (`kuledger serve` refuses it first)."""
+        settings = self.settings
+        urls = [u for u in settings.read_database_urls if malformed(u) is None]
+        if self.wal_positions is None or not urls:
+            return None
+        on_reads = None
+        if settings.monitoring:
+            from kuledger.http.monitoring import count_reads
+
+            on_reads = count_reads
+        replicas = ReplicaSet(
+            self.read_engine,
+            urls,
+            max_lag_ms=settings.replica_max_lag_ms,
+            threads=settings.threads,
+            on_reads=on_reads,
+        )
+        replicas.start()
+        return replicas
 
     @cached_property
     def reader(self) -> SqlLedgerReader:
-        read_engine = create_read_engine(
-            self.settings.database_url, threads=self.settings.threads
-        )
-        return SqlLedgerReader(self.engine, read_engine)
+        router = None
+        if self.replicas is not None and self.wal_positions is not None:
+            router = ReadRouter(self.replicas, self.wal_positions)
+        return SqlLedgerReader(self.engine, self.read_engine, router=router)
 
     @cached_property
     def fees(self) -> SqlFeeStore:
@@ -154,7 +211,15 @@ class Container:
         from kuledger.services.key_cache import KeyCache
         from kuledger.storage.key_notify import KeyNotifyListener
 
-        return KeyCache(KeyNotifyListener(self.settings.database_url), ttl_s=ttl)
+        on_listening = None
+        if self.settings.monitoring:
+            from kuledger.http.monitoring import KEY_LISTENERS
+
+            def on_listening(listening: bool) -> None:
+                KEY_LISTENERS.set(1 if listening else 0)
+
+        feed = KeyNotifyListener(self.settings.database_url, on_listening=on_listening)
+        return KeyCache(feed, ttl_s=ttl)
 
     def stream_tokens(self) -> StreamTokens:
         """Connect tokens for the private WebSocket, signed with a key derived
@@ -167,8 +232,14 @@ class Container:
         key_cache = self.__dict__.get("key_cache")
         if key_cache is not None:
             key_cache.stop()
+        for name in ("replicas", "wal_positions"):
+            part = self.__dict__.get(name)
+            if part is not None:
+                part.close()
         if "reader" in self.__dict__:
             self.reader.close()
+        elif "read_engine" in self.__dict__:
+            self.read_engine.dispose()
         if "engine" in self.__dict__:
             self.engine.dispose()
         events = self.__dict__.get("events")
@@ -319,6 +390,7 @@ def build_operator_app(
             clock=container.clock,
             fees=container.fees,
             explorer=SqlExplorerQueries(container.engine, container.reader.connections),
+            events=events,
         )
     )
     return Starlette(routes=[*monitoring.routes, Mount("/", app=operator)])
@@ -340,8 +412,12 @@ def build_monitoring_app(
     }
     if container.settings.redis_url:
         checks["redis"] = probes.RedisProbe(container.settings.redis_url)
+    replicas = container.replicas
     return create_monitoring_app(
-        checks, lambda: probes.verify_status(engine), multiprocess_dir
+        checks,
+        lambda: probes.verify_status(engine),
+        multiprocess_dir,
+        replicas=None if replicas is None else replicas.describe,
     )
 
 

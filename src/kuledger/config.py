@@ -49,6 +49,11 @@ def _pairs(text: str) -> dict[str, int]:
     return pairs
 
 
+def _urls(text: str) -> tuple[str, ...]:
+    """Parse 'url,url' (each checked where it is used: storage/replicas.py)."""
+    return tuple(filter(None, (u.strip() for u in text.split(","))))
+
+
 def _port(text: str) -> int:
     port = int(text)
     if not 0 <= port <= 65535:
@@ -61,6 +66,7 @@ _KINDS: dict[Callable[[str], Any], str] = {
     _port: "port",
     _bool: "boolean",
     _pairs: "`name=int,...`",
+    _urls: "URL list",
 }
 
 
@@ -111,6 +117,23 @@ class Settings:
         "the database, as a SQLAlchemy URL: `sqlite:///path.db` or "
         "`postgresql://user:password@host/db`",
         kind="URL",
+    )
+    read_database_urls: tuple[str, ...] = _setting(
+        "KULEDGER_READ_DATABASE_URLS",
+        "",
+        "comma-separated `postgresql://` URLs of streaming replicas of the "
+        "PostgreSQL database: users' ledger and account reads go to one that "
+        "has replayed the user's last write, else to the primary. Needs "
+        "KULEDGER_REDIS_URL (where every node records each user's last write). "
+        "See operations.md#read-replicas",
+        _urls,
+    )
+    replica_max_lag_ms: int = _setting(
+        "KULEDGER_REPLICA_MAX_LAG_MS",
+        "1000",
+        "a replica lagging further behind the primary than this, in ms, is "
+        "taken out of rotation until it catches up",
+        int,
     )
     secret_key: str = _setting(
         "KULEDGER_SECRET_KEY",
@@ -400,6 +423,8 @@ def masked(setting: Setting, value: Any) -> Any:
     """`value` fit to print: a secret's as ***, a URL's without its password."""
     if setting.secret and value:
         return "***"
+    if isinstance(value, tuple):
+        return tuple(masked(setting, v) for v in value)
     return hide_password(value) if isinstance(value, str) else value
 
 

@@ -213,6 +213,14 @@ def test_api_subs_count_by_their_flags_and_their_keys_show_remark_and_name(
     module_api.signed(master, "POST", "/api/v3/sub/user/futures/enable", enable)
     after = _get(module_api, master, "/api/v2/user-info")
     assert (after["futuresSubQuantity"], after["marginSubQuantity"]) == (1, 0)
+    # A sub made with access Margin trades margin (its tradeTypes say so): counted.
+    margin_body = json.dumps(
+        {"subName": f"m{name[1:]}", "password": "pass1234", "access": "Margin"}
+    )
+    module_api.signed(master, "POST", "/api/v2/sub/user/created", margin_body)
+    counts = _get(module_api, master, "/api/v2/user-info")
+    assert (counts["subQuantity"], counts["marginSubQuantity"]) == (2, 1)
+    assert counts["futuresSubQuantity"] == 1
     made = ok_data(
         module_api.signed(
             master,

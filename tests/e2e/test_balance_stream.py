@@ -3,8 +3,9 @@
 Real `kuledger serve` processes; clients are kucoin-universal-sdk's spot private
 WebSocket service (token from our POST /api/v1/bullet-private, default options,
 only the REST URL pointed at us) and a raw `websockets` client for the protocol
-messages. Changes come from HTTP transfers (the in-process bus of one worker)
-and from `kuledger post` in another process (through Redis). Every wait is
+messages. Changes come from HTTP transfers and withdrawals, the operator API's
+funding moves (the in-process bus of one worker), and from `kuledger post`,
+`funding` and `import` in another process (through Redis). Every wait is
 bounded; everything listens on and talks to 127.0.0.1 only.
 
 Needs a socket: the SDK opens its own connections, several workers fan out
@@ -20,7 +21,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from decimal import Decimal
@@ -50,10 +51,9 @@ from tests.support.api import assert_error, new_uid, now_ms, ok_data
 from tests.support.server import ApiUser, LiveServer, free_port, live_server
 from tests.support.shared import engine_server
 from tests.system.processes import (
-    IN_CI,
-    RedisServer,
     connections_by_process,
     live_servers,
+    private_redis_server,
     wait_for,
     worker_pids,
 )
@@ -70,32 +70,24 @@ QUIET = 0.7  # seconds of silence that show nothing more is coming
 
 
 @pytest.fixture(scope="module")
+def operator_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
 def plain(
-    tmp_path_factory: pytest.TempPathFactory, postgres_databases: PostgresDatabases
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_databases: PostgresDatabases,
+    operator_port: int,
 ) -> Iterator[LiveServer]:
-    """One worker, no Redis: HTTP changes go through the in-process bus."""
-    with engine_server("sqlite", tmp_path_factory, postgres_databases) as server:
+    """One worker, no Redis, and the operator listener on `operator_port`:
+    HTTP changes (of both APIs) go through the in-process bus."""
+    env = {"KULEDGER_OPERATOR_PORT": str(operator_port)}
+    with engine_server("sqlite", tmp_path_factory, postgres_databases, env) as server:
         yield server
 
 
-@contextmanager
-def redis_server(workdir: Path) -> Iterator[RedisServer]:
-    """A redis-server of our own on a free port (skips, or fails under CI, if
-    redis-server is not installed)."""
-    import shutil
-
-    executable = shutil.which("redis-server")
-    if executable is None:
-        if IN_CI:
-            pytest.fail("redis-server is required under CI but is not installed")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    workdir.mkdir(parents=True, exist_ok=True)
-    server = RedisServer(executable, free_port(), workdir)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
+redis_server = private_redis_server  # skips, or fails under CI, without redis-server
 
 
 @pytest.fixture(scope="module")
@@ -535,7 +527,139 @@ def test_every_connection_of_the_user_gets_each_change_once_and_no_other_user(
         assert_quiet(b1)
 
 
+# --- deposits and withdrawals, from every entry point ---------------------------------
+
+
+def moves(messages: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    """(relationEvent, availableChange, holdChange, total, available, hold)."""
+    names = ("relationEvent", "availableChange", "holdChange", "total", "available")
+    return [tuple(m["data"][n] for n in (*names, "hold")) for m in messages]
+
+
+def withdraw(server: LiveServer, user: ApiUser, amount: str) -> str:
+    body = json.dumps(
+        {
+            "currency": "USDT",
+            "amount": amount,
+            "toAddress": "0xabc",
+            "withdrawType": "ADDRESS",
+        }
+    )
+    reply = ok_data(server.signed(user, "POST", "/api/v3/withdrawals", body))
+    withdrawal_id: str = reply["withdrawalId"]
+    return withdrawal_id
+
+
+# Deposits of 50 (SUCCESS) and 20 (PROCESSING, then SUCCESS); a withdrawal of
+# 9 (+ 1 fee) held, then failed: its hold released.
+FUNDING_MOVES = [
+    ("main.deposit", "50", "0", "50", "50", "0"),
+    ("main.deposit", "20", "0", "70", "70", "0"),
+    ("main.hold", "-10", "10", "70", "60", "10"),
+    ("main.hold", "10", "-10", "70", "70", "0"),
+]
+
+
+def check_funding_moves(
+    server: LiveServer,
+    user: ApiUser,
+    deposit: Callable[[str, str], str],
+    advance_deposit: Callable[[str], object],
+    fail_withdrawal: Callable[[str], object],
+) -> None:
+    """FUNDING_MOVES made through `deposit(amount, status)` (its id) and the
+    two advances, each change pushed once, in order, to a subscriber."""
+    drawer = add_key(server, user.uid, Permission.GENERAL, Permission.WITHDRAWAL)
+    with subscribed(server, user) as ws:
+        deposit("50", "SUCCESS")
+        pending = deposit("20", "PROCESSING")
+        got = pushes(ws, 1)  # then silence: a PROCESSING deposit moves nothing
+        advance_deposit(pending)
+        fail_withdrawal(withdraw(server, drawer, "9"))
+        assert moves(got + pushes(ws, 3)) == FUNDING_MOVES
+
+
+def test_operator_funding_moves_reach_the_balance_stream(
+    plain: LiveServer, operator_port: int
+):
+    user = make_user(plain, "opfund", usdt="0")
+    token = plain.cli.json(
+        "operator-token", "create", "--name", user.uid, "--scope", "post", "--json"
+    )["token"]
+    operator = httpx.Client(
+        base_url=f"http://127.0.0.1:{operator_port}/operator/v1",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+
+    def call(path: str, **body: str) -> str:
+        reply = operator.post(path, json=body)
+        assert reply.json()["code"] == "200000", reply.text
+        return str(reply.json()["data"]["id"])
+
+    def fail(withdrawal: str) -> None:
+        call(f"/withdrawals/{withdrawal}:advance", status="REVIEW")
+        call(f"/withdrawals/{withdrawal}:advance", status="FAILURE")
+
+    with operator:
+        check_funding_moves(
+            plain,
+            user,
+            lambda amount, status: call(
+                "/deposits", uid=user.uid, currency="USDT", amount=amount, status=status
+            ),
+            lambda pending: call(f"/deposits/{pending}:advance", status="SUCCESS"),
+            fail,
+        )
+
+
 # --- through Redis: the CLI's changes, and a lost Redis -------------------------------
+
+
+@pytest.mark.redis
+def test_cli_funding_moves_reach_the_balance_stream(with_redis: LiveServer):
+    user = make_user(with_redis, "clifund", usdt="0")
+    cli = with_redis.cli
+    check_funding_moves(
+        with_redis,
+        user,
+        lambda amount, status: str(
+            cli.json(
+                *("funding", "deposit", "--uid", user.uid, "--currency", "USDT"),
+                *("--amount", amount, "--status", status),
+            )["id"]
+        ),
+        lambda pending: cli.json(
+            "funding", "advance-deposit", pending, "--status", "SUCCESS"
+        ),
+        lambda withdrawal: cli.json(
+            "funding", "advance-withdrawal", withdrawal, "--status", "FAILURE"
+        ),
+    )
+
+
+@pytest.mark.redis
+def test_an_imported_history_reaches_the_balance_stream(
+    with_redis: LiveServer, tmp_path: Path
+):
+    user = make_user(with_redis, "import", usdt="0")
+    items = [
+        {"id": f"6{n:023x}", "currency": "USDT", "amount": amount, "fee": "0",
+         "balance": balance, "accountType": "MAIN", "bizType": "Deposit",
+         "direction": "in", "createdAt": 1_765_000_000_000 + n, "context": ""}
+        for n, amount, balance in ((1, "10", "10"), (2, "2.5", "12.5"))
+    ]  # fmt: skip
+    path = tmp_path / "history.jsonl"
+    path.write_text("".join(json.dumps(item) + "\n" for item in items))
+    with subscribed(with_redis, user) as ws:
+        with_redis.cli.run("import", "--uid", user.uid, str(path), "--quiet")
+        got = pushes(ws, 2)
+        with_redis.cli.run("import", "--uid", user.uid, str(path), "--quiet")
+        assert_quiet(ws)  # a repeated import replays: nothing changes
+    assert moves(got) == [
+        ("main.deposit", "10", "0", "10", "10", "0"),
+        ("main.deposit", "2.5", "0", "12.5", "12.5", "0"),
+    ]
 
 
 @pytest.mark.redis

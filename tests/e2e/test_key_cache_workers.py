@@ -20,13 +20,14 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from kuledger.bootstrap import Container
 from kuledger.config import Settings
 from kuledger.domain.users import Permission
 from kuledger.services import keys as key_service
 from kuledger.storage.key_notify import APPLICATION_NAME
-from tests.support.server import ApiUser, LiveServer, live_server
+from tests.support.server import ApiUser, LiveServer, free_port, live_server
 from tests.system.processes import add_users, connections_by_process, worker_pids
 
 pytestmark = [
@@ -114,11 +115,12 @@ class Workers:
 
 @contextmanager
 def _workers(
-    postgres_url: str, tmp_path: Path, *uids: str
+    postgres_url: str, tmp_path: Path, *uids: str, monitor_port: int = 0
 ) -> Iterator[tuple[Workers, Container, list[ApiUser]]]:
     """Two workers, whose caches hold a key of each of `uids`, and a
     container of this process on their database."""
-    with live_server(postgres_url, tmp_path, workers=2) as server:
+    env = {"KULEDGER_MONITOR_PORT": str(monitor_port)} if monitor_port else {}
+    with live_server(postgres_url, tmp_path, workers=2, extra_env=env) as server:
         _wait_for(lambda: len(worker_pids(server.process.pid)) == 2, "two workers")
         workers = Workers(server)
         container = Container(Settings.from_env(server.cli.env))
@@ -130,6 +132,15 @@ def _workers(
         finally:
             container.close()
             workers.close()
+
+
+def _listeners_metric(port: int) -> float:
+    """kuledger_key_cache_listeners as the monitoring listener reports it."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        if family.name == "kuledger_key_cache_listeners":
+            return sum(sample.value for sample in family.samples)
+    return 0.0
 
 
 def _terminate_listeners(workers: Workers) -> None:
@@ -166,16 +177,19 @@ def test_a_revoke_and_a_permission_change_reach_both_workers(
 def test_a_revoke_while_the_listeners_are_cut_off_still_reaches_both_workers(
     postgres_url: str, tmp_path: Path
 ):
-    with _workers(postgres_url, tmp_path, "during", "after") as (
+    port = free_port()
+    with _workers(postgres_url, tmp_path, "during", "after", monitor_port=port) as (
         workers,
         container,
         (during, after),
     ):
+        _wait_for(lambda: _listeners_metric(port) == 2, "the metric counts both")
         _terminate_listeners(workers)
         workers.server.cli.run("keys", "revoke", during.key)
         workers.refused_within_the_promise(during, "400003")
 
         # Listening again, the caches serve and hear changes again.
         workers.warm(after)
+        _wait_for(lambda: _listeners_metric(port) == 2, "and both again")
         _spot_only(container, after)
         workers.refused_within_the_promise(after, "400007")

@@ -236,3 +236,33 @@ def test_forms_posted_from_another_site_are_refused(site, client):
     assert same.status_code == 303
     assert client.post("/logout", data={}, headers=evil).status_code == 403
     assert client.get("/users").status_code == 200
+
+
+@pytest.mark.parametrize("logged_in", [False, True])
+def test_unknown_paths_and_wrong_methods_get_the_explorers_own_pages(
+    site, client, logged_in
+):
+    if logged_in:
+        log_in_operator(client, site.operator_token)
+    answers = {
+        404: [
+            client.get("/no-such-page"),
+            client.get("/users/alice/nothing/here"),
+            client.get("/static/no-such-file.css"),
+        ],
+        405: [client.post("/users", data={}), client.delete("/verify")],
+    }
+    for status, responses in answers.items():
+        for answer in responses:
+            assert answer.status_code == status, answer.request.url
+            assert answer.headers["content-type"] == "text/html; charset=utf-8"
+            assert "script-src 'self'" in answer.headers["content-security-policy"]
+            page = answer.text
+            assert page.startswith("<!doctype html>") and "kuledger explorer" in page
+            title = "Not found." if status == 404 else "Method not allowed."
+            assert f"<h1>{title}</h1>" in page
+            assert 'href="/explorer/static/explorer.css"' in page  # the layout
+            assert ("Log out" in page) is logged_in  # the viewer's own header
+            assert "Traceback" not in page and "starlette" not in page.lower()
+    allowed = answers[405][0].headers["allow"].split(", ")
+    assert sorted(allowed) == ["GET", "HEAD"]

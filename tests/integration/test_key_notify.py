@@ -16,6 +16,7 @@ from kuledger.services import keys as key_service
 from kuledger.services import users as user_service
 from kuledger.services.key_cache import KeyCache
 from kuledger.services.ports import StoredKey
+from kuledger.storage import migrate
 from kuledger.storage.key_notify import APPLICATION_NAME, CHANNEL
 from tests.conftest import POSTGRES_URL, make_container
 
@@ -160,3 +161,34 @@ def test_while_the_listener_is_cut_off_every_lookup_reads_then_it_recovers(
         "UPDATE api_keys SET permissions = 'Spot' WHERE key = %s", (world.key,)
     )
     _wait_for(lambda: (row := world.get()) is not None and row.permissions == "Spot")
+
+
+def test_sqlite_and_a_ttl_of_0_cache_no_key_rows(sqlite_url: str, postgres_url: str):
+    for container in (
+        make_container(sqlite_url),
+        make_container(postgres_url, key_cache_ttl_s=0),
+    ):
+        try:
+            assert container.key_cache is None
+        finally:
+            container.close()
+
+
+def test_the_migration_goes_down_and_up_again(world: World):
+    def triggers() -> list[str]:
+        rows = world.sql.execute(
+            "SELECT tgname FROM pg_trigger WHERE tgname LIKE '%%_changed' "
+            "OR tgname LIKE '%%_truncated' ORDER BY tgname"
+        )
+        return [name for (name,) in rows]
+
+    assert triggers() == [
+        "api_keys_changed",
+        "api_keys_truncated",
+        "users_changed",
+        "users_truncated",
+    ]
+    migrate.downgrade(world.container.engine, "fees")
+    assert triggers() == []
+    migrate.upgrade(world.container.engine)
+    assert len(triggers()) == 4

@@ -91,7 +91,7 @@ def test_the_operator_settles_or_fails_a_withdrawal(op: OperatorApi):
             json={"uid": uid, "currency": "BTC", "amount": "1", "status": "SUCCESS"},
         )
     )
-    flow = Funding(op.container.uow, op.container.clock)
+    flow = Funding(op.container.uow, op.container.clock, None)
     first = funding.apply_withdrawal(flow, NewWithdrawal(uid, "BTC", "0.1", "bc1q"))
     second = funding.apply_withdrawal(flow, NewWithdrawal(uid, "BTC", "0.2", "bc1q"))
     assert _main(op, uid, "BTC")["holds"] == "0.301"  # amount + 0.0005 fee each
@@ -156,7 +156,7 @@ def test_a_cancel_racing_a_settlement_leaves_exactly_one_of_them(op: OperatorApi
             json={"uid": uid, "currency": "USDT", "amount": "100", "status": "SUCCESS"},
         )
     )
-    flow = Funding(op.container.uow, op.container.clock)
+    flow = Funding(op.container.uow, op.container.clock, None)
     outcomes = []
     for _ in range(5):
         made = funding.apply_withdrawal(flow, NewWithdrawal(uid, "USDT", "9", "0xa"))

@@ -133,6 +133,42 @@ def kucoin(module_server: LiveServer, user: ApiUser) -> Iterator[Any]:
     exchange.session.close()
 
 
+def test_each_currencys_chain_and_fee_are_the_catalogues(module_server, user):
+    """GET /api/v3/currencies names the chain an address is made on, a quota
+    reports and a withdrawal is charged for: one table (DEFAULT_CHAINS)."""
+    s = module_server
+    catalogue = schema_ok(s, user, "GET", "/api/v3/currencies", "/api/v3/currencies")
+    assert len(catalogue) >= 10
+    for item in catalogue:
+        code = item["currency"]
+        [chain] = item["chains"]
+        made = schema_ok(
+            s,
+            user,
+            "POST",
+            "/api/v3/deposit-address/create",
+            "/api/v3/deposit-address/create",
+            json.dumps({"currency": code}),
+        )
+        assert (made["chainId"], made["chainName"]) == (
+            chain["chainId"],
+            chain["chainName"],
+        ), code
+        quota = schema_ok(
+            s,
+            user,
+            "GET",
+            f"/api/v1/withdrawals/quotas?currency={code}",
+            "/api/v1/withdrawals/quotas",
+        )
+        assert quota["chain"] == chain["chainName"], code
+        assert quota["withdrawMinFee"] == chain["withdrawalMinFee"], code
+        # a flat fee (withdrawFeeRate 0): the least and the most are the one fee
+        assert chain["withdrawMaxFee"] == chain["withdrawalMinFee"], code
+    fees = {i["currency"]: i["chains"][0]["withdrawalMinFee"] for i in catalogue}
+    assert (fees["BTC"], fees["USDT"], fees["SOL"]) == ("0.0005", "1", "0")
+
+
 def test_a_deposit_shows_in_history_balance_and_ledger_only_once_it_succeeds(
     module_server, user
 ):

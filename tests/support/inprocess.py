@@ -77,6 +77,7 @@ class InProcessServer(Server):
     captured: io.StringIO
     users: dict[str, ApiUser] = field(default_factory=dict)
     http: httpx.Client = field(init=False)
+    container: Container | None = None  # the app's
 
     def __post_init__(self) -> None:
         self.http = self.new_client()
@@ -174,6 +175,8 @@ def in_process_server(
             portal.wrap_async_context_manager(app.router.lifespan_context(app))
         )
         transport = PortalTransport(logs_errors(app), portal)
-        server = InProcessServer(BASE_URL, cli, app, transport, captured)
+        server = InProcessServer(
+            BASE_URL, cli, app, transport, captured, container=container
+        )
         stack.callback(server.http.close)
         yield server

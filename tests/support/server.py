@@ -217,8 +217,10 @@ def live_server(
     port: int | None = None,
     setup_cli: Callable[[dict[str, str]], CliCommands] | None = None,
     preexec_fn: Callable[[], None] | None = None,
+    args: tuple[str, ...] = (),
 ) -> Iterator[LiveServer]:
-    """`kuledger init`, then `kuledger serve` on a free port until the block ends.
+    """`kuledger init`, then `kuledger serve` on a free port until the block ends
+    (`args`: serve's other options).
 
     `setup_cli` runs `init` and the tests' setup commands: by default the
     real command group in this process (`InProcessCli`: no interpreter start
@@ -236,7 +238,7 @@ def live_server(
     log_path = workdir / f"server-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [*KULEDGER, "serve", "--port", str(port), "--workers", str(workers)],
+            [*KULEDGER, "serve", "--port", str(port), "--workers", str(workers), *args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -251,7 +253,9 @@ def live_server(
         stop(process)
 
 
-def _wait_until_up(server: LiveServer, timeout: float = 30) -> None:
+def _wait_until_up(server: LiveServer, timeout: float = 90) -> None:
+    # Generous: two workers on a loaded 2-core machine took over 30 s to start
+    # (a hung server still fails here, and one that exits fails at once).
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:

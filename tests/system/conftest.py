@@ -9,29 +9,16 @@ reason, except under CI=true, where they fail.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.server import free_port
-from tests.system.processes import IN_CI, RedisServer
+from tests.system.processes import RedisServer, private_redis_server
 
 
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of this test's own, on a free port; killed at teardown."""
-    executable = shutil.which("redis-server")
-    if executable is None:
-        if IN_CI:
-            pytest.fail("redis-server is required under CI but is not installed")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    workdir = tmp_path / "redis"
-    workdir.mkdir()
-    server = RedisServer(executable, free_port(), workdir)
-    server.start()
-    try:
+    with private_redis_server(tmp_path / "redis") as server:
         yield server
-    finally:
-        server.kill()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -27,7 +28,7 @@ from kuledger.config import Settings
 from kuledger.services import keys as key_service
 from kuledger.services import ledger
 from kuledger.services import users as user_service
-from tests.support.server import ApiUser, LiveServer, live_server
+from tests.support.server import ApiUser, LiveServer, free_port, live_server
 
 IN_CI = os.environ.get("CI") == "true"
 LEDGER = "/api/v1/accounts/ledgers"
@@ -102,6 +103,26 @@ class RedisServer:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=10)
+
+
+@contextmanager
+def private_redis_server(workdir: Path) -> Iterator[RedisServer]:
+    """A redis-server of the caller's own on a free port, killed at the end
+    (skips, or fails under CI, if redis-server is not installed)."""
+    import pytest
+
+    executable = shutil.which("redis-server")
+    if executable is None:
+        if IN_CI:
+            pytest.fail("redis-server is required under CI but is not installed")
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    server = RedisServer(executable, free_port(), workdir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
 
 
 @contextmanager

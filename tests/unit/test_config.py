@@ -46,6 +46,11 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     ),
     "KULEDGER_RATELIMIT_WINDOW_MS": ("1000", 1000),
     "KULEDGER_REDIS_URL": ("redis://cache:6379/0", "redis://cache:6379/0"),
+    "KULEDGER_READ_DATABASE_URLS": (
+        " postgresql://r1/db, postgresql://r2:5433/db,",
+        ("postgresql://r1/db", "postgresql://r2:5433/db"),
+    ),
+    "KULEDGER_REPLICA_MAX_LAG_MS": ("250", 250),
     "KULEDGER_RATELIMIT_ON_REDIS_ERROR": ("open", "open"),
     "KULEDGER_WS_PUBLIC_URL": (
         "wss://l.example/ws/private",
@@ -148,10 +153,11 @@ def test_the_repr_shows_neither_the_secret_key_nor_a_url_password():
             "KULEDGER_SECRET_KEY": "k-e-y",
             "KULEDGER_DATABASE_URL": "postgresql://app:pw-db@db/ledger",
             "KULEDGER_REDIS_URL": "redis://:pw-redis@cache:6379/0",
+            "KULEDGER_READ_DATABASE_URLS": "postgresql://app:pw-replica@r1/ledger",
         }
     )
     text = repr(settings)
-    for secret in ("k-e-y", "pw-db", "pw-redis"):
+    for secret in ("k-e-y", "pw-db", "pw-redis", "pw-replica"):
         assert secret not in text
     assert "secret_key='***'" in text
     assert "database_url='postgresql://app:***@db/ledger'" in text

@@ -17,6 +17,7 @@ import sqlalchemy.exc
 from kuledger.bootstrap import Container
 from kuledger.config import ConfigError, hide_password, settings_from_environment
 from kuledger.domain.errors import LedgerError
+from kuledger.services.ports import StorageUnavailable
 from kuledger.storage.engines import normalize_url
 from kuledger.storage.secretbox import SecretKeyError
 
@@ -66,6 +67,8 @@ def explain(exc: BaseException, database_url: str | None = None) -> str | None:
     """The one line that reports an expected failure; None for a bug."""
     import psycopg  # here, not at the top: only a failure pays for its import
 
+    if isinstance(exc, StorageUnavailable) and exc.__cause__ is not None:
+        return explain(exc.__cause__, database_url)
     if isinstance(exc, (LedgerError, ConfigError, SecretKeyError)):
         return _one_line(str(exc))
     if isinstance(exc, sqlalchemy.exc.IntegrityError):

@@ -17,7 +17,7 @@ from kuledger.services.funding import Funding, NewDeposit
 
 def _funding() -> Funding:
     c = container()
-    return Funding(c.uow, c.clock)
+    return Funding(c.uow, c.clock, c.events)  # Redis, if set: the balance stream
 
 
 def _show(record: Any) -> None:

@@ -99,6 +99,7 @@ def import_(
             prepare=lambda first, last: partitions.ensure_month_partitions(
                 c.engine, first, last
             ),
+            events=c.events,  # Redis, if set: the balance stream
         )
     balances = {
         f"{ref[0].value}:{ref[1]}": to_wire(value)

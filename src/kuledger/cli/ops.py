@@ -139,9 +139,13 @@ def _post_atomic(
         print_json(_result_line(number, result))
 
 
-def _apply_one(payload: dict[str, Any]) -> None:
+def _apply_one(
+    op: str, uid: str, op_id: str | None, at: int | None, **fields: Any
+) -> None:
+    """Apply one operation `op` of the convenience commands, and print it."""
     c = container()
-    clean = {k: v for k, v in payload.items() if v is not None}
+    payload = {"op": op, "uid": uid, "id": op_id or str(uuid.uuid4()), "at": at}
+    clean = {k: v for k, v in {**payload, **fields}.items() if v is not None}
     if isinstance(clean.get("context"), str):
         try:
             clean["context"] = json.loads(clean["context"])
@@ -172,15 +176,7 @@ def _with_common(func: Any) -> Any:
 @reports_errors
 def deposit(uid: str, op_id: str | None, at: int | None, **fields: Any) -> None:
     """Credit a deposit (DEPOSIT, in)."""
-    _apply_one(
-        {
-            "op": "deposit",
-            "uid": uid,
-            "id": op_id or str(uuid.uuid4()),
-            "at": at,
-            **fields,
-        }
-    )
+    _apply_one("deposit", uid, op_id, at, **fields)
 
 
 @click.command()
@@ -195,15 +191,7 @@ def deposit(uid: str, op_id: str | None, at: int | None, **fields: Any) -> None:
 @reports_errors
 def withdraw(uid: str, op_id: str | None, at: int | None, **fields: Any) -> None:
     """Debit a withdrawal (WITHDRAW, out)."""
-    _apply_one(
-        {
-            "op": "withdrawal",
-            "uid": uid,
-            "id": op_id or str(uuid.uuid4()),
-            "at": at,
-            **fields,
-        }
-    )
+    _apply_one("withdrawal", uid, op_id, at, **fields)
 
 
 @click.command()
@@ -223,18 +211,8 @@ def transfer(
     amount: str,
 ) -> None:
     """Move funds between two accounts of one user (TRANSFER)."""
-    _apply_one(
-        {
-            "op": "transfer",
-            "uid": uid,
-            "id": op_id or str(uuid.uuid4()),
-            "at": at,
-            "currency": currency,
-            "amount": amount,
-            "from": source,
-            "to": target,
-        }
-    )
+    fields = {"currency": currency, "amount": amount, "from": source, "to": target}
+    _apply_one("transfer", uid, op_id, at, **fields)
 
 
 @click.command()
@@ -251,12 +229,4 @@ def transfer(
 @reports_errors
 def trade(uid: str, op_id: str | None, at: int | None, **fields: Any) -> None:
     """Record a fill (TRADE_EXCHANGE or MARGIN_EXCHANGE legs)."""
-    _apply_one(
-        {
-            "op": "trade",
-            "uid": uid,
-            "id": op_id or str(uuid.uuid4()),
-            "at": at,
-            **fields,
-        }
-    )
+    _apply_one("trade", uid, op_id, at, **fields)

@@ -21,6 +21,7 @@ from kuledger.config import Settings
 from kuledger.http.listener_tls import listener_tls
 from kuledger.http.server_limits import LimitedConfig, limits_for, raise_open_file_limit
 from kuledger.storage import migrate, partitions
+from kuledger.storage.replicas import check_replicas
 
 
 def logging_config(level: str) -> dict[str, Any]:
@@ -78,8 +79,16 @@ def logging_config(level: str) -> dict[str, Any]:
     help="Also listen here (the futures host); the main port serves "
     "the futures paths too.",
 )
+@click.option(
+    "--allow-degraded",
+    is_flag=True,
+    help="Start even if a read replica (KULEDGER_READ_DATABASE_URLS) is "
+    "malformed or unreachable: warn, and read from the primary until it answers.",
+)
 @reports_errors
-def serve(host: str, port: int, workers: int, futures_port: int | None) -> None:
+def serve(
+    host: str, port: int, workers: int, futures_port: int | None, allow_degraded: bool
+) -> None:
     """Serve the KuCoin-compatible API on KULEDGER_DATABASE_URL.
 
     SIGTERM or Ctrl-C stops accepting connections and lets in-flight requests
@@ -88,6 +97,7 @@ def serve(host: str, port: int, workers: int, futures_port: int | None) -> None:
     c = container()
     if migrate.current_revision(c.engine) != migrate.head_revision():
         fail("the database schema is not current: run `kuledger init` first")
+    _check_replicas(c, allow_degraded)
     _ = c.box  # fail now, not on the first request, if the secret key is missing
     now = c.clock()
     created = partitions.ensure_month_partitions(
@@ -146,6 +156,23 @@ def serve(host: str, port: int, workers: int, futures_port: int | None) -> None:
             Multiprocess(config, sockets=sockets).run()
         else:
             server.run(sockets=sockets)
+
+
+def _check_replicas(c: Container, allow_degraded: bool) -> None:
+    """Each read replica must be a reachable streaming replica of the primary;
+    with --allow-degraded, one that is not is a warning (a malformed URL is
+    left out; an unreachable one is tried again while serving)."""
+    urls = c.settings.read_database_urls
+    if not urls:
+        return
+    _ = c.wal_positions  # replicas need Redis: a ConfigError says so
+    problems = check_replicas(c.settings.database_url, urls)
+    if problems and not allow_degraded:
+        fail("; ".join(problems) + " (or start with --allow-degraded)")
+    for problem in problems:
+        click.echo(f"warning: {problem}; reading from the primary", err=True)
+    if len(problems) < len(urls):
+        click.echo(f"reading from {len(urls) - len(problems)} replica(s)", err=True)
 
 
 def _operator_socket(

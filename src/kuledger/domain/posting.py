@@ -36,8 +36,10 @@ def apply_plan(
 
     Raises (leaving `accounts` untouched) when a debit or hold exceeds what is
     available, or when `at` is before the latest entry of an account it posts to.
-    Each balance change is appended to `changes` when given; `event_id` names
-    the operation in the hold changes (entries are named by their own ids).
+    Each balance change is appended to `changes` when given, in the order it
+    was made (releases, then the entries in their order, then holds), so each
+    account's last change carries its final state; `event_id` names the
+    operation in the hold changes (entries are named by their own ids).
     The entries are chained (v2) with their book and the digest of
     `operation`, the record that writes them (v1 hashes are only verified).
     """
@@ -46,14 +48,14 @@ def apply_plan(
         if working[posting.key].last_entry_at > at:
             latest = max(working[p.key].last_entry_at for p in plan.postings)
             raise BackdatedOperation(at, latest)
-    holds = []
+    releases, holds = [], []
     # Releases come first: a settlement (a withdrawal's success) spends what
     # its release frees. Every other plan has postings or holds, not both.
     for hold in plan.holds:
         if hold.release:
             account = working[hold.key].released(hold.amount)
             working[hold.key] = account
-            holds.append((hold, account))
+            releases.append((hold, account))
     drafts = []
     for posting in plan.postings:
         account = working[posting.key].posted(
@@ -121,16 +123,14 @@ def apply_plan(
             working[key] = working[key].chained_to(head)
     accounts.update(working)
     if changes is not None:
-        changes.extend(_changes(drafts, entries, holds, at, event_id))
+        changes.extend(_hold_changes(releases, at, event_id))
+        changes.extend(_changes(drafts, entries, at))
+        changes.extend(_hold_changes(holds, at, event_id))
     return entries
 
 
 def _changes(
-    drafts: list[tuple[Posting, Account]],
-    entries: list[Entry],
-    holds: list[tuple[HoldChange, Account]],
-    at: int,
-    event_id: str,
+    drafts: list[tuple[Posting, Account]], entries: list[Entry], at: int
 ) -> Iterator[BalanceChange]:
     for (posting, account), entry in zip(drafts, entries, strict=True):
         incoming = posting.direction is Direction.IN
@@ -149,6 +149,11 @@ def _changes(
             posting.context,
             at,
         )
+
+
+def _hold_changes(
+    holds: list[tuple[HoldChange, Account]], at: int, event_id: str
+) -> Iterator[BalanceChange]:
     for hold, account in holds:
         moved = hold.amount if hold.release else MONEY.minus(hold.amount)
         yield BalanceChange(

@@ -4,6 +4,7 @@ the names, passwords and remarks KuCoin accepts when one is created."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kuledger.domain.errors import InvalidInput
@@ -52,6 +53,11 @@ class SubAccount:
         if self.futures or self.access == "Futures":
             types.append("Futures")
         return types
+
+    def permissions(self, key_permissions: Iterable[str]) -> frozenset[str]:
+        """What the sub-account may do, as the account summary counts it: its
+        trade types, and whatever its live keys (`key_permissions`) allow."""
+        return frozenset(self.trade_types).union(key_permissions)
 
 
 def check_sub_name(name: str) -> str:

@@ -161,7 +161,7 @@ def _handle(
     request: Request,
     body: bytes,
     call_ip: str | None,
-) -> tuple[Envelope | Pending, str | None]:
+) -> tuple[Envelope | Pending[Envelope], str | None]:
     """Authenticate, charge `weight` to the rate-limit pool and run the handler,
     in a worker thread (all three may touch the database or Redis), or on the
     event loop for an inline read (see runs_inline); a handler that queued a
@@ -203,7 +203,7 @@ def _handle(
 
 
 def _reply_later(
-    pending: Pending, limit_headers: dict[str, str]
+    pending: Pending[Any], limit_headers: dict[str, str]
 ) -> Callable[[Future[list[Outcome]]], Envelope]:
     """The pending handler's answer as the envelope, with the rate-limit
     headers charged before the write."""

@@ -15,6 +15,7 @@ from kuledger.domain.funding import AddressExists
 from kuledger.http import auth
 from kuledger.http.envelope import Envelope, fail
 from kuledger.http.rate_policy import LimiterDown, RateLimited
+from kuledger.services.ports import StorageUnavailable
 
 log = logging.getLogger("kuledger.http")
 
@@ -56,6 +57,7 @@ KUCOIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
     domain.LedgerError: (200, "400100"),
     RateLimited: (429, "429000"),
     LimiterDown: (503, "503000"),
+    StorageUnavailable: (503, "503000"),
     UnsupportedMediaType: (415, "415000"),
     BodyTooLarge: (413, "413000"),
     NotFound: (404, "404000"),

@@ -40,6 +40,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from kuledger.config import hide_password
+from kuledger.services.ports import StorageUnavailable
 
 log = logging.getLogger("kuledger.monitoring")
 
@@ -76,6 +77,26 @@ WEBSOCKETS = Gauge(
     "Open private WebSocket connections",
     multiprocess_mode="livesum",
 )
+KEY_LISTENERS = Gauge(
+    "kuledger_key_cache_listeners",
+    "API workers whose key cache hears key changes (PostgreSQL); a worker "
+    "that does not reads every key from the database",
+    multiprocess_mode="livesum",
+)
+
+READS = Counter(
+    "kuledger_database_reads",
+    "Users' ledger and account reads (with read replicas), by where they ran: "
+    "a replica's name or primary",
+    ["target"],
+)
+
+
+def count_reads(reads: Mapping[str, int]) -> None:
+    """Add a poll's tally of reads per target (storage/replicas.py)."""
+    for target, count in reads.items():
+        READS.labels(target).inc(count)
+
 
 FLUSH_S = 1.0  # how far /metrics may be behind the requests
 RATE_LIMITED_CODE = "429000"
@@ -168,6 +189,9 @@ class RequestMetrics:
 
 Check = Callable[[], None]  # returns when its part is ready, raises otherwise
 VerifyStatus = Callable[[], tuple[int | None, int]]  # see storage.probes
+# Each replica's name -> its address, state (up, lagging, down, unknown) and
+# lag_ms: storage.replicas.ReplicaSet.describe.
+Replicas = Callable[[], Mapping[str, Mapping[str, Any]]]
 
 
 def failure(check: Check) -> str | None:
@@ -175,7 +199,10 @@ def failure(check: Check) -> str | None:
     try:
         check()
     except Exception as exc:
-        return hide_password(f"{type(exc).__name__}: {exc}")[:300]
+        shown: BaseException = exc
+        while isinstance(shown, StorageUnavailable) and shown.__cause__ is not None:
+            shown = shown.__cause__  # the driver's error says more
+        return hide_password(f"{type(shown).__name__}: {shown}")[:300]
     return None
 
 
@@ -183,9 +210,15 @@ class _ScrapeTimeGauges(Collector):
     """Read when scraped, not recorded: the readiness checks (as /readyz) and
     the last clean verify, from the database, so no command has to report it."""
 
-    def __init__(self, checks: Mapping[str, Check], verify_status: VerifyStatus):
+    def __init__(
+        self,
+        checks: Mapping[str, Check],
+        verify_status: VerifyStatus,
+        replicas: Replicas | None = None,
+    ):
         self._checks = checks
         self._verify_status = verify_status
+        self._replicas = replicas
 
     def collect(self) -> Iterator[Metric]:
         ready = GaugeMetricFamily(
@@ -196,6 +229,8 @@ class _ScrapeTimeGauges(Collector):
         for name, check in self._checks.items():
             ready.add_metric([name], 0 if failure(check) else 1)
         yield ready
+        if self._replicas is not None:
+            yield from _replica_gauges(self._replicas())
         try:
             last_ok_ms, accounts = self._verify_status()
         except Exception as exc:  # the database is down: kuledger_ready says so
@@ -214,6 +249,27 @@ class _ScrapeTimeGauges(Collector):
             "Accounts with a verify checkpoint",
             value=accounts,
         )
+
+
+def _replica_gauges(replicas: Mapping[str, Mapping[str, Any]]) -> Iterator[Metric]:
+    up = GaugeMetricFamily(
+        "kuledger_replica_up",
+        "1 while the read replica is in rotation, else 0 (down, lagging or "
+        "not yet polled)",
+        labels=["replica", "address"],
+    )
+    lag = GaugeMetricFamily(
+        "kuledger_replica_lag_seconds",
+        "How far the read replica's replay is behind the primary, as last polled",
+        labels=["replica", "address"],
+    )
+    for name, replica in replicas.items():
+        labels = [name, str(replica["address"])]
+        up.add_metric(labels, 1 if replica["state"] == "up" else 0)
+        if replica["lag_ms"] is not None:
+            lag.add_metric(labels, float(replica["lag_ms"]) / 1000)
+    yield up
+    yield lag
 
 
 class _ThisProcess(Collector):
@@ -238,15 +294,20 @@ def create_monitoring_app(
     checks: Mapping[str, Check],
     verify_status: VerifyStatus,
     multiprocess_dir: str | None = None,
+    *,
+    replicas: Replicas | None = None,
 ) -> Starlette:
     """/healthz, /readyz and /metrics. With `multiprocess_dir`, /metrics adds up
-    the files every worker writes there; without, it reads this process's."""
+    the files every worker writes there; without, it reads this process's.
+    `replicas`: the read replicas' states, shown by /readyz and /metrics (a
+    replica out of rotation does not make the node unready: its reads go to
+    the primary)."""
     registry = CollectorRegistry()
     if multiprocess_dir is None:
         registry.register(_ThisProcess())
     else:
         multiprocess.MultiProcessCollector(registry, path=multiprocess_dir)  # type: ignore[no-untyped-call]
-    registry.register(_ScrapeTimeGauges(checks, verify_status))
+    registry.register(_ScrapeTimeGauges(checks, verify_status, replicas))
 
     def healthz(_: Request) -> Response:
         return PlainTextResponse("ok\n")
@@ -254,13 +315,13 @@ def create_monitoring_app(
     def readyz(_: Request) -> Response:
         problems = {name: failure(check) for name, check in checks.items()}
         ready = not any(problems.values())
-        return JSONResponse(
-            {
-                "ready": ready,
-                "checks": {name: p or "ok" for name, p in problems.items()},
-            },
-            status_code=200 if ready else 503,
-        )
+        body: dict[str, Any] = {
+            "ready": ready,
+            "checks": {name: p or "ok" for name, p in problems.items()},
+        }
+        if replicas is not None:
+            body["replicas"] = replicas()
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     def metrics(_: Request) -> Response:
         if multiprocess_dir is not None:

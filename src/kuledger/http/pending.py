@@ -15,20 +15,27 @@ import contextlib
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Generic, TypeAlias, TypeVar
 
 from kuledger.services.operator import Outcome
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True, slots=True)
-class Pending:
+class Pending(Generic[T]):
     future: Future[list[Outcome]]  # resolved after the batch's COMMIT
     # The handler's data from the resolved future (its .result() returns the
     # outcomes or raises); runs on the event loop, so it does no I/O.
-    answer: Callable[[Future[list[Outcome]]], Any]
+    answer: Callable[[Future[list[Outcome]]], T]
 
 
-async def settle(pending: Pending) -> Any:
+# A write's answer: its data now (applied in the handler's own transaction),
+# or once the queued write has committed.
+Answer: TypeAlias = T | Pending[T]
+
+
+async def settle(pending: Pending[T]) -> T:
     """Wait for the write without a thread, then make the answer."""
     with contextlib.suppress(Exception):  # the answer reads it from the future
         await asyncio.wrap_future(pending.future)

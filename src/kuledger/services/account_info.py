@@ -5,13 +5,14 @@ every liability is zero."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
 from kuledger.domain.accounts import Account, AccountType
 from kuledger.domain.money import ZERO
+from kuledger.domain.subaccounts import SubAccount
 from kuledger.domain.users import Permission, User
 
 # KuCoin's quota for a VIP 0 master (its user-info example): kuledger has no
@@ -20,16 +21,15 @@ from kuledger.domain.users import Permission, User
 DEFAULT_SUB_QUOTA = 5
 
 
-@dataclass(frozen=True, slots=True)
-class SubAccount:
-    uid: str
-    # The union over its live keys, plus Margin / Futures if the master
-    # enabled them for it (POST /api/v3/sub/user/margin|futures/enable).
-    permissions: frozenset[str]
+# A sub-account, and the permissions of its live keys (their union).
+SubAndKeys = tuple[SubAccount, frozenset[str]]
 
 
 class AccountInfoQueries(Protocol):
-    def sub_accounts(self, uid: str) -> list[SubAccount]: ...
+    def sub_accounts(self, uid: str) -> list[SubAndKeys]:
+        """The master's sub-accounts (storage/subaccounts.py's listing)."""
+        ...
+
     def key_labels(self, key: str, uid: str) -> tuple[str, str | None]: ...
 
 
@@ -42,9 +42,11 @@ class AccountSummary:
     max_subs: int
 
 
-def account_summary(user: User, subs: list[SubAccount]) -> AccountSummary:
+def account_summary(user: User, subs: Sequence[SubAndKeys]) -> AccountSummary:
+    granted = [sub.permissions(keys) for sub, keys in subs]
+
     def allowed(p: Permission) -> int:
-        return sum(1 for s in subs if p.value in s.permissions)
+        return sum(1 for permissions in granted if p.value in permissions)
 
     return AccountSummary(
         level=user.vip_level,

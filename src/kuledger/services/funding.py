@@ -13,6 +13,7 @@ from typing import Protocol
 
 from kuledger.domain import funding as f
 from kuledger.domain.accounts import AccountKey, AccountType
+from kuledger.domain.currencies import chain_of
 from kuledger.domain.errors import IdempotencyConflict, InvalidInput, UnknownUser
 from kuledger.domain.events import BalanceChange
 from kuledger.domain.funding import DepositAddress, DepositRecord, WithdrawalRecord
@@ -29,15 +30,6 @@ from kuledger.services.ports import (
 from kuledger.services.verify import Kind, VerifyReport
 
 MAX_PAGE = 500
-# What a withdrawal costs, charged on top of the amount; currencies not
-# named here are free. (KuCoin's fees vary by chain; kuledger has one each.)
-WITHDRAWAL_FEES = {
-    "BTC": Decimal("0.0005"),
-    "ETH": Decimal("0.002"),
-    "USDT": Decimal("1"),
-    "USDC": Decimal("1"),
-    "KCS": Decimal("0.01"),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +59,12 @@ FundingUowFactory = Callable[[], UnitOfWork]
 @dataclass(frozen=True, slots=True)
 class Funding:
     """What the use cases share: the unit of work, the clock, and where the
-    balance changes of a commit are published."""
+    balance changes of a commit are published (the balance stream). Every
+    entry point names its sink, None only where nobody can listen."""
 
     uow: FundingUowFactory
     clock: Clock
-    events: EventSink | None = None
+    events: EventSink | None
 
     @contextmanager
     def transaction(self) -> Iterator[tuple[UnitOfWork, list[BalanceChange]]]:
@@ -103,27 +96,13 @@ def _post(
 
 def default_chain(currency: str) -> str:
     """The chainId used when a request names none: the catalogue's chain."""
-    return CHAINS.get(currency, (currency.lower(), currency))[0]
+    return chain_of(currency).id
 
 
 def chain_name(currency: str, chain: str) -> str:
-    found = CHAINS.get(currency)
-    return found[1] if found and found[0] == chain else chain.upper()
+    found = chain_of(currency)
+    return found.name if found.id == chain else chain.upper()
 
-
-# chainId and chainName per currency, as GET /api/v3/currencies shows them.
-CHAINS = {
-    "BTC": ("btc", "BTC"),
-    "ETH": ("eth", "ERC20"),
-    "USDT": ("eth", "ERC20"),
-    "USDC": ("eth", "ERC20"),
-    "KCS": ("kcc", "KCC"),
-    "SOL": ("sol", "SOL"),
-    "XRP": ("xrp", "XRP"),
-    "DOGE": ("doge", "DOGE"),
-    "TRX": ("trx", "TRC20"),
-    "ADA": ("ada", "ADA"),
-}
 
 # --- deposit addresses -------------------------------------------------------
 
@@ -297,7 +276,8 @@ class NewWithdrawal:
 
 
 def withdrawal_fee(currency: str) -> Decimal:
-    return WITHDRAWAL_FEES.get(currency, ZERO)
+    """What a withdrawal costs, on top of its amount: its chain's fee."""
+    return chain_of(currency).withdrawal_fee
 
 
 def apply_withdrawal(funding: Funding, new: NewWithdrawal) -> WithdrawalRecord:

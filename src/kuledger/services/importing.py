@@ -36,7 +36,7 @@ from kuledger.domain.errors import InvalidInput, LedgerError
 from kuledger.domain.money import MONEY, ZERO, Currency, parse_amount, to_wire
 from kuledger.services import ledger, users
 from kuledger.services.ledger import BatchError
-from kuledger.services.ports import Clock, LedgerReader, UnitOfWorkFactory
+from kuledger.services.ports import Clock, EventSink, LedgerReader, UnitOfWorkFactory
 
 # The CSV columns of `kuledger export --format csv`, in order (docs/export.md).
 CSV_COLUMNS = (
@@ -420,10 +420,12 @@ def import_history(
     batch_size: int = BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
     prepare: Callable[[int, int], object] | None = None,
+    events: EventSink | None = None,
 ) -> ImportReport:
     """Check the file (`source()` opens it anew for each pass), then apply it
     as `uid`'s history, creating the user if missing. `prepare(first, last)`
-    runs between the passes with the file's time span (storage may need it)."""
+    runs between the passes with the file's time span (storage may need it).
+    Each batch's balance changes go to `events` once it has committed."""
     plan = check(source(), reader.currencies(), opening_balances=opening_balances)
     _check_target(uow_factory, reader, uid, plan)
     if prepare is not None and plan.first_at is not None and plan.last_at is not None:
@@ -438,7 +440,8 @@ def import_history(
     def flush() -> None:
         nonlocal written, replayed
         try:
-            results = ledger.apply_batch(uow_factory, [p for _, p in batch], clock)
+            payloads = [p for _, p in batch]
+            results = ledger.apply_batch(uow_factory, payloads, clock, events)
         except BatchError as exc:
             raise ImportRejected(batch[exc.index][0], str(exc.cause)) from exc
         done = sum(r.replayed for r in results)

@@ -25,6 +25,7 @@ so guessed names cannot fill the cache or push real keys out.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import weakref
@@ -85,7 +86,7 @@ class KeyCache:
         self._rows: OrderedDict[str, tuple[float, StoredKey]] = OrderedDict()
         self._generation = 0
         self._confirmed: float | None = None
-        self._started = False
+        self._pid = 0  # the process the feed was started in
         with _CACHES_LOCK:
             _CACHES.add(self)
 
@@ -145,10 +146,17 @@ class KeyCache:
     # --- inside ---
 
     def _start(self) -> None:
-        if self._started:
+        """Start the feed in this process: on the first lookup, and again in
+        a forked child, which trusts nothing it inherited."""
+        pid = os.getpid()
+        if self._pid == pid:
             return
         with self._lock:
-            starting, self._started = not self._started, True
+            starting, self._pid = self._pid != pid, pid
+            if starting:
+                self._generation += 1
+                self._rows.clear()
+                self._confirmed = None
         if starting:
             self._feed.start(self)
 

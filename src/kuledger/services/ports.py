@@ -19,6 +19,12 @@ from kuledger.domain.users import User
 Clock = Callable[[], int]  # milliseconds since the epoch
 
 
+class StorageUnavailable(Exception):
+    """Raised by storage when the database cannot be reached (down,
+    restarting, refusing connections); its cause is the driver's error.
+    Nothing was written by the statement that raised it; try again later."""
+
+
 @dataclass(frozen=True, slots=True)
 class StoredOperation:
     """An applied operation, kept so a replay of its id returns the same result."""

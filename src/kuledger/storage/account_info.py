@@ -1,12 +1,13 @@
 """SqlAccountInfo: the reads behind the account summary (GET /api/v2/user-info)
 and the key info (GET /api/v1/user/api-key) that the ledger reader has no
-query for: a master's sub-accounts with their margin/futures flags and what
-their live keys may do; a key's remark and its sub-account's name."""
+query for: a master's sub-accounts (storage/subaccounts.py's listing) and
+what their live keys may do; a key's remark and its sub-account's name."""
 
 from __future__ import annotations
 
-from kuledger.services.account_info import SubAccount
+from kuledger.services.account_info import SubAndKeys
 from kuledger.storage.connections import ReadConnections
+from kuledger.storage.subaccounts import live_sub_keys, master_subs, sub_of
 
 
 class SqlAccountInfo:
@@ -14,20 +15,12 @@ class SqlAccountInfo:
         self._db = connections
         self._ph = placeholder
 
-    def sub_accounts(self, uid: str) -> list[SubAccount]:
-        rows = self._db.rows(
-            "SELECT u.uid, k.permissions, s.margin, s.futures FROM users u "
-            "LEFT JOIN api_keys k ON k.uid = u.uid AND k.revoked_at IS NULL "
-            "LEFT JOIN sub_accounts s ON s.uid = u.uid "
-            f"WHERE u.parent_uid = {self._ph} ORDER BY u.uid",
-            (uid,),
-        )
-        permissions: dict[str, set[str]] = {}
-        for sub, granted, margin, futures in rows:
-            found = permissions.setdefault(sub, set())
-            found.update((granted or "").split(","))
-            found.update(("Margin",) if margin else (), ("Futures",) if futures else ())
-        return [SubAccount(s, frozenset(p - {""})) for s, p in permissions.items()]
+    def sub_accounts(self, uid: str) -> list[SubAndKeys]:
+        keys: dict[str, set[str]] = {}
+        for sub_uid, granted in self._db.stream(live_sub_keys(uid)):
+            keys.setdefault(sub_uid, set()).update(granted.split(","))
+        subs = [sub_of(row) for row in self._db.stream(master_subs(uid))]
+        return [(s, frozenset(keys.get(s.uid, set()) - {""})) for s in subs]
 
     def key_labels(self, key: str, uid: str) -> tuple[str, str | None]:
         """The key's remark ("" if none) and its user's sub-account name."""

@@ -18,14 +18,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool, PoolProxiedConnection
 
+from kuledger.services.ports import StorageUnavailable
 from kuledger.storage.engines import READ_ONLY
+from kuledger.storage.replicas import ReadRouter
 
 Row = tuple[Any, ...]
 
 
 class ReadConnections:
     """The read side's connections: a write engine (`snapshot`, and streams on
-    PostgreSQL) and a read engine (everything else)."""
+    PostgreSQL), a read engine (everything else) and, with read replicas, the
+    router that sends a user's reads to one (`user_rows`)."""
 
     def __init__(
         self,
@@ -33,9 +36,11 @@ class ReadConnections:
         read_engine: Engine | None = None,
         *,
         pinned: sa.Connection | None = None,
+        router: ReadRouter | None = None,
     ) -> None:
         self._engine = engine
         self._read_engine = read_engine or engine
+        self._router = router
         self._pinned = pinned  # inside snapshot(): its transaction's connection
         self._postgres = engine.dialect.name == "postgresql"
         self._threads = (
@@ -51,6 +56,27 @@ class ReadConnections:
         if self._pinned is not None:
             return [tuple(r) for r in self._pinned.exec_driver_sql(sql, params)]
         return _pooled_rows(self._read_engine, sql, params)
+
+    def user_rows(self, uid: str, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
+        """`rows()` for a read of one user's ledger or accounts: on a replica
+        that has replayed the user's last commit, if there is one, else on
+        the primary. A replica that fails is taken out of rotation and the
+        read runs on the primary: the client sees no error."""
+        router = self._router
+        if router is None or self._pinned is not None:
+            return self.rows(sql, params)
+        replica = router.replica_for(uid)
+        if replica is None:
+            router.counted("primary")
+            return self.rows(sql, params)
+        try:
+            rows = _pooled_rows(replica.engine, sql, params)
+        except (sa.exc.DBAPIError, StorageUnavailable) as exc:
+            router.failed(replica, exc)
+            router.counted("primary")
+            return self.rows(sql, params)
+        router.counted(replica.name)
+        return rows
 
     def stream(
         self,
@@ -104,7 +130,12 @@ def _pooled_rows(
     drops the whole pool, whose other connections are as dead, and runs once
     more."""
     dbapi = engine.dialect.loaded_dbapi
-    raw = engine.raw_connection()
+    try:
+        raw = engine.raw_connection()
+    except dbapi.OperationalError as exc:  # refused: the pool does not wrap it
+        raise StorageUnavailable(
+            "Service Unavailable: the database cannot be reached, try again"
+        ) from exc
     try:
         cursor = raw.cursor()
         cursor.execute(sql, params)

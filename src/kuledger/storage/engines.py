@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import QueuePool
+
+from kuledger.services.ports import StorageUnavailable
+
+log = logging.getLogger("kuledger.storage")
 
 READ_ONLY = "kuledger_read_only"  # execution option: begin a plain read transaction
 
@@ -24,9 +29,25 @@ def create_engine(url: str, *, pool_size: int = 5) -> Engine:
     url = normalize_url(url)
     if sa.make_url(url).get_backend_name() == "sqlite":
         return _sqlite_engine(url)
-    return sa.create_engine(
+    engine = sa.create_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
     )
+    event.listen(engine, "handle_error", _unavailable)
+    return engine
+
+
+def _unavailable(context: sa.engine.ExceptionContext) -> None:
+    """PostgreSQL: a lost or refused connection is StorageUnavailable (the
+    HTTP edge answers 503000), not a driver error the edge does not know."""
+    dbapi = context.engine.dialect.loaded_dbapi if context.engine else None
+    original = context.original_exception
+    if context.is_disconnect or (
+        dbapi is not None and isinstance(original, dbapi.OperationalError)
+    ):
+        log.warning("the database cannot be reached: %s", str(original).strip())
+        raise StorageUnavailable(
+            "Service Unavailable: the database cannot be reached, try again"
+        ) from context.sqlalchemy_exception
 
 
 # Reads run the same few statements with other parameters, and psycopg
@@ -48,7 +69,7 @@ def create_read_engine(url: str, *, threads: int = 8) -> Engine:
         # Autocommit: no BEGIN and ROLLBACK round trips around a read. No ping
         # before each checkout either: the reader retries a read that finds
         # its connection dropped (connections.ReadConnections.rows).
-        return sa.create_engine(
+        engine = sa.create_engine(
             url,
             pool_size=threads,
             max_overflow=2,  # callers outside the worker threads (CLI, lifespan)
@@ -56,6 +77,8 @@ def create_read_engine(url: str, *, threads: int = 8) -> Engine:
             pool_reset_on_return=None,
             connect_args={"options": GENERIC_PLANS},
         )
+        event.listen(engine, "handle_error", _unavailable)
+        return engine
     # Each thread keeps a connection checked out while it lives
     # (connections.ThreadConnections); when it ends, the connection waits in
     # the pool for the next new thread. The server's worker threads come and

@@ -6,22 +6,24 @@ call `pg_notify('kuledger_keys', ...)` for every updated or deleted row
 tells every listener at its commit, and a rolled-back change tells nobody.
 
 `KeyNotifyListener` holds one LISTEN connection per worker in a daemon thread.
-Every `POLL_S` it runs `SELECT 1`: PostgreSQL sends a listener every pending
-notification before it answers a query, so once the answer and the
-notifications before it are handed over, every change committed before the
-query was sent has been told (`confirmed`). A lost connection is `lost` (the
-cache empties and is bypassed) and is opened again with a growing delay; the
-changes made meanwhile went unheard, so a new connection starts by dropping
-everything (`all_changed`).
+Every `POLL_S` it also NOTIFYs a channel of its own with the time: PostgreSQL
+delivers notifications in commit order, so when that echo comes back, every
+change committed before the time it carries has been told (`confirmed`). A
+connection that hears no echo (lost, stalled, or behind a pooler that moved
+the LISTEN elsewhere) confirms nothing, and the cache is bypassed within
+`key_cache.LIVENESS_S`. A lost connection is `lost` (the cache empties) and is
+opened again with a growing delay; the changes made meanwhile went unheard, so
+a new connection starts by dropping everything (`all_changed`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -36,6 +38,7 @@ log = logging.getLogger("kuledger.auth")
 CHANNEL = "kuledger_keys"
 APPLICATION_NAME = "kuledger-key-listener"
 POLL_S = 0.25  # between confirmations; well under key_cache.LIVENESS_S
+ECHO_PATIENCE = 8  # polls without an echo before the log says so
 RETRY_S = (0.1, 2.0)  # first and longest delay before listening again
 
 # Autocommit (LISTEN acts at once), and a dead peer noticed within seconds.
@@ -60,9 +63,18 @@ def conninfo(database_url: str) -> str:
 class KeyNotifyListener:
     """KeyFeed over LISTEN kuledger_keys (module docstring)."""
 
-    def __init__(self, database_url: str, *, poll_s: float = POLL_S) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        poll_s: float = POLL_S,
+        on_listening: Callable[[bool], None] | None = None,
+    ) -> None:
+        """`on_listening` is told when the listener starts hearing its echo
+        and when it stops (a metric)."""
         self._conninfo = conninfo(database_url)
         self._poll = poll_s
+        self._on_listening = on_listening
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -85,43 +97,64 @@ class KeyNotifyListener:
     def _run(self, sink: KeyChangeSink) -> None:
         import psycopg  # here: a CLI command that never listens does not load it
 
-        delay = RETRY_S[0]
+        delay, failures = RETRY_S[0], 0
         while not self._stopping.is_set():
             self._heard = False
             try:
                 with psycopg.connect(self._conninfo, **_CONNECT) as connection:
                     self._listen(connection, sink)
             except Exception as exc:  # whatever it was, listen again, never stale
-                log.warning(
-                    "API key cache: the change listener stopped (%s); keys are "
-                    "read from the database until it listens again",
+                failures = 1 if self._heard else failures + 1
+                # Once per outage, not at every retry (no secret in the text).
+                log.log(
+                    logging.WARNING if failures <= 1 else logging.DEBUG,
+                    "API key cache: the change listener is not listening (%s); "
+                    "keys are read from the database until it listens again",
                     type(exc).__name__,
                 )
             finally:
                 sink.lost()
+                if self._heard and self._on_listening is not None:
+                    self._on_listening(False)
             delay = RETRY_S[0] if self._heard else min(delay * 2, RETRY_S[1])
             self._stopping.wait(delay)
 
     def _listen(self, connection: psycopg.Connection[Any], sink: KeyChangeSink) -> None:
+        echo = f"{CHANNEL}_{secrets.token_hex(8)}"  # this listener's own channel
         connection.execute(f"LISTEN {CHANNEL}")
+        connection.execute(f"LISTEN {echo}")
         sink.all_changed()  # what changed before LISTEN went unheard
+        unanswered = 0
         while not self._stopping.is_set():
-            sent = time.monotonic()  # the cache's clock
-            connection.execute("SELECT 1")
-            _deliver(connection.notifies(timeout=0), sink)
-            sink.confirmed(sent)
-            if not self._heard:
-                log.info("API key cache: listening for key changes")
-                self._heard = True
-            _deliver(connection.notifies(timeout=self._poll), sink)
+            sent = repr(time.monotonic())  # the cache's clock
+            connection.execute("SELECT pg_notify(%s, %s)", (echo, sent))
+            for notify in connection.notifies(timeout=self._poll):
+                if notify.channel == echo:
+                    # Queued after every change committed before `sent`, so
+                    # those were all delivered before it: confirmed.
+                    sink.confirmed(min(float(notify.payload), time.monotonic()))
+                    unanswered = -1
+                    if not self._heard:
+                        log.info("API key cache: listening for key changes")
+                        self._heard = True
+                        if self._on_listening is not None:
+                            self._on_listening(True)
+                else:
+                    _deliver(notify.payload, sink)
+            unanswered += 1
+            if unanswered == ECHO_PATIENCE:
+                log.warning(
+                    "API key cache: the listener does not hear its own NOTIFY "
+                    "(a transaction-pooling proxy?); keys are read from the "
+                    "database on every request"
+                )
 
 
-def _deliver(notifies: Iterable[psycopg.Notify], sink: KeyChangeSink) -> None:
-    for notify in notifies:
-        kind, _, name = notify.payload.partition(":")
-        if kind == "k":
-            sink.key_changed(name)
-        elif kind == "u":
-            sink.user_changed(name)
-        else:
-            sink.all_changed()
+def _deliver(payload: str, sink: KeyChangeSink) -> None:
+    kind, _, name = payload.partition(":")
+    if kind == "k":
+        sink.key_changed(name)
+    elif kind == "u":
+        sink.user_changed(name)
+    else:
+        sink.all_changed()

@@ -32,6 +32,7 @@ from kuledger.services.verify import Checkpoint, VerifyRun
 from kuledger.storage import schema
 from kuledger.storage.connections import ReadConnections, Row
 from kuledger.storage.dialect import SqlDialect, dialect_for
+from kuledger.storage.replicas import ReadRouter
 from kuledger.storage.sql import _ACCOUNT_COLUMNS, account_from_row
 
 CATALOGUE_TTL_S = 5.0
@@ -76,9 +77,11 @@ class SqlLedgerReader:
         read_engine: Engine | None = None,
         *,
         connections: ReadConnections | None = None,
+        router: ReadRouter | None = None,
     ) -> None:
+        """`router`: read users' ledgers and accounts on replicas."""
         self._engine = engine
-        self._db = connections or ReadConnections(engine, read_engine)
+        self._db = connections or ReadConnections(engine, read_engine, router=router)
         self._d = d = dialect_for(engine.dialect.name)
         self._ledger_columns = select_list(d, LedgerRow._fields)
         self._contract_columns = select_list(d, ContractRow._fields)
@@ -139,15 +142,18 @@ class SqlLedgerReader:
             sql += f" AND type = {ph}"
             params.append(type_.value)
         sql += " ORDER BY type, currency"
-        return [account_from_row(r) for r in self._db.rows(sql, tuple(params))]
+        return [
+            account_from_row(r) for r in self._db.user_rows(uid, sql, tuple(params))
+        ]
 
     def account(self, uid: str, account_id: str) -> Account | None:
         ph = self._d.ph
-        row = self._row(
+        rows = self._db.user_rows(
+            uid,
             f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = {ph} AND uid = {ph}",
             (account_id, uid),
         )
-        return None if row is None else account_from_row(row)
+        return account_from_row(rows[0]) if rows else None
 
     def _where(self, q: LedgerFilter) -> tuple[str, list[Any]]:
         ph = self._d.ph
@@ -232,7 +238,8 @@ class SqlLedgerReader:
                 f"ELSE (SELECT COUNT(*) FROM entries WHERE {where}) END"
             )
             count_params = (-1 if counted_at is None else counted_at, *window)
-        rows = self._db.rows(
+        rows = self._db.user_rows(
+            query.uid,
             f"SELECT m.marker, m.total, p.* FROM (SELECT marker, {total} AS total "
             "FROM (SELECT COALESCE(SUM(seq), 0) AS marker FROM accounts "
             f"WHERE uid = {ph}) s) m LEFT JOIN ({page}) p "
@@ -254,11 +261,13 @@ class SqlLedgerReader:
         ph = self._d.ph
         if last_id is not None:
             # Bounded by the window so PostgreSQL probes only its partitions.
-            anchor = self._row(
+            anchors = self._db.user_rows(
+                query.uid,
                 f"SELECT created_at FROM entries WHERE id = {ph} AND uid = {ph} "
                 f"AND created_at >= {ph} AND created_at <= {ph}",
                 (last_id, query.uid, query.start_at, query.end_at),
             )
+            anchor = anchors[0] if anchors else None
             if anchor is None:
                 where += f" AND id < {ph}"
                 params.append(last_id)
@@ -270,7 +279,8 @@ class SqlLedgerReader:
             f"SELECT {self._ledger_columns} FROM entries WHERE {where} "
             f"ORDER BY created_at DESC, id DESC LIMIT {ph}"
         )
-        return [ledger_row(row) for row in self._db.rows(sql, (*params, limit))]
+        rows = self._db.user_rows(query.uid, sql, (*params, limit))
+        return [ledger_row(row) for row in rows]
 
     def contract_rows(self, query: ContractFilter, limit: int) -> list[ContractRow]:
         """Contract-account entries (every book), by id."""
@@ -295,7 +305,8 @@ class SqlLedgerReader:
             f"SELECT {self._contract_columns} FROM entries WHERE {where} "
             f"ORDER BY id {order} LIMIT {ph}"
         )
-        return [contract_row(row) for row in self._db.rows(sql, (*params, limit))]
+        rows = self._db.user_rows(query.uid, sql, (*params, limit))
+        return [contract_row(row) for row in rows]
 
     def entries(
         self,

@@ -7,6 +7,7 @@ most of its speed. Everything else uses Core expressions.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
@@ -27,6 +28,9 @@ from kuledger.storage import schema
 from kuledger.storage.dialect import SqlDialect, dialect_for
 from kuledger.storage.funding import SqlFundingStore
 from kuledger.storage.subaccounts import SqlSubAccountStore
+from kuledger.storage.wal_positions import UNKNOWN, WalPositions, commit_position
+
+log = logging.getLogger("kuledger.replicas")
 
 _CHUNK = 300  # keys per IN (...) list: under SQLite's parameter limit
 _UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
@@ -86,6 +90,7 @@ class SqlLedgerStore:
         self._conn = connection
         self._d = dialect
         self.saved_operations = 0  # in this transaction, for the metrics
+        self.written_uids: set[str] = set()  # whose accounts it wrote
 
     def currencies(self) -> dict[str, Currency]:
         rows = self._conn.execute(sa.select(schema.currencies)).all()
@@ -244,6 +249,8 @@ class SqlLedgerStore:
         operations: Sequence[StoredOperation],
     ) -> None:
         ph, money = self._d.ph, self._d.money
+        accounts = list(accounts)
+        self.written_uids.update(a.key.uid for a in accounts)
         account_rows = [
             (
                 money(a.balance),
@@ -462,12 +469,19 @@ class SqlUnitOfWork:
     """A write transaction (BEGIN IMMEDIATE on SQLite) over one connection."""
 
     def __init__(
-        self, engine: Engine, on_commit: Callable[[int], None] | None = None
+        self,
+        engine: Engine,
+        on_commit: Callable[[int], None] | None = None,
+        *,
+        positions: WalPositions | None = None,
     ) -> None:
-        """`on_commit`: told how many operations each commit wrote, if any."""
+        """`on_commit`: told how many operations each commit wrote, if any.
+        `positions` (with read replicas): where each commit's WAL position is
+        recorded for the users whose accounts it wrote (read-your-writes)."""
         self._engine = engine
         self._dialect = dialect_for(engine.dialect.name)
         self._on_commit = on_commit
+        self._positions = positions
 
     def __enter__(self) -> SqlUnitOfWork:
         self._conn = self._engine.connect()
@@ -497,5 +511,18 @@ class SqlUnitOfWork:
             # This process's key caches at once; the other processes' (and
             # this one's again) by the triggers' NOTIFY (storage/key_notify.py).
             changed_here(self.keys.changed, self.users.changed)
+        if self._positions is not None and self.ledger.written_uids:
+            self._record_position(self._positions, self.ledger.written_uids)
         if self._on_commit is not None and self.ledger.saved_operations:
             self._on_commit(self.ledger.saved_operations)
+
+    def _record_position(self, positions: WalPositions, uids: set[str]) -> None:
+        """After the commit: its WAL position, for replicas to be judged by.
+        If the primary cannot tell (it went away just after the commit),
+        the users read from the primary until the position expires."""
+        try:
+            position = commit_position(self._conn.connection.dbapi_connection)
+        except Exception as exc:  # the write is committed: do not fail it
+            log.warning("cannot read the commit's WAL position: %s", exc)
+            position = UNKNOWN
+        positions.record(uids, position)

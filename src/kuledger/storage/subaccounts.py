@@ -1,6 +1,7 @@
 """SqlSubAccountStore: a master's sub-accounts (users LEFT JOIN sub_accounts,
 so a sub the operator made without a name is listed too, under its uid) and
-the extra fields of sub-account API keys."""
+the extra fields of sub-account API keys. `master_subs` and `live_sub_keys`
+are the one listing, which the read side's SqlAccountInfo runs too."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from kuledger.services.ports import SubKeyInfo
 from kuledger.storage import schema
 
 _users, _subs, _keys = schema.users, schema.sub_accounts, schema.sub_api_keys
+_api_keys = schema.api_keys
 _name = sa.func.coalesce(_subs.c.sub_name, _users.c.uid)
 _SELECT = sa.select(
     _users.c.uid,
@@ -28,7 +30,23 @@ _SELECT = sa.select(
 ).select_from(_users.outerjoin(_subs, _subs.c.uid == _users.c.uid))
 
 
-def _sub(row: Any) -> SubAccount:
+def master_subs(parent_uid: str) -> sa.Select[Any]:
+    """The master's sub-accounts, oldest first (created_at, then uid)."""
+    return _SELECT.where(_users.c.parent_uid == parent_uid).order_by(
+        _users.c.created_at, _users.c.uid
+    )
+
+
+def live_sub_keys(parent_uid: str) -> sa.Select[Any]:
+    """(uid, permissions) of each live key of the master's sub-accounts."""
+    return (
+        sa.select(_api_keys.c.uid, _api_keys.c.permissions)
+        .join(_users, _users.c.uid == _api_keys.c.uid)
+        .where(_users.c.parent_uid == parent_uid, _api_keys.c.revoked_at.is_(None))
+    )
+
+
+def sub_of(row: Any) -> SubAccount:
     return SubAccount(
         row.uid,
         row.parent_uid,
@@ -57,26 +75,21 @@ class SqlSubAccountStore:
         row = self._conn.execute(
             _SELECT.where(_users.c.parent_uid == parent_uid, _users.c.uid == uid)
         ).first()
-        return None if row is None else _sub(row)
+        return None if row is None else sub_of(row)
 
     def by_name(self, parent_uid: str, name: str) -> SubAccount | None:
         row = self._conn.execute(
             _SELECT.where(_users.c.parent_uid == parent_uid, _name == name)
         ).first()
-        return None if row is None else _sub(row)
+        return None if row is None else sub_of(row)
 
     def count(self, parent_uid: str) -> int:
         query = sa.select(sa.func.count()).where(_users.c.parent_uid == parent_uid)
         return int(self._conn.execute(query).scalar_one())
 
     def page(self, parent_uid: str, offset: int, limit: int) -> list[SubAccount]:
-        query = (
-            _SELECT.where(_users.c.parent_uid == parent_uid)
-            .order_by(_users.c.created_at, _users.c.uid)
-            .offset(offset)
-            .limit(limit)
-        )
-        return [_sub(row) for row in self._conn.execute(query)]
+        query = master_subs(parent_uid).offset(offset).limit(limit)
+        return [sub_of(row) for row in self._conn.execute(query)]
 
     def enable(self, sub: SubAccount, *, margin: bool, futures: bool) -> None:
         changed = {"margin": sub.margin or margin, "futures": sub.futures or futures}

@@ -9,6 +9,7 @@ import pytest
 
 from kuledger.domain.accounts import Account, AccountKey, AccountType
 from kuledger.domain.errors import InsufficientBalance, InvalidInput
+from kuledger.domain.events import BalanceChange
 from kuledger.domain.funding import (
     WithdrawalSettlement,
     cancel_type,
@@ -48,6 +49,30 @@ def test_a_settlement_releases_its_hold_then_writes_amount_and_fee():
         (Decimal("1"), Decimal("1"), "WITHDRAW"),
     ]
     assert [e.balance for e in entries] == [Decimal("60"), Decimal("59")]
+
+
+def test_a_settlements_balance_changes_come_in_the_order_they_were_made():
+    """The release, then the entries in entry order: each change's state is
+    the one after the one before it, and the last is the account's final
+    state (a subscriber keeps the last it saw)."""
+    accounts = {KEY: _account("100", "41")}
+    ref = OperationRef("u1", "w1", "0" * 64)
+    changes: list[BalanceChange] = []
+    plan = _settle("40", "1").plan()
+    entries = apply_plan(plan, accounts, 5, iter([7, 8]), changes, "w1", ref)
+    assert [
+        (c.relation_event, c.relation_event_id, c.available_change, c.hold_change)
+        for c in changes
+    ] == [
+        ("main.hold", "w1", Decimal("41"), Decimal("-41")),
+        ("main.withdraw_done", "7", Decimal("-40"), 0),
+        ("main.withdraw_done", "8", Decimal("-1"), 0),
+    ]
+    assert [c.relation_event_id for c in changes[1:]] == [str(e.id) for e in entries]
+    states = [(c.total, c.available, c.hold) for c in changes]
+    assert states == [(100, 100, 0), (60, 60, 0), (59, 59, 0)]
+    after = accounts[KEY]
+    assert states[-1] == (after.balance, after.available, after.holds)
 
 
 def test_a_free_withdrawal_writes_one_entry():

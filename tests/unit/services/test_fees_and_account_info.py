@@ -8,9 +8,9 @@ import pytest
 
 from kuledger.domain.accounts import Account, AccountKey, AccountType
 from kuledger.domain.errors import InvalidInput
+from kuledger.domain.subaccounts import SubAccount
 from kuledger.domain.users import User
 from kuledger.services.account_info import (
-    SubAccount,
     account_summary,
     balances,
     isolated_positions,
@@ -74,16 +74,21 @@ def test_a_symbols_rate_wins_over_the_markets_which_wins_over_the_default():
     assert symbol_rates(None, "u", Market.SPOT, ["X"]) == {"X": DEFAULTS[Market.SPOT]}
 
 
-def test_summary_counts_subs_whose_live_keys_allow_margin_or_futures():
+def test_summary_counts_subs_whose_trade_types_or_live_keys_allow_margin_or_futures():
+    def sub(uid: str, access: str = "Spot", **flags: bool) -> SubAccount:
+        return SubAccount(uid, "m", uid, access=access, **flags)
+
     subs = [
-        SubAccount("a", frozenset({"General", "Margin"})),
-        SubAccount("b", frozenset({"Futures", "Margin"})),
-        SubAccount("c", frozenset()),
+        (sub("a"), frozenset({"General", "Margin"})),
+        (sub("b"), frozenset({"Futures", "Margin"})),
+        (sub("c"), frozenset()),
+        (sub("d", futures=True), frozenset()),
+        (sub("e", access="Margin"), frozenset({"General"})),
     ]
     s = account_summary(User("m", vip_level=4), subs)
-    assert (s.level, s.subs, s.margin_subs, s.futures_subs) == (4, 3, 2, 1)
+    assert (s.level, s.subs, s.margin_subs, s.futures_subs) == (4, 5, 3, 2)
     assert s.max_subs == 5
-    many = [SubAccount(str(i), frozenset()) for i in range(7)]
+    many = [(sub(str(i)), frozenset[str]()) for i in range(7)]
     assert account_summary(User("m"), many).max_subs == 7
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
+from kuledger.services import key_cache
 from kuledger.services.key_cache import KeyCache, KeyChangeSink, changed_here
 from kuledger.services.ports import StoredKey
 
@@ -70,6 +73,18 @@ def test_the_feed_starts_on_the_first_lookup_and_once():
     cache.get("k1", Table().load)
     cache.get("k1", Table().load)
     assert feed.starts == 1 and feed.sink is cache
+
+
+def test_a_forked_child_starts_its_own_feed_and_trusts_nothing_inherited(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    clock, table = Clock(), Table(_row())
+    cache, feed = _listening(clock)
+    cache.get("k1", table.load)
+    monkeypatch.setattr(key_cache.os, "getpid", lambda: -1)  # now the child
+    cache.get("k1", table.load)
+    cache.get("k1", table.load)
+    assert feed.starts == 2 and table.reads == 3
 
 
 def test_nothing_is_cached_before_the_feed_confirms():

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from kuledger.domain.currencies import DEFAULT_SYMBOLS
+from kuledger.domain.currencies import DEFAULT_SYMBOLS, chain_of
 from kuledger.domain.money import Currency, to_wire
 from kuledger.http.context import Call
 from kuledger.http.endpoints._json_schema import (
@@ -42,31 +42,29 @@ NO_LIMIT = "10000000000"  # chain maximums: KuCoin's null means none
 
 @dataclass(frozen=True, slots=True)
 class _Static:
-    """What a ledger does not know about a currency: a USDT price, the chain it
-    lives on, and the size of one futures lot."""
+    """What a ledger does not know about a currency: a USDT price and the
+    size of one futures lot. (Its chain is domain.currencies.chain_of's.)"""
 
     usdt_price: str
-    chain_name: str
-    chain_id: str
     multiplier: str
 
 
 _STATIC: dict[str, _Static] = {
-    "BTC": _Static("60000", "BTC", "btc", "0.001"),
-    "ETH": _Static("3000", "ERC20", "eth", "0.01"),
-    "USDT": _Static("1", "ERC20", "eth", "1"),
-    "USDC": _Static("1", "ERC20", "eth", "1"),
-    "KCS": _Static("10", "KCC", "kcc", "0.1"),
-    "SOL": _Static("150", "SOL", "sol", "0.1"),
-    "XRP": _Static("0.5", "XRP", "xrp", "10"),
-    "DOGE": _Static("0.1", "DOGE", "doge", "100"),
-    "TRX": _Static("0.1", "TRC20", "trx", "100"),
-    "ADA": _Static("0.4", "ADA", "ada", "10"),
+    "BTC": _Static("60000", "0.001"),
+    "ETH": _Static("3000", "0.01"),
+    "USDT": _Static("1", "1"),
+    "USDC": _Static("1", "1"),
+    "KCS": _Static("10", "0.1"),
+    "SOL": _Static("150", "0.1"),
+    "XRP": _Static("0.5", "10"),
+    "DOGE": _Static("0.1", "100"),
+    "TRX": _Static("0.1", "100"),
+    "ADA": _Static("0.4", "10"),
 }
 
 
 def _static(code: str) -> _Static:
-    return _STATIC.get(code) or _Static("1", code, code.lower(), "1")
+    return _STATIC.get(code) or _Static("1", "1")
 
 
 def _step(precision: int) -> Decimal:
@@ -153,7 +151,7 @@ def get_all_currencies(call: Call) -> list[dict[str, Any]]:
 
 
 def _currency_item(currency: Currency, marginable: bool) -> dict[str, Any]:
-    static = _static(currency.code)
+    chain = chain_of(currency.code)
     step = to_wire(_step(currency.precision))
     return {
         "currency": currency.code,
@@ -166,11 +164,11 @@ def _currency_item(currency: Currency, marginable: bool) -> dict[str, Any]:
         "isDebitEnabled": marginable,
         "chains": [
             {
-                "chainName": static.chain_name,
+                "chainName": chain.name,
                 "withdrawalMinSize": step,
                 "depositMinSize": step,
                 "withdrawFeeRate": "0",
-                "withdrawalMinFee": "0",
+                "withdrawalMinFee": to_wire(chain.withdrawal_fee),
                 "isWithdrawEnabled": True,
                 "isDepositEnabled": True,
                 "confirms": 12,
@@ -178,11 +176,11 @@ def _currency_item(currency: Currency, marginable: bool) -> dict[str, Any]:
                 "contractAddress": "",
                 "withdrawPrecision": currency.precision,
                 "needTag": False,
-                "chainId": static.chain_id,
+                "chainId": chain.id,
                 "maxWithdraw": NO_LIMIT,
                 "maxDeposit": NO_LIMIT,
                 "depositFeeRate": "0",
-                "withdrawMaxFee": "0",
+                "withdrawMaxFee": to_wire(chain.withdrawal_fee),  # flat: min = max
                 "depositTierFee": "0",
             }
         ],

@@ -7,7 +7,12 @@ from typing import Annotated, Any, NamedTuple
 
 from kuledger.domain.accounts import AccountType
 from kuledger.domain.fields import MAX_MS, choice, integer, read, text
-from kuledger.domain.funding import DEPOSIT_STATUSES, DepositAddress, DepositRecord
+from kuledger.domain.funding import (
+    DEPOSIT_STATUSES,
+    DepositAddress,
+    DepositRecord,
+    WithdrawalRecord,
+)
 from kuledger.domain.money import to_wire
 from kuledger.http.body import body_fields
 from kuledger.http.context import Call
@@ -142,7 +147,8 @@ def page(f: HistoryFilter, total: int, items: list[Any]) -> dict[str, Any]:
     }
 
 
-def _deposit(r: DepositRecord) -> dict[str, Any]:
+def history_item(r: DepositRecord | WithdrawalRecord) -> dict[str, Any]:
+    """What a deposit's and a withdrawal's history item share."""
     return {
         "currency": r.currency,
         "chain": r.chain,
@@ -156,8 +162,11 @@ def _deposit(r: DepositRecord) -> dict[str, Any]:
         "createdAt": r.created_at,
         "updatedAt": r.updated_at,
         "remark": r.remark,
-        "arrears": False,
     }
+
+
+def _deposit(r: DepositRecord) -> dict[str, Any]:
+    return {**history_item(r), "arrears": False}
 
 
 def get_deposits(call: Call) -> dict[str, Any]:
@@ -241,7 +250,7 @@ def paged(item: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-DEPOSIT = obj(
+HISTORY_ITEM = obj(  # history_item's shape
     currency=STRING,
     chain=STRING,
     status=STRING,
@@ -254,8 +263,8 @@ DEPOSIT = obj(
     createdAt=INTEGER,
     updatedAt=INTEGER,
     remark=STRING,
-    arrears=BOOLEAN,
 )
+DEPOSIT = obj(**HISTORY_ITEM["properties"], arrears=BOOLEAN)
 DOC = "https://www.kucoin.com/docs-new/api-"
 
 ENDPOINTS = (

@@ -1,7 +1,7 @@
 """The deprecated futures-host transfers between the contract account and
 main/trade: POST /api/v3/transfer-out, POST /api/v1/transfer-in, and GET
 /api/v1/transfer-list (the transfers out). Each is the ledger's transfer,
-through the same writer as the flex transfer (transfers.ordered).
+through the same writer as the flex transfer (transfers.answered).
 
 KuCoin takes no clientOid here, so each call is a new operation under a
 generated id; and `amount` is a JSON number, read exactly from the body's text."""
@@ -28,7 +28,8 @@ from kuledger.domain.users import Permission
 from kuledger.http.body import body_fields, exact_number
 from kuledger.http.context import Call
 from kuledger.http.endpoints._json_schema import INTEGER, STRING, array, obj, query
-from kuledger.http.endpoints.transfers import ordered
+from kuledger.http.endpoints.transfers import answered
+from kuledger.http.pending import Answer
 from kuledger.http.routing import Endpoint
 from kuledger.services.ledger import OperationResult
 from kuledger.services.transfers import (
@@ -87,7 +88,7 @@ def _request(
     )
 
 
-def transfer_out(call: Call) -> Any:
+def transfer_out(call: Call) -> Answer[dict[str, Any]]:
     body = read(TransferOutBody, _body(call))
     request = _request(call, body.currency, body.amount, "contract", body.target)
 
@@ -113,13 +114,13 @@ def transfer_out(call: Call) -> Any:
             "updatedAt": result.created_at,
         }
 
-    return ordered(call, request, answer)
+    return answered(call, request, answer)
 
 
-def transfer_in(call: Call) -> Any:
+def transfer_in(call: Call) -> Answer[None]:
     body = read(TransferInBody, _body(call))
     request = _request(call, body.currency, body.amount, body.source, "contract")
-    return ordered(call, request, lambda _result: None)  # KuCoin answers null
+    return answered(call, request, lambda _result: None)  # KuCoin answers null
 
 
 def transfer_list(call: Call) -> dict[str, Any]:

@@ -4,7 +4,7 @@ PARENT_TO_SUB or SUB_TO_PARENT."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, NamedTuple
 
 from kuledger.domain.accounts import AccountType
 from kuledger.domain.fields import choice, raw_amount, read, text
@@ -14,6 +14,7 @@ from kuledger.http.context import Call
 from kuledger.http.endpoints._json_schema import STRING, obj
 from kuledger.http.endpoints.subaccounts import kucoin_page
 from kuledger.http.endpoints.transfers import ordered
+from kuledger.http.pending import Answer
 from kuledger.http.routing import Endpoint
 from kuledger.services.transfers import TransferRequest
 
@@ -31,7 +32,7 @@ class SubTransferBody(NamedTuple):
     sub_account_type: Annotated[str, choice("subAccountType", SUB_TYPES)] = "MAIN"
 
 
-def sub_transfer(call: Call) -> Any:
+def sub_transfer(call: Call) -> Answer[dict[str, str]]:
     """OUT: master -> sub; IN: sub -> master. Each side's own account type."""
     body = read(SubTransferBody, body_fields(call.body, call.content_type))
     master = AccountType(body.account_type.lower())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, NamedTuple, TypeVar
 
 from kuledger.domain.accounts import AccountType
 from kuledger.domain.errors import InvalidInput
@@ -13,12 +13,13 @@ from kuledger.domain.users import Permission
 from kuledger.http.body import body_fields
 from kuledger.http.context import Call
 from kuledger.http.endpoints._json_schema import STRING, obj, query
-from kuledger.http.pending import Pending
+from kuledger.http.pending import Answer, Pending
 from kuledger.http.routing import Endpoint
 from kuledger.services import operator, transfers
 from kuledger.services.ledger import OperationResult
 from kuledger.services.transfers import KINDS, TransferRequest
 
+T = TypeVar("T")  # what a transfer endpoint answers
 UNIVERSAL_TYPES = (
     "MAIN",
     "TRADE",
@@ -78,7 +79,7 @@ class QuotaParams(NamedTuple):
     type: Annotated[str, choice("type", QUOTA_TYPES, required=True)]
 
 
-def flex_transfer(call: Call) -> Any:
+def flex_transfer(call: Call) -> Answer[dict[str, str]]:
     body = read(FlexTransferBody, body_fields(call.body, call.content_type))
     request = TransferRequest(
         uid=call.uid,
@@ -98,7 +99,7 @@ def flex_transfer(call: Call) -> Any:
     return ordered(call, request)
 
 
-def inner_transfer(call: Call) -> Any:
+def inner_transfer(call: Call) -> Answer[dict[str, str]]:
     body = read(InnerTransferBody, body_fields(call.body, call.content_type))
     request = TransferRequest(
         uid=call.uid,
@@ -113,21 +114,23 @@ def inner_transfer(call: Call) -> Any:
     return ordered(call, request)
 
 
-def ordered(
-    call: Call,
-    request: TransferRequest,
-    answer: Callable[[OperationResult], Any] | None = None,
-) -> Any:
-    """Apply the transfer and answer its orderId (or `answer(result)`):
-    through the server's writer, awaited on the event loop (so concurrent
-    transfers share a group commit), or in a transaction of its own."""
-    reply = answer or _order
+def ordered(call: Call, request: TransferRequest) -> Answer[dict[str, str]]:
+    """Apply the transfer and answer its orderId (see `answered`)."""
+    return answered(call, request, _order)
+
+
+def answered(
+    call: Call, request: TransferRequest, answer: Callable[[OperationResult], T]
+) -> Answer[T]:
+    """Apply the transfer and answer `answer(result)`: through the server's
+    writer, awaited on the event loop (so concurrent transfers share a group
+    commit), or in a transaction of its own."""
     s = call.services
     if s.write is None:
-        return reply(transfers.applied(s.uow, s.clock, request, s.events))
+        return answer(transfers.applied(s.uow, s.clock, request, s.events))
     future = operator.submit(s.write, [transfers.operation(request)], False)
     return Pending(
-        future, lambda done: reply(transfers.result_of(request, done.result()))
+        future, lambda done: answer(transfers.result_of(request, done.result()))
     )
 
 

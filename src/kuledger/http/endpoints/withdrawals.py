@@ -23,8 +23,10 @@ from kuledger.http.endpoints._json_schema import (
 )
 from kuledger.http.endpoints.deposits import (
     DOC,
+    HISTORY_ITEM,
     _funding,
     history_filter,
+    history_item,
     history_params,
     old_params,
     page,
@@ -169,21 +171,7 @@ def cancel(call: Call) -> str:
 
 
 def _item(r: WithdrawalRecord) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "currency": r.currency,
-        "chain": r.chain,
-        "status": r.status,
-        "address": r.address,
-        "memo": r.memo,
-        "isInner": r.is_inner,
-        "amount": to_wire(r.amount),
-        "fee": to_wire(r.fee),
-        "walletTxId": r.wallet_tx_id,
-        "createdAt": r.created_at,
-        "updatedAt": r.updated_at,
-        "remark": r.remark,
-    }
+    return {"id": r.id, **history_item(r)}
 
 
 def get_withdrawals(call: Call) -> dict[str, Any]:
@@ -250,21 +238,7 @@ def get_withdrawal(call: Call) -> dict[str, Any]:
 ID = path("withdrawalId", "the withdrawal's id")
 HISTORY_PARAMS = history_params(WITHDRAWAL_STATUSES)
 WITHDRAWAL_ID = obj(withdrawalId=STRING)
-ITEM = obj(
-    id=STRING,
-    currency=STRING,
-    chain=STRING,
-    status=STRING,
-    address=STRING,
-    memo=STRING,
-    isInner=BOOLEAN,
-    amount=STRING,
-    fee=STRING,
-    walletTxId=STRING,
-    createdAt=INTEGER,
-    updatedAt=INTEGER,
-    remark=STRING,
-)
+ITEM = obj(id=STRING, **HISTORY_ITEM["properties"])
 _QUOTA_STRINGS = [
     "currency",
     "limitBTCAmount",

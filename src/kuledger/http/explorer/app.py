@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -17,10 +18,13 @@ import orjson
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kuledger.http.explorer import login, pages
 from kuledger.http.explorer.params import BadParameter, form_fields, when
@@ -36,6 +40,23 @@ HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+
+
+class RecordBase:
+    """Records where the explorer is mounted (`explorer_base`, the start of
+    its links) before a Mount inside it (/static) extends root_path."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope.setdefault("state", {})["explorer_base"] = scope.get("root_path", "")
+        await self.app(scope, receive, send)
+
+
+def explorer_base(request: Request) -> str:
+    return str(getattr(request.state, "explorer_base", request.scope["root_path"]))
 
 
 def session_key(box: SecretBox) -> bytes:
@@ -67,7 +88,7 @@ class Explorer:
         context: dict[str, Any],
         status: int = 200,
     ) -> Response:
-        base = request.scope.get("root_path", "")
+        base = explorer_base(request)
         html = self.templates.get_template(template).render(
             base=base, viewer=getattr(request.state, "viewer", None), **context
         )
@@ -250,6 +271,30 @@ def _logout(x: Explorer) -> Any:
     return endpoint
 
 
+# What the error page says for Starlette's own refusals (others: the status).
+REFUSALS = {404: "Not found.", 405: "Method not allowed."}
+
+
+def _refused(x: Explorer) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """An unknown path, a wrong method (Starlette's HTTPException): the
+    explorer's error page, in its layout, with the exception's headers
+    (a 405's Allow)."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        viewer = await run_in_threadpool(x.viewer, request)
+        if viewer is not None:
+            request.state.viewer = viewer
+            request.state.token = viewer.audit_name
+        status = exc.status_code
+        message = REFUSALS.get(status) or f"{HTTPStatus(status).phrase}."
+        response = x.render(request, "error.html", {"message": message}, status)
+        response.headers.update(exc.headers or {})
+        return response
+
+    return handler
+
+
 def create_explorer_app(services: pages.Services) -> Starlette:
     if services.explorer is None:  # no explorer queries given: nothing to show
         return Starlette(routes=[])
@@ -269,4 +314,8 @@ def create_explorer_app(services: pages.Services) -> Starlette:
         Route("/verify", _page(x, pages.verify)),
         Mount("/static", StaticFiles(packages=[("kuledger.http.explorer", "static")])),
     ]
-    return Starlette(routes=routes)
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(RecordBase)],
+        exception_handlers={HTTPException: _refused(x)},
+    )

@@ -117,7 +117,7 @@ def _handle(
     call: OpCall,
     authorization: str | None,
     certificate_cn: str | None = None,
-) -> Envelope | Pending:
+) -> Envelope | Pending[Any]:
     try:
         call.token = identify(call.services.tokens, authorization, certificate_cn)
         require(call.token, endpoint.scope)
@@ -127,7 +127,7 @@ def _handle(
         return error_response(exc)
 
 
-async def _settled(pending: Pending) -> Envelope:
+async def _settled(pending: Pending[Any]) -> Envelope:
     try:
         data = await settle(pending)
         return data if isinstance(data, Envelope) else ok(data)

@@ -25,7 +25,7 @@ from kuledger.http.endpoints._json_schema import (
     path,
     query,
 )
-from kuledger.http.envelope import fail
+from kuledger.http.envelope import Envelope, fail
 from kuledger.http.errors import NotFound, UnsupportedMediaType, describe
 from kuledger.http.operator import fees as fee_endpoints
 from kuledger.http.params import query_fields
@@ -40,6 +40,7 @@ from kuledger.services.operator import OperatorQueries, Outcome, Writer
 from kuledger.services.operator_tokens import OperatorToken, Scope, TokenStore
 from kuledger.services.ports import (
     Clock,
+    EventSink,
     LedgerReader,
     SecretBox,
     StoredKey,
@@ -74,6 +75,7 @@ class OperatorServices:
     clock: Clock
     fees: FeeStore | None = None  # None: fee rates are not kept (404000)
     explorer: ExplorerQueries | None = None  # the web explorer's reads (http/explorer)
+    events: EventSink | None = None  # the balance stream, for funding's own commits
 
 
 @dataclass
@@ -161,7 +163,7 @@ def _result(result: OperationResult) -> dict[str, Any]:
     }
 
 
-def post_operation(call: OpCall) -> Pending:
+def post_operation(call: OpCall) -> Pending[dict[str, Any]]:
     payload = call.json()
     call.note([payload])
     return Pending(operator.submit(call.services.write, [payload], False), _one)
@@ -174,7 +176,7 @@ def _one(done: Future[list[Outcome]]) -> dict[str, Any]:
     return _result(outcome)
 
 
-def post_batch(call: OpCall) -> Pending:
+def post_batch(call: OpCall) -> Pending[Envelope | dict[str, Any]]:
     f = call.fields({"operations", "atomic"})
     payloads = f.values.get("operations")
     if not isinstance(payloads, list) or not 1 <= len(payloads) <= MAX_BATCH:
@@ -187,7 +189,9 @@ def post_batch(call: OpCall) -> Pending:
     return Pending(future, lambda done: _batch_results(call, atomic, done))
 
 
-def _batch_results(call: OpCall, atomic: bool, done: Future[list[Outcome]]) -> Any:
+def _batch_results(
+    call: OpCall, atomic: bool, done: Future[list[Outcome]]
+) -> Envelope | dict[str, Any]:
     try:
         outcomes = done.result()
     except BatchError as exc:

@@ -35,7 +35,8 @@ TO = ("main", "trade")
 
 
 def _funding(call: OpCall) -> Funding:
-    return Funding(call.services.uow, call.services.clock)
+    s = call.services
+    return Funding(s.uow, s.clock, s.events)
 
 
 def _to(f: Fields) -> AccountType:
@@ -54,7 +55,8 @@ def _address(a: DepositAddress) -> dict[str, Any]:
     }
 
 
-def _deposit(r: DepositRecord) -> dict[str, Any]:
+def _record(r: DepositRecord | WithdrawalRecord) -> dict[str, Any]:
+    """What a deposit and a withdrawal show alike (RECORD)."""
     return {
         "id": r.id,
         "uid": r.uid,
@@ -62,31 +64,24 @@ def _deposit(r: DepositRecord) -> dict[str, Any]:
         "chain": r.chain,
         "address": r.address,
         "amount": to_wire(r.amount),
-        "to": r.to.value,
         "walletTxId": r.wallet_tx_id,
         "status": r.status,
-        "operationId": r.op_id,
         "createdAt": r.created_at,
         "updatedAt": r.updated_at,
     }
 
 
+def _deposit(r: DepositRecord) -> dict[str, Any]:
+    return {**_record(r), "to": r.to.value, "operationId": r.op_id}
+
+
 def _withdrawal(r: WithdrawalRecord) -> dict[str, Any]:
     return {
-        "id": r.id,
-        "uid": r.uid,
-        "currency": r.currency,
-        "chain": r.chain,
-        "address": r.address,
-        "amount": to_wire(r.amount),
+        **_record(r),
         "fee": to_wire(r.fee),
-        "walletTxId": r.wallet_tx_id,
-        "status": r.status,
         "failureReason": r.failure_reason,
         "holdOperationId": r.hold_op_id,
         "operationId": r.final_op_id,
-        "createdAt": r.created_at,
-        "updatedAt": r.updated_at,
     }
 
 
@@ -186,35 +181,30 @@ ADDRESS = obj(
     to=STRING,
     createdAt=INTEGER,
 )
+RECORD = {  # _record's properties
+    "id": STRING,
+    "uid": STRING,
+    "currency": STRING,
+    "chain": STRING,
+    "address": STRING,
+    "amount": STRING,
+    "walletTxId": STRING,
+    "createdAt": INTEGER,
+    "updatedAt": INTEGER,
+}
 DEPOSIT = obj(
-    id=STRING,
-    uid=STRING,
-    currency=STRING,
-    chain=STRING,
-    address=STRING,
-    amount=STRING,
-    to=STRING,
-    walletTxId=STRING,
+    **RECORD,
     status={"type": "string", "enum": list(DEPOSIT_STATUSES)},
+    to=STRING,
     operationId=nullable(STRING),
-    createdAt=INTEGER,
-    updatedAt=INTEGER,
 )
 WITHDRAWAL = obj(
-    id=STRING,
-    uid=STRING,
-    currency=STRING,
-    chain=STRING,
-    address=STRING,
-    amount=STRING,
-    fee=STRING,
-    walletTxId=STRING,
+    **RECORD,
     status={"type": "string", "enum": list(WITHDRAWAL_STATUSES)},
+    fee=STRING,
     failureReason=STRING,
     holdOperationId=STRING,
     operationId=nullable(STRING),
-    createdAt=INTEGER,
-    updatedAt=INTEGER,
 )
 TO_SCHEMA = {"type": "string", "enum": list(TO)}
 ID = path("id", "the deposit's or withdrawal's id")
