@@ -201,7 +201,7 @@ def ledger_replica(size: Size) -> dict[str, Any]:
     anew on clusters of its own: at most 200,000 entries."""
     from bench.replica import ledger_replica as measure
 
-    entries = min(size.postgres_entries, 200_000)
+    entries = min(*size.postgres_entries, 200_000)
     users = max(20, min(size.ledger_users, entries // 100))
     result: dict[str, Any] = measure(entries, users, size.seconds, size.connections)
     return result
