@@ -362,7 +362,7 @@ def build_operator_app(
     container: Container,
     events: EventSink | None = None,
     write: Writer | None = None,
-) -> Starlette:
+) -> ASGIApp:
     """The operator API over the container's database; what it applies is
     published to `events` (the KuCoin app's balance stream), by `write` (by
     default, build_writer's). The listener also answers /healthz, /readyz and
@@ -371,29 +371,30 @@ def build_operator_app(
     from starlette.applications import Starlette
     from starlette.routing import Mount
 
-    from kuledger.http.operator.app import create_operator_app
+    from kuledger.http.operator.app import ROUTES, create_operator_app
     from kuledger.http.operator.endpoints import OperatorServices
+    from kuledger.http.operator.hot import HotWrites
     from kuledger.storage.explorer import SqlExplorerQueries
     from kuledger.storage.operator import SqlOperatorQueries
 
     monitoring = build_monitoring_app(
         container, os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     )
-    operator = create_operator_app(
-        OperatorServices(
-            write=write or build_writer(container, events),
-            tokens=container.operator_tokens,
-            queries=SqlOperatorQueries(container.engine, container.reader.connections),
-            reader=container.reader,
-            uow=container.uow,
-            box=container.box,
-            clock=container.clock,
-            fees=container.fees,
-            explorer=SqlExplorerQueries(container.engine, container.reader.connections),
-            events=events,
-        )
+    services = OperatorServices(
+        write=write or build_writer(container, events),
+        tokens=container.operator_tokens,
+        queries=SqlOperatorQueries(container.engine, container.reader.connections),
+        reader=container.reader,
+        uow=container.uow,
+        box=container.box,
+        clock=container.clock,
+        fees=container.fees,
+        explorer=SqlExplorerQueries(container.engine, container.reader.connections),
+        events=events,
     )
-    return Starlette(routes=[*monitoring.routes, Mount("/", app=operator)])
+    operator = create_operator_app(services)
+    app = Starlette(routes=[*monitoring.routes, Mount("/", app=operator)])
+    return HotWrites(app, services, ROUTES)
 
 
 def build_monitoring_app(

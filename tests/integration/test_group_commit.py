@@ -200,6 +200,50 @@ def test_a_queued_batch_commits_together_and_refusals_fail_alone(funded):
     assert report.ok, report.problems
 
 
+class _Revoked(Exception):
+    pass
+
+
+def test_a_failing_check_refuses_only_its_requests_and_runs_once_a_batch(funded):
+    factory = _HeldFirstBatch(funded)
+    writer = GroupCommitWriter(factory, TickingClock(), max_wait=0)
+    runs: Counter[str] = Counter()
+
+    def passing() -> None:
+        runs["passing"] += 1
+
+    def failing() -> None:
+        runs["failing"] += 1
+        raise _Revoked()
+
+    checks = [passing, failing, passing, failing, None]
+    futures: list[Any] = []
+    first = threading.Thread(target=writer, args=([_transfer("first", "1")], False))
+    first.start()
+    assert factory.entered.wait(60)
+    for index, check in enumerate(checks):  # queued behind the held batch
+        futures.append(writer.submit([_transfer(f"k{index}", "1")], False, check))
+    factory.release.set()
+    first.join(60)
+    outcomes = []
+    for future in futures:
+        try:
+            outcomes.append(future.result(60))
+        except _Revoked as exc:
+            outcomes.append(exc)
+
+    assert runs == Counter(passing=1, failing=1)  # once for the whole batch
+    assert [isinstance(o, _Revoked) for o in outcomes] == [
+        False,
+        True,
+        False,
+        True,
+        False,
+    ]
+    assert all(isinstance(o[0], OperationResult) for o in outcomes[::2])
+    assert _entry_count(funded) == len(START) + 2 * (1 + 3)  # first, k0, k2, k4
+
+
 def test_a_refused_operation_creates_no_account(funded):
     fresh = {**_transfer("x", "1"), "from": "margin"}  # p1 has no margin account
     outcomes = apply_each(

@@ -142,3 +142,17 @@ def test_postgres_reads_survive_the_server_dropping_their_connections(
         assert reader.count_operations("nobody-") == 0
     finally:
         c.close()
+
+
+@pytest.mark.postgres
+def test_postgres_reads_plan_once_and_the_writes_as_ever(postgres_url: str):
+    # Reads: generic plans for the statements psycopg prepares (planning a
+    # ledger page over the monthly partitions cost more than running it).
+    c = make_container(postgres_url)
+    try:
+        setting = "SELECT current_setting('plan_cache_mode')"
+        assert c.reader.connections.rows(setting) == [("force_generic_plan",)]
+        with c.engine.connect() as conn:
+            assert conn.exec_driver_sql(setting).scalar() == "auto"
+    finally:
+        c.close()

@@ -67,6 +67,31 @@ def test_a_revoked_token_is_refused_at_once(op: OperatorApi):
     assert "token" not in row
 
 
+def test_a_revoked_post_token_writes_nothing_more(op: OperatorApi):
+    """The write endpoints take a token this worker has seen from its cache;
+    the writer checks it again before each batch, so a revoke (here from
+    another process's CLI, which the cache cannot hear of) stops its writes
+    at once, single and batched alike, and nothing more is written."""
+    made = op.cli.json(
+        "operator-token", "create", "--name", "poster", "--scope", "post", "--json"
+    )
+    uid = op.user(new_uid())
+    for n in range(2):  # the first is read from the database, the second cached
+        answer = op.call(
+            "POST", "/operations", token=made["token"], json=deposit(uid, f"r{n}")
+        )
+        assert answer.json()["code"] == "200000", answer.text
+    op.cli.run("operator-token", "revoke", "poster")
+    single = op.call(
+        "POST", "/operations", token=made["token"], json=deposit(uid, "r2")
+    )
+    assert_refused(single, 401, "400003")
+    batch = {"operations": [deposit(uid, "r3"), deposit(uid, "r4")]}
+    refused = op.call("POST", "/operations:batch", token=made["token"], json=batch)
+    assert_refused(refused, 401, "400003")
+    assert op.balance(uid) == "200"  # the two before the revoke, and no more
+
+
 def test_a_token_of_another_database_is_400003(op: OperatorApi, tmp_path: Path):
     other = InProcessCli(database_env(f"sqlite:///{tmp_path / 'other.db'}", tmp_path))
     other.run("init")

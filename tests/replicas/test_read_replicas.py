@@ -87,7 +87,8 @@ def test_reads_go_to_the_replica_and_nothing_is_written_there(
     engine = replica_set(node).replicas[0].engine
     with engine.connect() as conn:
         shown = conn.exec_driver_sql("SHOW default_transaction_read_only").scalar()
-    assert shown == "on"
+        plans = conn.exec_driver_sql("SHOW plan_cache_mode").scalar()
+    assert (shown, plans) == ("on", "force_generic_plan")  # plans as the primary's
     with pytest.raises(sa.exc.InternalError, match="read-only"), engine.connect() as c:
         c.exec_driver_sql("CREATE TABLE nope (id int)")
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from kuledger.domain.accounts import AccountType
 
@@ -24,9 +24,10 @@ def relation_event(account_type: AccountType, biz_code: str | None) -> str:
     return f"{account_type.value}.{action}"
 
 
-@dataclass(frozen=True, slots=True)
-class BalanceChange:
-    """One change of one account: its state right after, and the deltas."""
+class BalanceChange(NamedTuple):
+    """One change of one account: its state right after, and the deltas. A
+    NamedTuple: the writer builds one per entry (a frozen dataclass's
+    __init__ was 6% of the group-commit writer)."""
 
     uid: str
     account_id: str

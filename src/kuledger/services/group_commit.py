@@ -29,7 +29,7 @@ from kuledger.domain.events import BalanceChange
 from kuledger.domain.operations import Operation, Plan, parse_operation
 from kuledger.services import ledger
 from kuledger.services.ledger import OperationResult
-from kuledger.services.operator import Outcome
+from kuledger.services.operator import Check, Outcome
 from kuledger.services.ports import (
     Clock,
     EventSink,
@@ -174,6 +174,7 @@ def _empty(account: Account) -> bool:
 class _Request:
     payloads: list[object]
     atomic: bool
+    check: Check | None = None
     future: Future[list[Outcome]] = field(default_factory=Future)
 
 
@@ -215,11 +216,15 @@ class GroupCommitWriter:
     def __call__(self, payloads: Sequence[object], atomic: bool) -> list[Outcome]:
         return self.submit(payloads, atomic).result()
 
-    def submit(self, payloads: Sequence[object], atomic: bool) -> Future[list[Outcome]]:
+    def submit(
+        self, payloads: Sequence[object], atomic: bool, check: Check | None = None
+    ) -> Future[list[Outcome]]:
         """Queue the payloads; the future resolves after their batch's commit
         (an async caller can await it with asyncio.wrap_future, holding no
-        thread while it waits)."""
-        request = _Request(list(payloads), atomic)
+        thread while it waits). `check` runs in the writer thread before the
+        batch that holds them (once a batch for requests sharing it): if it
+        raises, they are not applied and the future raises its error."""
+        request = _Request(list(payloads), atomic, check)
         # Running from now: a queued operation is committed whatever its
         # caller does, so the future cannot be cancelled (an awaiting task
         # cancelled on a client's disconnect would otherwise cancel it, and
@@ -284,7 +289,29 @@ class GroupCommitWriter:
     def _queued(self) -> int:
         return sum(len(r.payloads) for r in self._pending)
 
+    def _checked(self, group: list[_Request]) -> list[_Request]:
+        """The requests whose checks pass; the others are answered with their
+        check's error. A check shared by requests (one token's) runs once."""
+        failed: dict[Check, Exception] = {}
+        for check in {r.check for r in group if r.check is not None}:
+            try:
+                check()
+            except Exception as exc:
+                failed[check] = exc
+        if not failed:
+            return group
+        passed = []
+        for request in group:
+            if request.check in failed:
+                request.future.set_exception(failed[request.check])
+            else:
+                passed.append(request)
+        return passed
+
     def _commit(self, group: list[_Request]) -> None:
+        group = self._checked(group)
+        if not group:
+            return
         size = sum(len(r.payloads) for r in group)
         self.batches += 1
         self.operations += size

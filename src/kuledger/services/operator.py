@@ -23,21 +23,36 @@ Outcome = OperationResult | LedgerError
 # operator endpoints call only this, so a batching writer (group commit)
 # can take the place of `direct_writer` without touching them.
 Writer = Callable[[Sequence[object], bool], list[Outcome]]
+# Run just before the payloads are applied: raising refuses them all, and
+# the caller's future raises that error (a revoked operator token, checked
+# once a batch instead of once a request; http/operator/auth.py).
+Check = Callable[[], None]
+
+
+def batching(write: Writer) -> bool:
+    """Whether `write` queues (GroupCommitWriter): submit() never blocks."""
+    return getattr(write, "submit", None) is not None
 
 
 def submit(
-    write: Writer, payloads: Sequence[object], atomic: bool
+    write: Writer,
+    payloads: Sequence[object],
+    atomic: bool,
+    check: Check | None = None,
 ) -> Future[list[Outcome]]:
     """Start applying the payloads. A batching writer (one with `submit`, as
     GroupCommitWriter) queues them: an async caller then awaits the future
     on its event loop, holding no thread while the batch forms. Any other
-    writer applies them now, and the future is already resolved."""
+    writer applies them now, and the future is already resolved. `check`,
+    if given, runs first (in the writer's thread, before its batch)."""
     queue = getattr(write, "submit", None)
     if queue is not None:
-        queued: Future[list[Outcome]] = queue(payloads, atomic)
+        queued: Future[list[Outcome]] = queue(payloads, atomic, check)
         return queued
     done: Future[list[Outcome]] = Future()
     try:
+        if check is not None:
+            check()
         done.set_result(write(payloads, atomic))
     except Exception as exc:
         done.set_exception(exc)

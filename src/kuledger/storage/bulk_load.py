@@ -130,7 +130,7 @@ class _BatchUnitOfWork:
 
     def __init__(self, connection: sa.Connection, ledger: CopyLedgerStore) -> None:
         self.ledger = ledger
-        self.users = SqlUserStore(connection)
+        self.users = SqlUserStore(connection, POSTGRES)
         self.keys = SqlKeyStore(connection)
         self.subaccounts = SqlSubAccountStore(connection)
         self.funding = SqlFundingStore(connection, POSTGRES)

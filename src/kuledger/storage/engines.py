@@ -50,6 +50,14 @@ def _unavailable(context: sa.engine.ExceptionContext) -> None:
         ) from context.sqlalchemy_exception
 
 
+# Reads run the same few statements with other parameters, and psycopg
+# prepares each after 5 runs; PostgreSQL would still plan every run anew
+# (custom plans), and planning a ledger page over `entries`' monthly
+# partitions cost more than running it (0.28 ms of 0.34 on 2M entries). A
+# generic plan prunes the partitions when it runs, and is planned once.
+GENERIC_PLANS = "-c plan_cache_mode=force_generic_plan"
+
+
 def create_read_engine(url: str, *, threads: int = 8) -> Engine:
     """The engine the read side uses, reading in autocommit (each statement
     sees the latest commit). On SQLite: one connection per live thread;
@@ -67,6 +75,7 @@ def create_read_engine(url: str, *, threads: int = 8) -> Engine:
             max_overflow=2,  # callers outside the worker threads (CLI, lifespan)
             isolation_level="AUTOCOMMIT",
             pool_reset_on_return=None,
+            connect_args={"options": GENERIC_PLANS},
         )
         event.listen(engine, "handle_error", _unavailable)
         return engine

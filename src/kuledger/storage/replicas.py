@@ -32,7 +32,7 @@ from sqlalchemy.engine import Engine
 
 from kuledger.config import hide_password
 from kuledger.services.ports import StorageUnavailable
-from kuledger.storage.engines import normalize_url
+from kuledger.storage.engines import GENERIC_PLANS, normalize_url
 from kuledger.storage.wal_positions import WalPositions, lsn_value
 
 log = logging.getLogger("kuledger.replicas")
@@ -41,7 +41,8 @@ POLL_S = 0.05
 RETRY_S = 1.0  # a failed replica is polled again after this
 FLUSH_S = 1.0  # how often read counts go to `on_reads`
 SETTING = "KULEDGER_READ_DATABASE_URLS"
-REPLICA_OPTIONS = "-c default_transaction_read_only=on"
+# Read-only sessions, with the primary read pool's generic plans.
+REPLICA_OPTIONS = f"-c default_transaction_read_only=on {GENERIC_PLANS}"
 
 
 @dataclass(frozen=True, slots=True)

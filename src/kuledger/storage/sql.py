@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from types import TracebackType
@@ -20,7 +21,7 @@ from sqlalchemy.engine import Engine
 from kuledger.domain.accounts import Account, AccountKey, AccountType
 from kuledger.domain.entries import VALUE_OF, Entry
 from kuledger.domain.errors import IdempotencyConflict
-from kuledger.domain.money import Currency
+from kuledger.domain.money import Currency, to_wire
 from kuledger.domain.users import User
 from kuledger.services.key_cache import changed_here
 from kuledger.services.ports import StoredKey, StoredOperation
@@ -51,6 +52,17 @@ def _rows_in(columns: str, ph: str, width: int, count: int) -> str:
     )
 
 
+def _text_array(values: Iterable[object]) -> str:
+    """A PostgreSQL array literal of `values` as text, each element quoted:
+    one text parameter (cast with ::text[] or ::numeric[] in the SQL), where
+    a list parameter is dumped element by element in Python by psycopg (16%
+    of the group-commit writer on PostgreSQL)."""
+    quoted = (
+        '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values
+    )
+    return "{" + ",".join(quoted) + "}"
+
+
 _ENTRY_COLUMNS = (
     "id, uid, account_id, account_type, currency, amount, fee, balance, "
     "direction, biz_code, created_at, context, seq, book, hash, op_uid, op_id"
@@ -72,7 +84,7 @@ def new_account_id() -> str:
 def account_from_row(row: Sequence[Any]) -> Account:
     return Account(
         id=row[0],
-        key=AccountKey(row[1], AccountType(row[2]), row[3]),
+        key=AccountKey(row[1], AccountType.parse(row[2]), row[3]),
         balance=Decimal(row[4]),
         available=Decimal(row[5]),
         holds=Decimal(row[6]),
@@ -85,6 +97,19 @@ def account_from_row(row: Sequence[Any]) -> Account:
     )
 
 
+# Per engine, accounts this process has seen exist (on PostgreSQL): a batch
+# naming only those locks them with one statement. Bounded: cleared when full.
+_KNOWN: weakref.WeakKeyDictionary[Engine, set[AccountKey]] = weakref.WeakKeyDictionary()
+_KNOWN_ACCOUNTS = 200_000
+
+
+def _known_accounts(engine: Engine) -> set[AccountKey]:
+    known = _KNOWN.get(engine)
+    if known is None:
+        known = _KNOWN[engine] = set()
+    return known
+
+
 class SqlLedgerStore:
     def __init__(self, connection: sa.Connection, dialect: SqlDialect) -> None:
         self._conn = connection
@@ -93,8 +118,11 @@ class SqlLedgerStore:
         self.written_uids: set[str] = set()  # whose accounts it wrote
 
     def currencies(self) -> dict[str, Currency]:
-        rows = self._conn.execute(sa.select(schema.currencies)).all()
-        return {r.code: Currency(r.code, r.precision, r.name) for r in rows}
+        """Driver SQL: every write batch reads the catalogue."""
+        rows = self._conn.exec_driver_sql(
+            "SELECT code, precision, name FROM currencies"
+        )
+        return {code: Currency(code, p, name) for code, p, name in rows}
 
     def find_operations(
         self, refs: Iterable[tuple[str, str]]
@@ -117,13 +145,29 @@ class SqlLedgerStore:
         missing ones in that same order, so that concurrent writers never wait
         for each other in a cycle."""
         ordered = sorted(set(keys), key=lambda k: (k.uid, k.type.value, k.currency))
+        known = _known_accounts(self._conn.engine)
+        if self._d.for_update and known.issuperset(ordered):
+            # Every account exists (accounts are never deleted): lock them
+            # with one SELECT ... FOR UPDATE, not a look first and a lock after.
+            locked = self._select(ordered, lock=True)
+            if len(locked) == len(ordered):
+                return locked
+            known.clear()  # another database behind the same URL: look again
+            return self._upsert_locked(ordered)
         existing = self._select(ordered, lock=False)
         if all(k in existing for k in ordered):
-            return self._select(ordered, lock=True) if self._d.for_update else existing
-        if not self._d.for_update:  # SQLite: the write lock is already ours
+            if not self._d.for_update:
+                return existing
+            locked = self._select(ordered, lock=True)
+        elif not self._d.for_update:  # SQLite: the write lock is already ours
             self._insert_accounts([k for k in ordered if k not in existing])
             return self._select(ordered, lock=False)
-        return self._upsert_locked(ordered)
+        else:
+            locked = self._upsert_locked(ordered)
+        if len(known) > _KNOWN_ACCOUNTS:
+            known.clear()
+        known.update(locked)
+        return locked
 
     def _upsert_locked(
         self, ordered: Sequence[AccountKey]
@@ -200,7 +244,7 @@ class SqlLedgerStore:
         arrays = ", ".join(["%s::text[]"] * width)
         return (
             f"({columns}) IN (SELECT * FROM unnest({arrays}))",
-            tuple(list(column) for column in zip(*rows, strict=True)),
+            tuple(_text_array(column) for column in zip(*rows, strict=True)),
         )
 
     def _insert_accounts(self, keys: Sequence[AccountKey]) -> None:
@@ -248,7 +292,10 @@ class SqlLedgerStore:
         entries: Sequence[Entry],
         operations: Sequence[StoredOperation],
     ) -> None:
-        ph, money = self._d.ph, self._d.money
+        # Money as canonical text on both engines: SQLite stores it so, and
+        # PostgreSQL reads it into NUMERIC (COPY and the array below) at the
+        # scale it is spelled with, as canonical_numeric's Decimal would be.
+        ph, money = self._d.ph, to_wire
         accounts = list(accounts)
         self.written_uids.update(a.key.uid for a in accounts)
         account_rows = [
@@ -311,7 +358,7 @@ class SqlLedgerStore:
             "%s::bigint[], %s::bigint[], %s::text[], %s::text[]) AS v (balance, "
             "available, holds, seq, last_entry_at, chain_head, id) "
             "WHERE a.id = v.id",
-            tuple(list(column) for column in zip(*rows, strict=True)),
+            tuple(_text_array(column) for column in zip(*rows, strict=True)),
         )
 
     def insert_rows(
@@ -358,20 +405,32 @@ class SqlLedgerStore:
 
 
 class SqlUserStore:
-    def __init__(self, connection: sa.Connection) -> None:
+    def __init__(self, connection: sa.Connection, dialect: SqlDialect) -> None:
         self._conn = connection
+        self._d = dialect
         self.changed: set[str] = set()  # uids updated: their keys' VIP level
 
     def get(self, uids: Iterable[str]) -> dict[str, User]:
+        """Driver SQL, not Core: every write batch reads its users, and
+        compiling an expanding IN cost the group-commit writer 6%."""
         wanted = sorted(set(uids))
         found: dict[str, User] = {}
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            query = sa.select(schema.users).where(schema.users.c.uid.in_(chunk))
-            for r in self._conn.execute(query):
-                found[r.uid] = User(
-                    r.uid, r.parent_uid, r.vip_level, bool(r.hf), r.created_at
-                )
+        postgres = self._d.name == "postgresql"
+        step = max(len(wanted), 1) if postgres else _CHUNK
+        for start in range(0, len(wanted), step):
+            chunk = wanted[start : start + step]
+            where = (
+                "uid = ANY(%s::text[])"
+                if postgres
+                else f"uid IN ({self._d.placeholders(len(chunk))})"
+            )
+            rows = self._conn.exec_driver_sql(
+                "SELECT uid, parent_uid, vip_level, hf, created_at FROM users "
+                f"WHERE {where}",
+                (chunk,) if postgres else tuple(chunk),
+            )
+            for uid, parent, vip, hf, created_at in rows:
+                found[uid] = User(uid, parent, vip, bool(hf), created_at)
         return found
 
     def add(self, user: User) -> None:
@@ -487,7 +546,7 @@ class SqlUnitOfWork:
         self._conn = self._engine.connect()
         self._tx = self._conn.begin()
         self.ledger = SqlLedgerStore(self._conn, self._dialect)
-        self.users = SqlUserStore(self._conn)
+        self.users = SqlUserStore(self._conn, self._dialect)
         self.keys = SqlKeyStore(self._conn)
         self.subaccounts = SqlSubAccountStore(self._conn)
         self.funding = SqlFundingStore(self._conn, self._dialect)

@@ -11,7 +11,6 @@ to its port is routed to it whatever the path says.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -93,10 +92,10 @@ def _asgi_endpoint(endpoint: OperatorEndpoint, services: OperatorServices) -> An
                 endpoint,
                 call,
                 request.headers.get("authorization"),
-                _tls(request.scope).get("client_cert_cn"),
+                tls_of(request.scope).get("client_cert_cn"),
             )
             # A queued write is awaited here, on the loop (see http/pending.py).
-            response = await _settled(answer) if isinstance(answer, Pending) else answer
+            response = await settled(answer) if isinstance(answer, Pending) else answer
         except BodyTooLarge as exc:
             response = error_response(exc)
         request.state.kucoin_code = response.code
@@ -106,7 +105,7 @@ def _asgi_endpoint(endpoint: OperatorEndpoint, services: OperatorServices) -> An
     return asgi_endpoint
 
 
-def _tls(scope: Scope) -> dict[str, Any]:
+def tls_of(scope: Scope) -> dict[str, Any]:
     """ASGI's TLS extension: set on an mTLS listener (http/listener_tls.py)."""
     tls: dict[str, Any] = scope.get("extensions", {}).get("tls") or {}
     return tls
@@ -120,6 +119,16 @@ def _handle(
 ) -> Envelope | Pending[Any]:
     try:
         call.token = identify(call.services.tokens, authorization, certificate_cn)
+    except Exception as exc:  # every failure gets the envelope; see errors.py
+        return error_response(exc)
+    return authorized(endpoint, call)
+
+
+def authorized(endpoint: OperatorEndpoint, call: OpCall) -> Envelope | Pending[Any]:
+    """The answer to a call whose token is known: its scope checked, then
+    the handler's data, an error envelope, or a queued write."""
+    assert call.token is not None
+    try:
         require(call.token, endpoint.scope)
         data = endpoint.handler(call)
         return data if isinstance(data, Envelope | Pending) else ok(data)
@@ -127,7 +136,7 @@ def _handle(
         return error_response(exc)
 
 
-async def _settled(pending: Pending[Any]) -> Envelope:
+async def settled(pending: Pending[Any]) -> Envelope:
     try:
         data = await settle(pending)
         return data if isinstance(data, Envelope) else ok(data)
@@ -170,25 +179,33 @@ class AuditLogMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            state: dict[str, Any] = scope.get("state", {})
-            audit.info(
-                json.dumps(
-                    {
-                        "time": round(time.time(), 3),
-                        "who": state.get("token"),
-                        "cert": _tls(scope).get("client_cert_name"),
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "ops": state.get("ops") or [],
-                        "status": status,
-                        "code": state.get("kucoin_code"),
-                        "codes": state.get("codes") or None,  # a batch's, in order
-                        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-                        "client": (scope.get("client") or [None])[0],
-                    },
-                    separators=(",", ":"),
-                )
-            )
+            audit_call(scope, scope.get("state", {}), status, started)
+
+
+def audit_call(
+    scope: Scope, state: dict[str, Any], status: int, started: float
+) -> None:
+    """The audit line of one call: `state` holds what the handler noted (the
+    token's name, the operations, the KuCoin code or codes)."""
+    if not audit.isEnabledFor(logging.INFO):
+        return
+    audit.info(
+        orjson.dumps(
+            {
+                "time": round(time.time(), 3),
+                "who": state.get("token"),
+                "cert": tls_of(scope).get("client_cert_name"),
+                "method": scope["method"],
+                "path": scope["path"],
+                "ops": state.get("ops") or [],
+                "status": status,
+                "code": state.get("kucoin_code"),
+                "codes": state.get("codes") or None,  # a batch's, in order
+                "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                "client": (scope.get("client") or [None])[0],
+            }
+        ).decode()
+    )
 
 
 def by_port(default: ASGIApp, port: int, operator_app: ASGIApp) -> ASGIApp:

@@ -88,6 +88,9 @@ class OpCall:
     content_type: str | None
     ops: list[str] = field(default_factory=list)  # "uid/id" of each, for the audit
     codes: list[str] = field(default_factory=list)  # each one's code, in a batch
+    # Set when the token came from the cache (http/operator/auth.py): the
+    # writer checks it is still active before applying the call's writes.
+    check: operator.Check | None = None
 
     def json(self) -> Any:
         ctype = self.content_type
@@ -129,6 +132,9 @@ class OperatorEndpoint:
     response: dict[str, Any]
     body: dict[str, Any] | None = None  # JSON Schema of the request body
     params: tuple[dict[str, Any], ...] = ()
+    # Served on the raw ASGI scope (http/operator/hot.py) where the writer
+    # batches: the handler does no I/O before it queues its write.
+    hot: bool = False
 
 
 def _bool(f: Fields, name: str, default: bool) -> bool:
@@ -166,7 +172,8 @@ def _result(result: OperationResult) -> dict[str, Any]:
 def post_operation(call: OpCall) -> Pending[dict[str, Any]]:
     payload = call.json()
     call.note([payload])
-    return Pending(operator.submit(call.services.write, [payload], False), _one)
+    future = operator.submit(call.services.write, [payload], False, call.check)
+    return Pending(future, _one)
 
 
 def _one(done: Future[list[Outcome]]) -> dict[str, Any]:
@@ -185,7 +192,7 @@ def post_batch(call: OpCall) -> Pending[Envelope | dict[str, Any]]:
         )
     atomic = _bool(f, "atomic", False)
     call.note(payloads)
-    future = operator.submit(call.services.write, payloads, atomic)
+    future = operator.submit(call.services.write, payloads, atomic, call.check)
     return Pending(future, lambda done: _batch_results(call, atomic, done))
 
 
@@ -506,6 +513,7 @@ ENDPOINTS: tuple[OperatorEndpoint, ...] = (
         Scope.POST,
         RESULT,
         body=OPERATION_BODY,
+        hot=True,
     ),
     OperatorEndpoint(
         "POST",
@@ -528,6 +536,7 @@ ENDPOINTS: tuple[OperatorEndpoint, ...] = (
             "required": ["operations"],
             "additionalProperties": False,
         },
+        hot=True,
     ),
     OperatorEndpoint(
         "GET",
