@@ -155,22 +155,3 @@ def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("KULEDGER_") and not name.startswith("KULEDGER_TEST_"):
             monkeypatch.delenv(name)
-
-
-# The longest modules (./scripts/test --durations): started first, so that no
-# worker is left with a minute of them once the others have finished.
-LONGEST_FIRST = ("test_bench_smoke.py", "test_fuzz.py", "test_crash_safety.py")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest modules, then those with a slow test, then the rest; each
-    module whole and in its own order (its fixtures still set up once). Under
-    xdist the bench smoke run, collected last, left one worker busy alone."""
-    slow_modules = {i.module for i in items if i.get_closest_marker("slow")}
-    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
-    items.sort(
-        key=lambda i: (
-            rank.get(i.path.name, len(rank)),
-            i.module not in slow_modules,
-        )
-    )
