@@ -130,34 +130,7 @@ def canonical_v2(
     ).encode()
 
 
-def entry_hash_v2(
-    prev: str,
-    id: int,
-    uid: str,
-    account_id: str,
-    account_type: str,
-    currency: str,
-    amount: Decimal,
-    fee: Decimal,
-    balance: Decimal,
-    direction: str,
-    biz_code: str,
-    created_at: int,
-    context: str,
-    seq: int,
-    book: str,
-    operation: str,
-) -> str:
-    """SHA-256 (hex) of canonical_v2: called for every entry written, so
-    spelled out (no wrapper's *args) and hashed from the text directly."""
-    text = canonical_v2(
-        prev, id, uid, account_id, account_type, currency, amount, fee,
-        balance, direction, biz_code, created_at, context, seq, book, operation,
-    )  # fmt: skip
-    return _sha256(text).hexdigest()
-
-
-_sha256 = hashlib.sha256
+entry_hash_v2 = _sha256_of(canonical_v2)
 
 
 def canonical_operation(
