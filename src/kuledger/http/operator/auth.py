@@ -83,10 +83,11 @@ class TokenCache:
     def get(self, authorization: str | None) -> OperatorToken | None:
         """The cached token of this header, or None (then authenticate with
         `identify`, and `add` what it returns). No I/O."""
-        scheme, _, text = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer":
+        try:
+            text = bearer(authorization)
+        except MissingToken:
             return None
-        return self._tokens.get(operator_tokens.hash_token(text.strip()))
+        return self._tokens.get(operator_tokens.hash_token(text))
 
     def add(self, token: OperatorToken) -> None:
         with self._lock:
