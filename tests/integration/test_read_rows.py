@@ -33,8 +33,9 @@ def test_rows_name_their_columns(container: Container):
     _deposit(container, "d2", "2", "contract")
     reader = container.reader
     window = LedgerFilter("u1", Book.SPOT, 0, container.clock())
-    marker, [spot] = reader.marked_entry_rows(window, Seek(), 10)
+    marker, total, [spot] = reader.counted_entry_rows(window, Seek(), 10, None)
     assert marker == 2  # the sum of the user's accounts' seq
+    assert total == 1  # the spot book's one entry (the contract one is not)
     assert spot.currency == "USDT"
     assert spot.amount == spot.balance == "10.5"
     assert spot.fee == "0"

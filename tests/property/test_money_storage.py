@@ -71,9 +71,9 @@ def test_amounts_and_balances_read_back_exact_and_canonical(
         )
     ledger.apply_batch(container.uow, ops, container.clock)
 
-    _, rows = container.reader.marked_entry_rows(
-        LedgerFilter(uid, Book.SPOT, 0, 2**62), Seek(), 10
-    )
+    rows = container.reader.counted_entry_rows(
+        LedgerFilter(uid, Book.SPOT, 0, 2**62), Seek(), 10, None
+    ).rows
     expected = [(to_wire(_amount(deposited)), to_wire(_amount(deposited)))]
     if withdrawn:
         left = to_wire(_amount(deposited - withdrawn)) if deposited > withdrawn else "0"

@@ -94,7 +94,7 @@ class LedgerRow(NamedTuple):
 class CountedPage(NamedTuple):
     """A ledger page as LedgerReader.counted_entry_rows reads it."""
 
-    marker: int  # the user's change marker (see LedgerReader.marked_entry_rows)
+    marker: int  # the user's change marker (see LedgerReader.counted_entry_rows)
     total: int | None  # entries in the window; None: not counted (marker unchanged)
     rows: list[LedgerRow]
 
@@ -277,20 +277,14 @@ class LedgerReader(Protocol):
         self, uid: str, currency: str | None = None, type_: AccountType | None = None
     ) -> list[Account]: ...
     def account(self, uid: str, account_id: str) -> Account | None: ...
-    def marked_entry_rows(
-        self, query: LedgerFilter, seek: Seek, limit: int
-    ) -> tuple[int, list[LedgerRow]]:
-        """The user's change marker (a number that moves whenever any of their
-        accounts gets an entry) and a page of rows, newest first, ties by id
-        descending, read together."""
-        ...
-
     def counted_entry_rows(
         self, query: LedgerFilter, seek: Seek, limit: int, counted_at: int | None
     ) -> CountedPage:
-        """marked_entry_rows and, in the same statement, how many entries the
-        whole window holds; not counted (total None) when the marker is
-        `counted_at`, the marker a remembered total was counted at."""
+        """The user's change marker (a number that moves whenever any of their
+        accounts gets an entry), a page of rows (newest first, ties by id
+        descending) and how many entries the whole window holds, read
+        together; not counted (total None) when the marker is `counted_at`,
+        the marker a remembered total was counted at."""
         ...
 
     def entry_rows_before(

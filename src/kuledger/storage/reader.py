@@ -186,7 +186,7 @@ class SqlLedgerReader:
     def entry_rows_statement(
         self, query: LedgerFilter, seek: Seek, limit: int
     ) -> tuple[str, tuple[Any, ...]]:
-        """The SQL and parameters of a page of marked_entry_rows (EXPLAIN uses them)."""
+        """The SQL and parameters of counted_entry_rows' page (EXPLAIN uses them)."""
         after = seek.after
         if after is not None:
             # The seek position becomes the window's only upper bound: given two
@@ -205,39 +205,27 @@ class SqlLedgerReader:
         )
         return sql, (*params, limit, seek.offset)
 
-    def marked_entry_rows(
-        self, query: LedgerFilter, seek: Seek, limit: int
-    ) -> tuple[int, list[LedgerRow]]:
-        """A page of entries and the change marker (the sum of the user's
-        accounts' seq) in one statement: on PostgreSQL each statement is a round trip,
-        and they were a quarter of a ledger request's time."""
-        marker, _total, rows = self.counted_entry_rows(query, seek, limit, None, False)
-        return marker, rows
-
     def counted_entry_rows(
         self,
         query: LedgerFilter,
         seek: Seek,
         limit: int,
         counted_at: int | None,
-        count: bool = True,
     ) -> CountedPage:
         """The marker, the window's total and a page, in one statement. The
         total is a subquery the server runs only when the marker is not
         `counted_at` (a CASE, evaluated once, on the marker's one row): one
         round trip whether or not a cached total is still good, where a page
-        then a count were two on PostgreSQL."""
+        then a count were two on PostgreSQL (and each statement is a round
+        trip there)."""
         page, params = self.entry_rows_statement(query, seek, limit)
         ph = self._d.ph
-        total = "NULL"
-        count_params: tuple[Any, ...] = ()
-        if count:
-            where, window = self._where(query)
-            total = (
-                f"CASE WHEN marker = {ph} THEN NULL "
-                f"ELSE (SELECT COUNT(*) FROM entries WHERE {where}) END"
-            )
-            count_params = (-1 if counted_at is None else counted_at, *window)
+        where, window = self._where(query)
+        total = (
+            f"CASE WHEN marker = {ph} THEN NULL "
+            f"ELSE (SELECT COUNT(*) FROM entries WHERE {where}) END"
+        )
+        count_params = (-1 if counted_at is None else counted_at, *window)
         rows = self._db.user_rows(
             query.uid,
             f"SELECT m.marker, m.total, p.* FROM (SELECT marker, {total} AS total "
@@ -255,7 +243,7 @@ class SqlLedgerReader:
     def entry_rows_before(
         self, query: LedgerFilter, last_id: int | None, limit: int
     ) -> list[LedgerRow]:
-        """Like marked_entry_rows' page, but a keyset page: entries that sort
+        """Like counted_entry_rows' page, but a keyset page: entries that sort
         after `last_id` in (createdAt, id) descending order, i.e. older than it."""
         where, params = self._where(query)
         ph = self._d.ph
