@@ -22,10 +22,6 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
-
 log = logging.getLogger("kuledger.replicas")
 
 UNKNOWN = (1 << 64) - 1  # past any position: only the primary will do
@@ -72,6 +68,13 @@ class WalPositions:
     this process (which also covers a write whose Redis update failed)."""
 
     def __init__(self, redis_url: str, ttl_ms: int) -> None:
+        # Imported here: storage/sql.py imports this module, and every
+        # command, SQLite ones included, would pay for Redis's client.
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        self._error = redis.RedisError
         self._redis = redis.Redis.from_url(
             redis_url,
             socket_timeout=REDIS_TIMEOUT_S,
@@ -102,7 +105,7 @@ class WalPositions:
                 keys=[KEY + uid for uid in uids],
                 args=[f"{position:016X}", self._ttl_ms],
             )
-        except redis.RedisError as exc:
+        except self._error as exc:
             # The write is committed: it is not undone. This process still
             # reads it back (its own dict); other nodes may not, for as long
             # as Redis is away (docs/operations.md#read-replicas).
@@ -120,7 +123,7 @@ class WalPositions:
             return UNKNOWN
         try:
             stored = self._redis.get(KEY + uid)
-        except redis.RedisError:
+        except self._error:
             self._redis_paused_until = time.monotonic() + REDIS_PAUSE_S
             return UNKNOWN
         if stored is None:
