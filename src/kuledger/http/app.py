@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from kuledger.http.access_log import AccessLogMiddleware
 from kuledger.http.auth import AuthError, Principal, SignedRequest, client_ip
+from kuledger.http.body import read_body
 from kuledger.http.context import ApiServices, Call
 from kuledger.http.endpoints import ENDPOINTS
 from kuledger.http.envelope import Envelope, ok
@@ -114,7 +115,11 @@ def _asgi_endpoint(
         body = b""
         if endpoint.method in ("POST", "PUT"):
             try:
-                body = await _read_body(request)
+                body = await read_body(
+                    request.receive,
+                    MAX_BODY_BYTES,
+                    request.headers.get("content-length"),
+                )
             except BodyTooLarge as exc:
                 return await _error(request, exc)
         peer = request.client.host if request.client else None
@@ -132,26 +137,6 @@ def _asgi_endpoint(
         return response
 
     return asgi_endpoint
-
-
-async def _read_body(request: Request) -> bytes:
-    length = request.headers.get("content-length")
-    # ASCII digits only: "²".isdigit() is true, int("²") raises. (uvicorn's
-    # parsers refuse such a Content-Length; other ASGI servers may not.)
-    if (
-        length
-        and length.isascii()
-        and length.isdigit()
-        and int(length) > MAX_BODY_BYTES
-    ):
-        raise BodyTooLarge(f"request body larger than {MAX_BODY_BYTES} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise BodyTooLarge(f"request body larger than {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _handle(

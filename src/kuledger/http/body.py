@@ -10,10 +10,12 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive
 
 from kuledger.domain.errors import InvalidInput
 from kuledger.domain.fields import BODY, Fields
-from kuledger.http.errors import UnsupportedMediaType
+from kuledger.http.errors import BodyTooLarge, UnsupportedMediaType
 
 # application/json, then optional parameters (RFC 9110 8.3.1); a charset must
 # be UTF-8, the only encoding JSON has (RFC 8259 8.1).
@@ -23,6 +25,31 @@ _MEDIA_TYPE = re.compile(
     re.IGNORECASE | re.ASCII,  # without ASCII, IGNORECASE takes U+017F for "s"
 )
 _PARAMETER = re.compile(rf'({_TOKEN})=({_TOKEN}|"[^"\\]*")')
+
+
+async def read_body(
+    receive: Receive, limit: int, content_length: str | None = None
+) -> bytes:
+    """A request's body from ASGI `receive`, refused with BodyTooLarge past
+    `limit` bytes: at once when its Content-Length says so, else as soon as
+    what arrived passes it (a client may send more than it declared)."""
+    # ASCII digits only: "²".isdigit() is true, int("²") raises. (uvicorn's
+    # parsers refuse such a Content-Length; other ASGI servers may not.)
+    declared = content_length or ""
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"request body larger than {limit} bytes")
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":  # as Request.stream() does
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"request body larger than {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def body_fields(raw: bytes, content_type: str | None) -> Fields:

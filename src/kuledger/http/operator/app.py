@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kuledger import __version__
+from kuledger.http.body import read_body
 from kuledger.http.envelope import Envelope, ok
 from kuledger.http.errors import KUCOIN_ERRORS, BodyTooLarge, error_response
 from kuledger.http.explorer import create_explorer_app
@@ -86,7 +87,11 @@ def _asgi_endpoint(endpoint: OperatorEndpoint, services: OperatorServices) -> An
         request.state.codes = call.codes
         try:
             if endpoint.method in ("POST", "PATCH", "PUT"):
-                call.body = await _read_body(request)
+                call.body = await read_body(
+                    request.receive,
+                    MAX_BODY_BYTES,
+                    request.headers.get("content-length"),
+                )
             answer = await run_in_threadpool(
                 _handle,
                 endpoint,
@@ -142,16 +147,6 @@ async def settled(pending: Pending[Any]) -> Envelope:
         return data if isinstance(data, Envelope) else ok(data)
     except Exception as exc:  # every failure gets the envelope; see errors.py
         return error_response(exc)
-
-
-async def _read_body(request: Request) -> bytes:
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise BodyTooLarge(f"request body larger than {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 class AuditLogMiddleware:

@@ -21,11 +21,11 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
-from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from kuledger.http.body import read_body
 from kuledger.http.envelope import Envelope
-from kuledger.http.errors import BodyTooLarge, error_response
+from kuledger.http.errors import error_response
 from kuledger.http.operator.app import (
     MAX_BODY_BYTES,
     audit_call,
@@ -86,12 +86,14 @@ class HotWrites:
         receive: Receive,
         state: dict[str, Any],
     ) -> Envelope:
-        authorization = content_type = None
+        authorization = content_type = content_length = None
         for name, value in scope["headers"]:
             if name == b"authorization" and authorization is None:
                 authorization = value.decode("latin-1")
             elif name == b"content-type" and content_type is None:
                 content_type = value.decode("latin-1")
+            elif name == b"content-length" and content_length is None:
+                content_length = value.decode("latin-1")
         call = OpCall(
             self._services,
             None,
@@ -102,7 +104,7 @@ class HotWrites:
         )
         state["ops"], state["codes"] = call.ops, call.codes
         try:
-            call.body = await _body(receive)
+            call.body = await read_body(receive, MAX_BODY_BYTES, content_length)
             call.token = await self._token(scope, authorization, call)
         except Exception as exc:  # every failure gets the envelope; see errors.py
             return error_response(exc)
@@ -126,19 +128,3 @@ class HotWrites:
         if authorization:  # a certificate's token is read every time
             self.tokens.add(token)
         return token
-
-
-async def _body(receive: Receive) -> bytes:
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":  # as Request.stream() does
-            raise ClientDisconnect()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise BodyTooLarge(f"request body larger than {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
