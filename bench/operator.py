@@ -179,7 +179,9 @@ def _count_entries(url: str) -> int:
     )
     try:
         with container.engine.connect() as conn:
-            return int(conn.exec_driver_sql("SELECT count(*) FROM entries").scalar())
+            return int(
+                conn.exec_driver_sql("SELECT count(*) FROM entries").scalar_one()
+            )
     finally:
         container.close()
 

@@ -65,9 +65,16 @@ def _plan(size: scenarios.Size, dry: bool) -> dict[str, Callable[[], Any]]:
 
 
 def _cell(result: dict[str, Any], side: str) -> str:
-    values = result.get(side) or {}
+    return _values(result.get(side) or {})
+
+
+def _values(values: dict[str, Any]) -> str:
     return ", ".join(
-        f"{k} {v:,}" if isinstance(v, int | float) else f"{k} {v}"
+        f"{k} {v:,}"
+        if isinstance(v, int | float)
+        else f"{k} ({_values(v)})"
+        if isinstance(v, dict)
+        else f"{k} {v}"
         for k, v in values.items()
     )
 

@@ -105,9 +105,10 @@ class FakeUserStore:
         users = self._state.users
         return {uid: users[uid] for uid in uids if uid in users}
 
-    def add(self, user: User) -> None:
-        assert user.uid not in self._state.users, "the schema's primary key"
-        self._state.users[user.uid] = user
+    def add(self, *users: User) -> None:
+        for user in users:
+            assert user.uid not in self._state.users, "the schema's primary key"
+            self._state.users[user.uid] = user
 
     def update(self, user: User) -> None:
         self._state.users[user.uid] = user

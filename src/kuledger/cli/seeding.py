@@ -127,11 +127,13 @@ def _create_users(c: Any, plan: SeedPlan) -> None:
     uids = [plan.uid(i) for i in range(plan.users)]
     with c.uow() as uow:
         existing = uow.users.get(uids)
-        for index, uid in enumerate(uids):
-            if uid not in existing:
-                uow.users.add(
-                    User(uid, None, vip_level=index % 3, created_at=c.clock())
-                )
+        uow.users.add(
+            *(
+                User(uid, None, vip_level=index % 3, created_at=c.clock())
+                for index, uid in enumerate(uids)
+                if uid not in existing
+            )
+        )
         uow.commit()
 
 

@@ -433,8 +433,9 @@ class SqlUserStore:
                 found[uid] = User(uid, parent, vip, bool(hf), created_at)
         return found
 
-    def add(self, user: User) -> None:
-        self._conn.execute(schema.users.insert().values(**_user_row(user)))
+    def add(self, *users: User) -> None:
+        if users:  # one executemany: seeding 20,000 users one INSERT each took 7 s
+            self._conn.execute(schema.users.insert(), [_user_row(u) for u in users])
 
     def update(self, user: User) -> None:
         self.changed.add(user.uid)
