@@ -139,7 +139,7 @@ def _pooled_rows(
     try:
         cursor = raw.cursor()
         cursor.execute(sql, params)
-        rows = [tuple(r) for r in cursor.fetchall()]
+        rows = list(cursor.fetchall())  # psycopg rows are tuples: no copy per row
         cursor.close()
         return rows
     except dbapi.Error as exc:  # the same exception types as SQLAlchemy's
