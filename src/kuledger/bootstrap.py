@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from kuledger.config import (
     ConfigError,
@@ -17,7 +19,7 @@ from kuledger.config import (
     sqlite_file,
 )
 from kuledger.services.operator import Writer, direct_writer
-from kuledger.services.ports import Clock, EventSink, UnitOfWork
+from kuledger.services.ports import Clock, EventSink, StorageUnavailable, UnitOfWork
 from kuledger.services.ratelimit import MemoryLimiter, RateLimiter
 from kuledger.storage.account_info import SqlAccountInfo
 from kuledger.storage.connections import ReadConnections
@@ -51,6 +53,13 @@ if TYPE_CHECKING:
     from kuledger.http.stream_tokens import StreamTokens
     from kuledger.services.key_cache import KeyCache
     from kuledger.storage.events_redis import RedisEventListener, RedisEventSink
+
+
+log = logging.getLogger("kuledger.bootstrap")
+
+# A round trip to PostgreSQL at most this long (the same machine, or a fast
+# LAN) lets the short reads run on the event loop: see inline_reads.
+INLINE_MAX_ROUND_TRIP_MS = 0.5
 
 
 def wall_clock_ms() -> int:
@@ -354,8 +363,46 @@ def build_app(
         account_info=container.account_info,
         box=container.box,
         funding=container.funding_queries,
+        inline_reads=inline_reads(container),
     )
     return create_app(services)
+
+
+def inline_reads(container: Container) -> bool:
+    """Whether the server's short reads (Endpoint.inline) run on the event
+    loop instead of a worker thread (KULEDGER_INLINE_READS).
+
+    Handing a request to a thread and back costs a worker more CPU than a
+    ledger page's own work, but a read on the loop holds every other request
+    of the worker while it waits: worth it only while the wait is short. On
+    SQLite it is a local file; on PostgreSQL `auto` measures a round trip as
+    the worker starts (on the bench, 2M entries: 1.34-1.41x the requests/s at
+    about half the CPU a request, docs/benchmarks.md). Read replicas route each read
+    through Redis and may fail over, so they keep the thread.
+    """
+    settings = container.settings
+    mode = settings.inline_reads
+    if mode == "off" or settings.read_database_urls:
+        return False
+    if mode == "on" or settings.database_url.startswith("sqlite"):
+        return True
+    from kuledger.storage.probes import round_trip_ms
+
+    try:
+        took = round_trip_ms(container.read_engine)
+    except (StorageUnavailable, SQLAlchemyError) as exc:
+        # Down as the worker starts: threads are the side that cannot stall it.
+        log.warning("inline reads off: the database did not answer (%s)", exc)
+        return False
+    chosen = took <= INLINE_MAX_ROUND_TRIP_MS
+    log.info(
+        "inline reads %s: a PostgreSQL round trip took %.3f ms (at most %s ms "
+        "runs them on the event loop; KULEDGER_INLINE_READS=on|off decides)",
+        "on" if chosen else "off",
+        took,
+        INLINE_MAX_ROUND_TRIP_MS,
+    )
+    return chosen
 
 
 def build_operator_app(

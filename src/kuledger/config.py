@@ -199,6 +199,17 @@ class Settings:
         "for each",
         int,
     )
+    inline_reads: str = _setting(
+        "KULEDGER_INLINE_READS",
+        "auto",
+        "where the short reads (the ledgers, the accounts) run: `on` the event "
+        "loop, `off` in a worker thread, or `auto`: on the loop on SQLite, and on "
+        "PostgreSQL when a round trip to it takes at most 0.5 ms (measured as "
+        "each worker starts: the same machine or a fast LAN). Never with read "
+        "replicas or a Redis rate limiter, which wait on the network. See "
+        "architecture.md#the-read-path",
+        _Choice(("auto", "on", "off")),
+    )
     max_connections: int = _setting(
         "KULEDGER_MAX_CONNECTIONS",
         "0",

@@ -1,15 +1,18 @@
-"""Short SQLite reads run on the event loop; the reader keeps one SQLite
+"""Short reads run on the event loop where the database answers fast (SQLite;
+PostgreSQL within INLINE_MAX_ROUND_TRIP_MS); the reader keeps one SQLite
 connection per thread without the pool's per-query checkout, and takes a new
 one when the pool has been replaced or has closed it."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from kuledger.bootstrap import build_rate_limit_policy
+from kuledger import bootstrap
+from kuledger.bootstrap import Container, build_rate_limit_policy, inline_reads
 from kuledger.http.app import runs_inline
 from kuledger.http.auth import Authenticator
 from kuledger.http.context import ApiServices
@@ -26,8 +29,24 @@ LEDGER = next(
 TRANSFER = next(e for e in ENDPOINTS if e.method == "POST")
 
 
+_opened: list[Container] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_containers() -> Iterator[None]:
+    """The round-trip probe opens a read connection: close what a test built."""
+    yield
+    while _opened:
+        _opened.pop().close()
+
+
+def _container(url: str, **overrides: object) -> Container:
+    _opened.append(make_container(url, **overrides))
+    return _opened[-1]
+
+
 def _services(url: str, **overrides: object) -> ApiServices:
-    c = make_container(url, **overrides)
+    c = _container(url, **overrides)
     return ApiServices(
         settings=c.settings,
         reader=c.reader,
@@ -37,6 +56,7 @@ def _services(url: str, **overrides: object) -> ApiServices:
         # container, never closed, would leave behind.
         authenticator=Authenticator(c.reader, FernetBox(TEST_SECRET_KEY), c.clock),
         ratelimit=build_rate_limit_policy(c.settings),
+        inline_reads=inline_reads(c),
     )
 
 
@@ -66,9 +86,46 @@ def test_reads_that_wait_on_the_network_keep_their_thread(sqlite_url):
     assert not runs_inline(LEDGER, redis)
 
 
+def test_inline_reads_off_keeps_every_read_in_its_thread(sqlite_url):
+    assert not runs_inline(LEDGER, _services(sqlite_url, inline_reads="off"))
+
+
 @pytest.mark.postgres
-def test_postgres_reads_keep_their_thread(postgres_url):
+def test_postgres_reads_run_inline_when_the_round_trip_is_short(postgres_url, caplog):
+    caplog.set_level("INFO", logger="kuledger.bootstrap")
+    assert runs_inline(LEDGER, _services(postgres_url))  # 127.0.0.1: well under
+    assert "inline reads on: a PostgreSQL round trip took" in caplog.text
+    assert not runs_inline(TRANSFER, _services(postgres_url))
+
+
+@pytest.mark.postgres
+def test_a_slow_postgres_round_trip_keeps_the_thread(postgres_url, monkeypatch, caplog):
+    # No round trip is 0 ms: the measured one decides against the loop.
+    monkeypatch.setattr(bootstrap, "INLINE_MAX_ROUND_TRIP_MS", 0.0)
+    caplog.set_level("INFO", logger="kuledger.bootstrap")
     assert not runs_inline(LEDGER, _services(postgres_url))
+    assert "inline reads off: a PostgreSQL round trip took" in caplog.text
+    # `on` does not measure: the operator has decided.
+    assert runs_inline(LEDGER, _services(postgres_url, inline_reads="on"))
+    assert not runs_inline(LEDGER, _services(postgres_url, inline_reads="off"))
+
+
+@pytest.mark.postgres
+def test_read_replicas_keep_the_thread(postgres_url):
+    container = _container(
+        postgres_url,
+        inline_reads="on",
+        read_database_urls=(postgres_url,),
+        redis_url="redis://127.0.0.1:6399/0",
+    )
+    assert not inline_reads(container)
+
+
+def test_an_unreachable_postgres_at_start_keeps_the_thread(caplog):
+    # Nothing listens on port 1: refused at once, no server needed.
+    container = _container("postgresql://postgres@127.0.0.1:1/none")
+    assert not inline_reads(container)
+    assert "inline reads off: the database did not answer" in caplog.text
 
 
 def _reader(url: str) -> SqlLedgerReader:

@@ -89,13 +89,14 @@ async def _error(request: Request, exc: Exception) -> Response:
 
 def runs_inline(endpoint: Endpoint, services: ApiServices) -> bool:
     """Whether the endpoint's work runs on the event loop: an inline read (see
-    Endpoint.inline) on SQLite, with a limiter kept in this process. Everything
-    else (writes, which may wait for SQLite's write lock; PostgreSQL and Redis,
-    which wait on the network) keeps its thread."""
+    Endpoint.inline) where the database's round trips are short
+    (services.inline_reads), with a limiter kept in this process. Everything
+    else (writes, which may wait for SQLite's write lock or for PostgreSQL's
+    row locks; a Redis limiter, which waits on the network) keeps its thread."""
     policy = services.ratelimit
     return (
         endpoint.inline
-        and services.settings.database_url.startswith("sqlite")
+        and services.inline_reads
         and (policy is None or isinstance(policy.limiter, MemoryLimiter))
     )
 

@@ -45,6 +45,9 @@ class ApiServices:
     account_info: AccountInfoQueries | None = None  # None: no sub-accounts seen
     box: SecretBox | None = None  # seals the API keys issued over the API
     funding: FundingQueries | None = None  # deposits and withdrawals, read side
+    # Whether the short reads (Endpoint.inline) may run on the event loop:
+    # the composition root decides it for the database (bootstrap.inline_reads).
+    inline_reads: bool = False
 
 
 @dataclass(frozen=True, slots=True)

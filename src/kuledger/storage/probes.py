@@ -3,6 +3,9 @@ check returns when the part is usable and raises when it is not."""
 
 from __future__ import annotations
 
+import statistics
+import time
+
 import redis
 from sqlalchemy.engine import Engine
 
@@ -14,6 +17,19 @@ class NotReady(Exception):
 def database_reachable(engine: Engine) -> None:
     with engine.connect() as connection:
         connection.exec_driver_sql("SELECT 1")
+
+
+def round_trip_ms(engine: Engine, samples: int = 15) -> float:
+    """The median time of `SELECT 1` on one connection, in ms: the network and
+    the server's per-statement cost, without connecting (one warm-up first)."""
+    with engine.connect() as connection:
+        connection.exec_driver_sql("SELECT 1")
+        times = []
+        for _ in range(samples):
+            began = time.perf_counter()
+            connection.exec_driver_sql("SELECT 1")
+            times.append(time.perf_counter() - began)
+    return statistics.median(times) * 1000
 
 
 def migrations_current(engine: Engine, head: str) -> None:
