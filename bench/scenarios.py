@@ -195,6 +195,13 @@ def _ledger_query(
             off_env = {**env, "KULEDGER_KEY_CACHE_TTL_S": "0"}
             off, _, _ = _kuledger_run(size, off_env, port, data, signed, workers)
             result["key_cache_off"] = off
+            # And with the reads in a worker thread instead of on the event
+            # loop (KULEDGER_INLINE_READS=off): what the thread hand-off costs.
+            threaded_env = {**env, "KULEDGER_INLINE_READS": "off"}
+            threaded, _, _ = _kuledger_run(
+                size, threaded_env, port, data, signed, workers
+            )
+            result["inline_off"] = threaded
         count = size.postgres_rounds if postgres else 1
         for index in range(count):
             base: dict[str, Any] = load(base_url, plain, size.seconds)
@@ -221,6 +228,10 @@ def _ledger_query(
     if postgres:
         off_rps = result["key_cache_off"]["rps"]
         result["key_cache_gain"] = round(run["rps"] / off_rps, 3) if off_rps else None
+        threaded_rps = result["inline_off"]["rps"]
+        result["inline_gain"] = (
+            round(run["rps"] / threaded_rps, 3) if threaded_rps else None
+        )
     if len(rounds) > 1:
         result["rounds"] = rounds
     # SQLite's p99 is read at full load; PostgreSQL's at light load (above).
